@@ -1,0 +1,125 @@
+"""Simulation parameters of a device (its ``sim`` table), one schema per device type.
+
+A value that changes over time is a *series*: a number (constant), ``{ steps = [[t, v], ...] }``
+(the value from time t on), ``{ ramp = { start_s, duration_s, start, end } }``, or
+``{ csv = "file.csv", column = "kw", loop = false }`` (a ``time_s`` column plus values,
+interpolated linearly). Times are seconds since the simulation started.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, model_validator
+
+from config.schema import Model, NonNegative, Positive
+
+
+def _percent(value: float) -> float:
+    if not 0.0 <= value <= 100.0:
+        raise ValueError("must be 0..100 (percent)")
+    return value
+
+
+Percent = Annotated[float, AfterValidator(_percent)]
+
+
+class Ramp(Model):
+    start_s: NonNegative = 0.0
+    duration_s: Positive
+    start: float
+    end: float
+
+
+class Series(Model):
+    """A value over time; exactly one of value, steps, ramp, csv."""
+
+    value: float | None = None
+    steps: list[list[float]] | None = None  # [[time_s, value], ...]
+    ramp: Ramp | None = None
+    csv: str | None = None
+    column: str | None = None
+    time_column: str = "time_s"
+    loop: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_is_constant(cls, data: Any) -> Any:
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return {"value": float(data)}
+        return data
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Series:
+        given = [k for k in ("value", "steps", "ramp", "csv") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of value, steps, ramp, csv")
+        if self.steps is not None:
+            if not self.steps or any(len(step) != 2 for step in self.steps):
+                raise ValueError("steps must be a non-empty list of [time_s, value] pairs")
+            times = [step[0] for step in self.steps]
+            if times != sorted(times):
+                raise ValueError("steps must be a non-empty list of [time_s, value] in time order")
+        return self
+
+
+def constant(value: float) -> Series:
+    return Series(value=value)
+
+
+class DeviceSim(Model):
+    """Fields every simulated device accepts."""
+
+    serve_serial_port: str | None = None  # serve this device as Modbus RTU on this path too
+
+
+class SstSim(DeviceSim):
+    initial_kw: float = 0.0
+    lag_s: NonNegative = 0.0  # first-order time constant of gateway following PStar; 0 = instant
+
+
+class DesdSim(DeviceSim):
+    initial_kw: float = 0.0
+    capacity_kwh: Positive = 100.0
+    soc: Percent = 50.0
+    soc_min: Percent = 10.0
+    soc_max: Percent = 90.0
+
+
+class DrerSim(DeviceSim):
+    generation: Series = constant(0.0)
+
+
+class LoadSim(DeviceSim):
+    drain: Series = constant(0.0)
+
+
+class EvseSim(DeviceSim):
+    connected: bool = False
+    demand_kw: Series = constant(7.4)  # what a connected car would draw without a limit
+    initial_limit_kw: NonNegative = 0.0
+
+
+class LoggerSim(DeviceSim):
+    dgi_enable: bool = True
+
+
+class OmegaSim(DeviceSim):
+    pass
+
+
+class FidSim(DeviceSim):
+    closed: bool = True
+
+
+#: The ``sim`` table schema for each device type.
+SIM_SCHEMAS: dict[str, type[DeviceSim]] = {
+    "Sst": SstSim,
+    "Desd": DesdSim,
+    "Drer": DrerSim,
+    "Load": LoadSim,
+    "Evse": EvseSim,
+    "Logger": LoggerSim,
+    "Omega": OmegaSim,
+    "Fid": FidSim,
+}

@@ -1,0 +1,145 @@
+"""The site file: nodes, their devices, and site-wide settings (schema only).
+
+Cross-checks that need the whole file (duplicates, profiles, transports) live in
+:mod:`config.loader`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field
+
+from config.profile import Profile
+from config.schema import Model, Name, Positive, in_range
+from config.settings import AlgorithmSettings, SimulationSettings, SiteHeader
+from config.simulation import DeviceSim
+from config.timings import Timings, TimingsSettings
+
+Transport = Literal["modbus_tcp", "modbus_rtu", "simulated", "fake"]
+#: Transports whose devices ``dgi simulate`` serves.
+SIMULATED = "simulated"
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError("must be host:port")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("port must be 1..65535")
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_host_port)]
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host, int(port)
+
+
+class DeviceEntry(Model):
+    """One ``[[nodes.devices]]`` row."""
+
+    id: Name
+    type: str
+    transport: Transport
+    profile: str
+    host: str | None = None
+    port: Annotated[int, AfterValidator(in_range(0, 65535))] | None = None
+    unit: Annotated[int, AfterValidator(in_range(0, 255))] = 1
+    serial_port: str | None = None
+    baudrate: Annotated[int, AfterValidator(in_range(50, 4_000_000))] = 19200
+    parity: Literal["N", "E", "O"] = "N"
+    bytesize: Literal[7, 8] = 8
+    stopbits: Literal[1, 2] = 1
+    timeout_s: Positive = 1.0
+    verify: bool = False
+    stale_after_s: Positive = 2.0
+    values: dict[str, float] = Field(default_factory=dict)
+    sim: dict[str, Any] | None = None
+
+
+class NodeEntry(Model):
+    """One ``[[nodes]]`` row: a controller process and its devices."""
+
+    id: Name
+    api: HostPort
+    peer: HostPort
+    capacity_kw: Positive = 100.0
+    devices: list[DeviceEntry] = Field(default_factory=list)
+
+
+class SiteDocument(Model):
+    """The whole site file."""
+
+    site: SiteHeader
+    algorithm: AlgorithmSettings = AlgorithmSettings()
+    timings: TimingsSettings = TimingsSettings()
+    simulation: SimulationSettings = SimulationSettings()
+    nodes: list[NodeEntry]
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device of a loaded site: its entry, its node, its profile and its sim parameters."""
+
+    node_id: str
+    entry: DeviceEntry
+    profile: Profile
+    sim: DeviceSim | None
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def type(self) -> str:
+        return self.entry.type
+
+    @property
+    def simulated(self) -> bool:
+        return self.entry.transport == SIMULATED
+
+
+@dataclass(frozen=True)
+class Site:
+    """A validated site: the document plus everything resolved from it."""
+
+    path: str
+    document: SiteDocument
+    devices: tuple[Device, ...]
+    timings: Timings
+
+    @property
+    def name(self) -> str:
+        return self.document.site.name
+
+    @property
+    def nodes(self) -> list[NodeEntry]:
+        return self.document.nodes
+
+    @property
+    def algorithm(self) -> AlgorithmSettings:
+        return self.document.algorithm
+
+    @property
+    def simulation(self) -> SimulationSettings:
+        return self.document.simulation
+
+    def node(self, node_id: str) -> NodeEntry:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        known = ", ".join(n.id for n in self.nodes)
+        raise KeyError(f"site {self.name} has no node {node_id!r}; nodes: {known}")
+
+    def devices_of(self, node_id: str) -> tuple[Device, ...]:
+        return tuple(d for d in self.devices if d.node_id == node_id)
+
+    def device(self, device_id: str) -> Device:
+        for device in self.devices:
+            if device.id == device_id:
+                return device
+        raise KeyError(f"site {self.name} has no device {device_id!r}")

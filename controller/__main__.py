@@ -1,0 +1,5 @@
+"""``python -m controller`` is ``dgi``."""
+
+from controller.cli import main
+
+main()

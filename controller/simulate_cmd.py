@@ -1,0 +1,70 @@
+"""``dgi simulate``: serve a site's simulated devices until stopped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from config.site import Site
+from controller.lifecycle import start_simulation, wait_for_stop
+from simulators.runner import Simulation
+
+
+def endpoint_rows(sim: Simulation) -> list[dict[str, object]]:
+    """Where each simulated device is served: one row per (device, server)."""
+    rows: list[dict[str, object]] = []
+    for server in sim.servers:
+        for image in server.images:
+            entry = image.device.entry
+            row: dict[str, object] = {
+                "device": entry.id,
+                "node": image.device.node_id,
+                "type": entry.type,
+                "unit": entry.unit,
+                "profile": image.device.profile.name,
+            }
+            if server.kind == "tcp":
+                row.update(transport="tcp", host=server.host, port=server.port)
+            else:
+                row.update(transport="rtu", serial_port=server.where)
+            rows.append(row)
+    return rows
+
+
+def write_endpoints(path: Path, rows: list[dict[str, object]]) -> None:
+    """Write atomically, so a process waiting for the file never reads half of it."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    partial.replace(path)
+
+
+async def run_simulator(
+    site: Site, endpoints: Path | None, duration: float | None, console: Console
+) -> int:
+    sim = await start_simulation(site, console)
+    if sim is None:
+        return 1
+    try:
+        rows = endpoint_rows(sim)
+        console.print(f"site {site.name}: {len(rows)} simulated device(s)", highlight=False)
+        for row in rows:
+            where = (
+                f"tcp {row['host']}:{row['port']}"
+                if row["transport"] == "tcp"
+                else f"rtu {row['serial_port']}"
+            )
+            console.print(
+                f"  {row['node']:<10} {row['device']:<20} {row['type']:<7} "
+                f"{where} unit {row['unit']}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if endpoints is not None:
+            write_endpoints(endpoints, rows)
+        console.print("serving; Ctrl-C to stop", style="bold")
+        await wait_for_stop(duration)
+    finally:
+        await sim.stop()
+    return 0

@@ -1,0 +1,243 @@
+"""The device driver interface.
+
+Public methods validate, log on edges and count; a backend fills in four private hooks
+(``_read_registers``, ``_read_bits``, ``_write_registers``, ``_write_bits``) plus ``close``.
+A failed operation raises a :class:`~device_drivers.errors.DriverError` and marks the device
+failing (stale) until a read succeeds again; the first failure is logged at WARNING, repeats at
+DEBUG, and the recovery at INFO with how long the outage lasted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+from config.profile import BIT_TABLES, Point, Profile
+from device_drivers.codec import CodecError, decode, encode
+from device_drivers.errors import DeviceRangeError, DeviceVerifyError, DriverError
+from device_drivers.planning import ReadBlock, plan_reads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PointValue:
+    """A value read from a device (``None`` = the device reported "no value")."""
+
+    value: float | None
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class DeviceReading:
+    """The result of one :meth:`DeviceDriver.read_all`: every readable point, by point name."""
+
+    device_id: str
+    values: Mapping[str, PointValue]
+    timestamp: float
+
+
+@dataclass
+class DriverStats:
+    """Counters a driver keeps; the metrics layer exports them."""
+
+    requests: int = 0
+    errors: int = 0
+    reads: int = 0
+    writes: int = 0
+
+
+class DeviceDriver(ABC):
+    """One device behind one profile. Use as an async context manager; ``close`` is idempotent."""
+
+    def __init__(
+        self,
+        device_id: str,
+        profile: Profile,
+        *,
+        verify: bool = False,
+        stale_after_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.device_id = device_id
+        self.profile = profile
+        self.verify = verify
+        self.stale_after_s = stale_after_s
+        self.clock = clock
+        self.blocks: tuple[ReadBlock, ...] = tuple(plan_reads(profile.points, profile.max_gap))
+        self.stats = DriverStats()
+        self.values: dict[str, PointValue] = {}
+        self.last_ok: float | None = None
+        self.failing_since: float | None = None
+        self.last_error: DriverError | None = None
+        self._failures = 0
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def read_all(self) -> DeviceReading:
+        """Read every readable point (one request per block); raise ``DriverError`` on failure."""
+        decoded: dict[str, float | None] = {}
+        for block in self.blocks:
+            self.stats.requests += 1
+            try:
+                decoded.update(await self._read_block(block))
+            except DriverError as exc:
+                self._failed(exc)
+                raise
+        now = self.clock()
+        self.values.update({name: PointValue(value, now) for name, value in decoded.items()})
+        self.stats.reads += 1
+        self._recovered(now)
+        return DeviceReading(self.device_id, dict(self.values), now)
+
+    async def _read_block(self, block: ReadBlock) -> dict[str, float | None]:
+        if block.table in BIT_TABLES:
+            bits = await self._read_bits(block.table, block.address, block.count)
+            return {p.name: 1.0 if bits[p.address - block.address] else 0.0 for p in block.points}
+        registers = await self._read_registers(block.table, block.address, block.count)
+        try:
+            return {p.name: decode(p, registers[block.slice_for(p)]) for p in block.points}
+        except CodecError as exc:
+            raise DriverError(self.device_id, f"{block.span()} returned bad data: {exc}") from exc
+
+    def state(self, signal: str) -> float | None:
+        """Last value read for the state ``signal`` (``None`` if never read or no value)."""
+        point = self.profile.state_point(signal)
+        if point is None:
+            return None
+        reading = self.values.get(point.name)
+        return reading.value if reading else None
+
+    def is_stale(self, now: float | None = None) -> bool:
+        """True when the device never answered, is failing, or its values are too old."""
+        if self.last_ok is None or self.failing_since is not None:
+            return True
+        return (self.clock() if now is None else now) - self.last_ok > self.stale_after_s
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    async def command(self, signal: str, value: float) -> None:
+        """Write the command ``signal`` (e.g. ``gateway``) through its command point."""
+        point = self.profile.command_point(signal)
+        if point is None:
+            raise DriverError(
+                self.device_id, f"has no command {signal!r} (profile {self.profile.name})"
+            )
+        await self.write(point.name, value)
+
+    async def write(self, point_name: str, value: float) -> None:
+        """Write one writable point after checking its range; verify it if configured."""
+        point = self._writable(point_name)
+        if (point.min is not None and value < point.min) or (
+            point.max is not None and value > point.max
+        ):
+            raise DeviceRangeError(
+                self.device_id, f"{point.name} = {value}: outside {point.min}..{point.max}"
+            )
+        try:
+            registers = encode(point, value)
+        except CodecError as exc:
+            raise DeviceRangeError(self.device_id, str(exc)) from exc
+        self.stats.requests += 1
+        try:
+            if point.table in BIT_TABLES:
+                await self._write_bits(point.address, [bool(registers[0])])
+            else:
+                await self._write_registers(point.address, registers)
+            self.stats.writes += 1
+            if self.verify and point.readable:
+                await self._verify(point, registers)
+        except DriverError as exc:
+            self._failed(exc)
+            raise
+
+    async def _verify(self, point: Point, written: list[int]) -> None:
+        self.stats.requests += 1
+        if point.table in BIT_TABLES:
+            bits = await self._read_bits(point.table, point.address, 1)
+            back = [1 if bits[0] else 0]
+        else:
+            back = await self._read_registers(point.table, point.address, point.count)
+        if list(back) != written:
+            raise DeviceVerifyError(
+                self.device_id, f"{point.span()} read back {list(back)} after writing {written}"
+            )
+
+    async def write_failsafe(self) -> None:
+        """Write every point's failsafe value; try them all, then raise the first error."""
+        first: DriverError | None = None
+        for point in self.profile.points:
+            if point.writable and point.failsafe is not None:
+                try:
+                    await self.write(point.name, point.failsafe)
+                except DriverError as exc:
+                    first = first or exc
+        if first is not None:
+            raise first
+
+    def _writable(self, point_name: str) -> Point:
+        try:
+            point = self.profile.point(point_name)
+        except KeyError:
+            raise DriverError(self.device_id, f"has no point {point_name!r}") from None
+        if not point.writable:
+            raise DriverError(self.device_id, f"{point.name} ({point.span()}) is read-only")
+        return point
+
+    # -- edges ------------------------------------------------------------------------------------
+
+    def _failed(self, exc: DriverError) -> None:
+        self.stats.errors += 1
+        self.last_error = exc
+        self._failures += 1
+        if self.failing_since is None:
+            self.failing_since = self.clock()
+            log.warning("%s (device stale until it answers again)", exc)
+        else:
+            log.debug("%s (still failing)", exc)
+
+    def _recovered(self, now: float) -> None:
+        if self.failing_since is not None:
+            log.info(
+                "%s recovered after %.1f s (%d failed operations)",
+                self.device_id,
+                now - self.failing_since,
+                self._failures,
+            )
+        self.failing_since = None
+        self.last_error = None
+        self._failures = 0
+        self.last_ok = now
+
+    # -- backend hooks ----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def _read_registers(self, table: str, address: int, count: int) -> list[int]: ...
+
+    @abstractmethod
+    async def _read_bits(self, table: str, address: int, count: int) -> list[bool]: ...
+
+    @abstractmethod
+    async def _write_registers(self, address: int, registers: list[int]) -> None: ...
+
+    @abstractmethod
+    async def _write_bits(self, address: int, bits: list[bool]) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the connection; safe to call twice."""
+
+    async def __aenter__(self) -> DeviceDriver:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

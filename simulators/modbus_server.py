@@ -1,0 +1,228 @@
+"""Modbus servers exposing simulated devices through their profiles (pymodbus server side).
+
+Each simulated device becomes a pymodbus ``SimDevice`` with separate tables; each table is one
+block spanning its points (gaps read as 0, like most real devices). The device's ``action``
+bridges Modbus and the plant: on a read it refreshes the registers from the plant; on a write
+it decodes the new value, refuses writes to read-only points (exception 2) and values outside
+the point's min..max (exception 3), and passes the value to the plant — as a command for a
+command point, or as an override for a settable state (dgiEnable, a load step).
+
+Devices sharing a host:port (or serial port) are served by one server, one unit id each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pymodbus import FramerType
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from config.profile import BIT_TABLES, Point
+from config.site import Device
+from device_drivers.codec import NO_VALUE, CodecError, decode, encode
+from simulators.plant import Plant
+
+log = logging.getLogger(__name__)
+
+TABLES = ("coil", "discrete_input", "holding", "input")
+_TABLE_OF_FUNCTION = {1: "coil", 5: "coil", 15: "coil", 2: "discrete_input", 4: "input"}
+_TABLE_OF_FUNCTION.update(dict.fromkeys((3, 6, 16, 22, 23), "holding"))
+
+
+class ServeError(RuntimeError):
+    """A simulated device could not be served (address in use, bad serial port)."""
+
+
+@dataclass
+class DeviceImage:
+    """One simulated device on a server: its registers, kept in step with the plant."""
+
+    device: Device
+    plant: Plant
+    clock: Callable[[], float]
+    writes: int = 0
+    reads: int = 0
+    _points: dict[str, list[Point]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for table in TABLES:
+            self._points[table] = [p for p in self.device.profile.points if p.table == table]
+
+    def sim_device(self) -> SimDevice:
+        blocks = tuple(self._block(table) for table in TABLES)
+        return SimDevice(
+            id=self.device.entry.unit,
+            simdata=blocks,  # type: ignore[arg-type]
+            use_bit_addressing=True,
+            action=self.action,
+        )
+
+    def _block(self, table: str) -> list[SimData]:
+        points = self._points[table]
+        if not points:  # pymodbus needs every table; the action refuses access to empty ones
+            kind = DataType.BITS if table in BIT_TABLES else DataType.INVALID
+            return (
+                [SimData(address=0, values=[False] * 16, datatype=kind)]
+                if kind == DataType.BITS
+                else [SimData(address=0, datatype=kind)]
+            )
+        first = min(p.address for p in points)
+        last = max(p.last_address for p in points)
+        if table in BIT_TABLES:
+            return [
+                SimData(address=first, values=[False] * (last - first + 1), datatype=DataType.BITS)
+            ]
+        return [
+            SimData(address=first, values=[0] * (last - first + 1), datatype=DataType.REGISTERS)
+        ]
+
+    def value_of(self, point: Point) -> float | None:
+        """What the plant holds for a point: the state, or the last command for command points."""
+        if point.is_state:
+            return self.plant.read(self.device.id, point.signal)
+        return self.plant.commanded(self.device.id, point.signal)
+
+    async def action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        """pymodbus calls this for every request, before it reads or writes the registers."""
+        table = _TABLE_OF_FUNCTION[function_code]
+        if not self._points[table]:
+            return ExcCodes.ILLEGAL_ADDRESS
+        self.plant.advance(self.clock())
+        if set_values is None:
+            self.reads += 1
+            self._refresh(table, start_address, registers)
+            return None
+        return self._write(table, start_address, address, registers, list(set_values))
+
+    def _refresh(self, table: str, start: int, registers: list[int]) -> None:
+        for point in self._points[table]:
+            value = self.value_of(point)
+            if table in BIT_TABLES:
+                index, bit = divmod(point.address, 16)
+                mask = 1 << bit
+                word = registers[index - start]
+                registers[index - start] = word | mask if value else word & ~mask
+                continue
+            try:
+                words = encode(point, NO_VALUE if value is None else value)
+            except CodecError:
+                words = [0] * point.count
+            offset = point.address - start
+            registers[offset : offset + point.count] = words
+
+    def _write(
+        self,
+        table: str,
+        start: int,
+        address: int,
+        registers: list[int],
+        values: list[int] | list[bool],
+    ) -> ExcCodes | None:
+        end = address + len(values) - 1
+        hit = [p for p in self._points[table] if p.address <= end and p.last_address >= address]
+        covered = {a for p in hit for a in range(p.address, p.last_address + 1)}
+        if any(not p.writable for p in hit) or not all(
+            a in covered for a in range(address, end + 1)
+        ):
+            return ExcCodes.ILLEGAL_ADDRESS
+        updates = []
+        for point in hit:
+            if table in BIT_TABLES:
+                value = 1.0 if values[point.address - address] else 0.0
+            else:
+                image = list(registers)
+                image[address - start : address - start + len(values)] = [int(v) for v in values]
+                offset = point.address - start
+                decoded = decode(point, image[offset : offset + point.count])
+                if decoded is None:
+                    return ExcCodes.ILLEGAL_VALUE
+                value = decoded
+            if (point.min is not None and value < point.min) or (
+                point.max is not None and value > point.max
+            ):
+                return ExcCodes.ILLEGAL_VALUE
+            updates.append((point, value))
+        for point, value in updates:
+            if point.is_command:
+                self.plant.command(self.device.id, point.signal, value)
+            else:
+                self.plant.override(self.device.id, point.signal, value)
+            log.info("%s: %s written = %g", self.device.id, point.name, value)
+        self.writes += 1
+        return None
+
+
+@dataclass
+class RunningServer:
+    """A started pymodbus server and the devices (unit ids) it serves."""
+
+    where: str
+    kind: str  # "tcp" or "rtu"
+    server: ModbusTcpServer | ModbusSerialServer
+    images: list[DeviceImage]
+    host: str = ""
+    port: int = 0
+
+    async def stop(self) -> None:
+        await self.server.shutdown()  # type: ignore[no-untyped-call]
+
+
+async def serve_tcp(host: str, port: int, images: list[DeviceImage]) -> RunningServer:
+    """Serve ``images`` (one unit id each) on host:port; port 0 picks a free port."""
+    server = ModbusTcpServer(
+        [image.sim_device() for image in images], address=(host, port), framer=FramerType.SOCKET
+    )
+    try:
+        await server.serve_forever(background=True)
+    except (RuntimeError, OSError) as exc:
+        names = ", ".join(image.device.id for image in images)
+        raise ServeError(f"cannot serve {names} on {host}:{port}: {exc} (address in use?)") from exc
+    bound = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return RunningServer(f"{host}:{bound}", "tcp", server, images, host=host, port=bound)
+
+
+async def serve_rtu(
+    serial_port: str, images: list[DeviceImage], *, baudrate: int = 19200
+) -> RunningServer:
+    """Serve ``images`` as Modbus RTU units on a serial device (e.g. a socat pty)."""
+    server = ModbusSerialServer(
+        [image.sim_device() for image in images],
+        port=serial_port,
+        framer=FramerType.RTU,
+        baudrate=baudrate,
+        parity="N",
+        bytesize=8,
+        stopbits=1,
+    )
+    try:
+        await server.serve_forever(background=True)
+    except (RuntimeError, OSError) as exc:
+        names = ", ".join(image.device.id for image in images)
+        raise ServeError(f"cannot serve {names} on serial port {serial_port}: {exc}") from exc
+    return RunningServer(serial_port, "rtu", server, images)
+
+
+def group_by_endpoint(devices: Iterable[Device]) -> dict[tuple[str, str | int], list[Device]]:
+    """TCP devices by (host, port), each port-0 device alone; RTU devices by serving path."""
+    groups: dict[tuple[str, str | int], list[Device]] = {}
+    for n, device in enumerate(devices):
+        entry = device.entry
+        sim = device.sim
+        if sim is not None and sim.serve_serial_port:
+            groups.setdefault(("rtu", sim.serve_serial_port), []).append(device)
+        if not entry.serial_port:
+            port: str | int = entry.port or f"any-{n}"
+            groups.setdefault((entry.host or "127.0.0.1", port), []).append(device)
+    return groups

@@ -1,0 +1,240 @@
+"""The simulated plant: substations on one shared bus. Pure — time is passed in.
+
+Per substation (one controller node):
+
+* ``Sst`` — the gateway follows its PStar command with a first-order lag (``lag_s``, 0 =
+  instant), PStar clamped to the SST rating (the command point's min..max);
+* ``Desd`` — storage follows its setpoint within the power limits and the state-of-charge
+  window, and the SoC integrates ``-storage`` (storage > 0 discharges);
+* ``Drer`` generation and ``Load`` drain follow their series unless a lab overrides them;
+* ``Evse`` draws ``min(demand, power_limit)`` while a car is connected;
+* ``Logger`` holds dgiEnable (settable) and the last groupStatus; ``Fid`` its switch state.
+
+The substation's net generation is ``generation + storage - drain - EV power`` and its grid
+import ``gateway - net generation``. The bus slack absorbs ``-Σ gateway``, and ``Omega``
+reports ``nominal + droop · Σ gateway`` (rad/s): more power pushed into the bus than taken
+out raises the frequency.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from simulators.series import SeriesFn
+
+
+def _constant(value: float) -> SeriesFn:
+    return lambda _t: value
+
+
+@dataclass
+class DeviceModel:
+    """Base model: signal values by name; ``commands`` holds the last commanded values."""
+
+    states: dict[str, float] = field(default_factory=dict)
+    commands: dict[str, float] = field(default_factory=dict)
+    overrides: dict[str, float] = field(default_factory=dict)
+
+    def advance(self, t: float, dt: float) -> None:
+        """Move the model from ``t - dt`` to ``t``."""
+
+    def command(self, signal: str, value: float) -> None:
+        self.commands[signal] = value
+
+    def override(self, signal: str, value: float) -> None:
+        """A lab sets a state directly (e.g. dgiEnable, or a load step)."""
+        self.overrides[signal] = value
+        self.states[signal] = value
+
+    def read(self, signal: str) -> float | None:
+        return self.states.get(signal)
+
+
+@dataclass
+class SstModel(DeviceModel):
+    lag_s: float = 0.0
+    rating: tuple[float, float] = (-math.inf, math.inf)
+
+    def command(self, signal: str, value: float) -> None:
+        low, high = self.rating
+        super().command(signal, min(high, max(low, value)))
+
+    def advance(self, t: float, dt: float) -> None:
+        target = self.commands["gateway"]
+        if self.lag_s <= 0:
+            self.states["gateway"] = target
+        else:
+            current = self.states["gateway"]
+            self.states["gateway"] = current + (target - current) * (1 - math.exp(-dt / self.lag_s))
+
+
+@dataclass
+class DesdModel(DeviceModel):
+    capacity_kwh: float = 100.0
+    limits: tuple[float, float] = (-math.inf, math.inf)
+
+    def advance(self, t: float, dt: float) -> None:
+        soc = self.states["soc"]
+        low, high = self.limits
+        power = min(high, max(low, self.commands["storage"]))
+        if (power > 0 and soc <= self.states["soc_min"]) or (
+            power < 0 and soc >= self.states["soc_max"]
+        ):
+            power = 0.0
+        soc -= power * dt / 3600.0 / self.capacity_kwh * 100.0
+        self.states["soc"] = (
+            min(self.states["soc_max"], max(self.states["soc_min"], soc)) if power else soc
+        )
+        self.states["storage"] = power
+
+
+@dataclass
+class SeriesModel(DeviceModel):
+    """Drer generation or Load drain: a series of time, unless overridden."""
+
+    signal: str = "generation"
+    series: SeriesFn = field(default=_constant(0.0))
+
+    def advance(self, t: float, dt: float) -> None:
+        self.states[self.signal] = self.overrides.get(self.signal, self.series(t))
+
+
+@dataclass
+class EvseModel(DeviceModel):
+    demand: SeriesFn = field(default=_constant(0.0))
+
+    def advance(self, t: float, dt: float) -> None:
+        connected = self.states.get("connected", 0.0) != 0.0
+        limit = self.commands.get("power_limit", 0.0)
+        self.states["power"] = min(self.demand(t), limit) if connected else 0.0
+
+
+@dataclass
+class OmegaModel(DeviceModel):
+    """Reads the bus frequency, which the plant computes."""
+
+
+@dataclass(frozen=True)
+class PlantDevice:
+    """A device of the plant: its node (substation), type and model."""
+
+    device_id: str
+    node_id: str
+    type: str
+    model: DeviceModel
+
+
+@dataclass(frozen=True)
+class SubstationView:
+    node_id: str
+    gateway: float
+    generation: float
+    storage: float
+    drain: float
+    ev_power: float
+
+    @property
+    def net_generation(self) -> float:
+        return self.generation + self.storage - self.drain - self.ev_power
+
+    @property
+    def grid_import(self) -> float:
+        return self.gateway - self.net_generation
+
+
+# Which state each device type contributes to a substation's totals.
+_TOTALS: dict[str, tuple[str, str]] = {
+    "Sst": ("gateway", "gateway"),
+    "Drer": ("generation", "generation"),
+    "Desd": ("storage", "storage"),
+    "Load": ("drain", "drain"),
+    "Evse": ("power", "ev_power"),
+}
+
+
+class Plant:
+    """All devices of a site on one bus. Call :meth:`advance` with the current time (s)."""
+
+    def __init__(
+        self,
+        devices: list[PlantDevice],
+        *,
+        nominal_frequency: float,
+        droop: float,
+        start: float = 0.0,
+        resolution_s: float = 0.001,
+        on_change: Callable[[str, str, float], None] | None = None,
+    ) -> None:
+        self.devices = {d.device_id: d for d in devices}
+        self.nominal_frequency = nominal_frequency
+        self.droop = droop
+        self.time = start
+        self.resolution_s = resolution_s
+        self.on_change = on_change
+        self._settled = False
+        self.advance(start)
+
+    def advance(self, now: float) -> None:
+        """Integrate every model from the last time to ``now`` (never backwards).
+
+        Several reads within ``resolution_s`` see the same state: a Modbus poll of a
+        substation issues a request per device, and re-integrating for each is wasted work.
+        """
+        if self._settled and now - self.time < self.resolution_s:
+            return
+        self._settled = True
+        dt = max(0.0, now - self.time)
+        self.time = max(self.time, now)
+        for device in self.devices.values():
+            device.model.advance(self.time, dt)
+        frequency = self.frequency()
+        for device in self.devices.values():
+            if device.type == "Omega":
+                device.model.states["frequency"] = frequency
+
+    def read(self, device_id: str, signal: str) -> float | None:
+        return self.devices[device_id].model.read(signal)
+
+    def commanded(self, device_id: str, signal: str) -> float | None:
+        return self.devices[device_id].model.commands.get(signal)
+
+    def command(self, device_id: str, signal: str, value: float) -> None:
+        self.devices[device_id].model.command(signal, value)
+        self._changed(device_id, signal, value)
+
+    def override(self, device_id: str, signal: str, value: float) -> None:
+        self.devices[device_id].model.override(signal, value)
+        self._changed(device_id, signal, value)
+
+    def _changed(self, device_id: str, signal: str, value: float) -> None:
+        self._settled = False  # apply the change now, even within the resolution
+        self.advance(self.time)
+        if self.on_change is not None:
+            self.on_change(device_id, signal, value)
+
+    def total_gateway(self) -> float:
+        return sum(d.model.states["gateway"] for d in self.devices.values() if d.type == "Sst")
+
+    def frequency(self) -> float:
+        return self.nominal_frequency + self.droop * self.total_gateway()
+
+    def substations(self) -> dict[str, SubstationView]:
+        totals: dict[str, dict[str, float]] = {}
+        for device in self.devices.values():
+            sums = totals.setdefault(device.node_id, {})
+            if device.type in _TOTALS:
+                signal, key = _TOTALS[device.type]
+                sums[key] = sums.get(key, 0.0) + device.model.states.get(signal, 0.0)
+        return {
+            node: SubstationView(
+                node_id=node,
+                gateway=s.get("gateway", 0.0),
+                generation=s.get("generation", 0.0),
+                storage=s.get("storage", 0.0),
+                drain=s.get("drain", 0.0),
+                ev_power=s.get("ev_power", 0.0),
+            )
+            for node, s in totals.items()
+        }

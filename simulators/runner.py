@@ -1,0 +1,98 @@
+"""Run a site's simulated plant behind its Modbus servers (what ``dgi simulate`` does).
+
+>>> async with Simulation(site) as sim:          # doctest: +SKIP
+...     host, port = sim.address("sst1-gateway")
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from config.site import Site
+from simulators.modbus_server import (
+    DeviceImage,
+    RunningServer,
+    group_by_endpoint,
+    serve_rtu,
+    serve_tcp,
+)
+from simulators.plant import Plant
+from simulators.site_plant import build_plant
+
+
+class Simulation:
+    """The plant of every ``simulated`` device of a site, served over Modbus."""
+
+    def __init__(self, site: Site, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.site = site
+        self._clock = clock
+        self._t0 = clock()
+        self.plant: Plant = build_plant(site, start=0.0)
+        self.images = {
+            d.id: DeviceImage(d, self.plant, self.now) for d in site.devices if d.simulated
+        }
+        self.servers: list[RunningServer] = []
+
+    def now(self) -> float:
+        """Seconds since the simulation started (the plant's time)."""
+        return self._clock() - self._t0
+
+    async def start(self) -> None:
+        devices = [image.device for image in self.images.values()]
+        try:
+            for (kind, where), group in group_by_endpoint(devices).items():
+                images = [self.images[d.id] for d in group]
+                if kind == "rtu":
+                    self.servers.append(await serve_rtu(str(where), images))
+                else:
+                    port = where if isinstance(where, int) else 0
+                    self.servers.append(await serve_tcp(kind, port, images))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop every server (idempotent)."""
+        servers, self.servers = self.servers, []
+        for server in servers:
+            await server.stop()
+
+    def address(self, device_id: str) -> tuple[str, int]:
+        """Where a device is served over TCP (the real port when the site said 0)."""
+        for server in self.servers:
+            if server.kind == "tcp" and any(i.device.id == device_id for i in server.images):
+                return server.host, server.port
+        raise KeyError(f"{device_id} is not served over TCP")
+
+    def server_of(self, device_id: str) -> RunningServer:
+        for server in self.servers:
+            if any(i.device.id == device_id for i in server.images):
+                return server
+        raise KeyError(f"{device_id} is not served")
+
+    async def stop_server(self, device_id: str) -> None:
+        """Stop one device's server (fault injection); :meth:`restart_server` brings it back."""
+        server = self.server_of(device_id)
+        await server.stop()
+
+    async def restart_server(self, device_id: str) -> None:
+        server = self.server_of(device_id)
+        index = self.servers.index(server)
+        if server.kind == "rtu":
+            self.servers[index] = await serve_rtu(server.where, server.images)
+        else:
+            self.servers[index] = await serve_tcp(server.host, server.port, server.images)
+
+    async def __aenter__(self) -> Simulation:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

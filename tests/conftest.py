@@ -1,0 +1,88 @@
+"""Shared fixtures: external tools, leftover tasks, free ports, example sites on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "config" / "examples"
+
+
+def require_tool(name: str) -> str:
+    """Path of an external program; skip without it, or fail when DGI_REQUIRE_TOOLS=1 (CI)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package; .ci/run installs it)"
+        if os.environ.get("DGI_REQUIRE_TOOLS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rewrite_ports(text: str) -> str:
+    """Give every ``port = N`` and ``host:N`` address in a site file a free port."""
+    text = re.sub(r"(?m)^(\s*port\s*=\s*)\d+", lambda m: f"{m.group(1)}{free_port()}", text)
+    return re.sub(r'"127\.0\.0\.1:\d+"', lambda m: f'"127.0.0.1:{free_port()}"', text)
+
+
+def copy_site(name: str, directory: Path, *, free_ports: bool = True) -> Path:
+    """Copy an example site into ``directory`` (ports made free) and return its path."""
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    target = directory / name
+    target.write_text(rewrite_ports(text) if free_ports else text, encoding="utf-8")
+    return target
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running (pymodbus's own suite does the same)."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    left = [
+        t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()
+    ]
+    for task in left:
+        task.cancel()
+    assert not left, f"test left tasks running: {left}"
+
+
+@pytest.fixture
+def pty_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two linked pseudo-terminals from socat: (server end, client end)."""
+    socat = require_tool("socat")
+    a, b = tmp_path / "ttyA", tmp_path / "ttyB"
+    proc = subprocess.Popen(
+        [socat, "-d", "-d", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not (a.exists() and b.exists()):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("socat did not create the pty pair within 5 s")
+            time.sleep(0.02)
+        yield str(a), str(b)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

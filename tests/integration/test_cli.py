@@ -1,0 +1,118 @@
+"""The ``dgi`` command line as a real process: check-config, simulate, demo."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.loader import load_site
+from device_drivers.modbus import LinkPool
+from device_drivers.registry import build_driver
+from tests.conftest import ROOT, copy_site
+
+DGI = [sys.executable, "-m", "controller"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DGI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def process() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; each is stopped by its own pid afterwards."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"process exited early: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
+def test_check_config_on_the_examples_exits_0(example: str) -> None:
+    result = run("check-config", f"config/examples/{example}")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_check_config_lists_errors_on_stderr_and_exits_1(tmp_path: Path) -> None:
+    site = copy_site("single-node.toml", tmp_path)
+    text = re.sub(r"(?m)^port = ", "port = 9", site.read_text(), count=1)
+    site.write_text(text.replace('type = "Drer"', 'type = "PV"'))
+    result = run("check-config", str(site))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert any("nodes[0].devices[0].port" in line and "must be 0..65535" in line for line in lines)
+    assert any("nodes[0].devices[2].type = 'PV': unknown device type" in line for line in lines)
+
+
+@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
+async def test_simulate_serves_every_device_of_the_example(
+    example: str, tmp_path: Path, process: list[subprocess.Popen[str]]
+) -> None:
+    site_path = copy_site(example, tmp_path)
+    endpoints = tmp_path / "endpoints.json"
+    proc = subprocess.Popen(
+        [*DGI, "simulate", "--config", str(site_path), "--endpoints", str(endpoints)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    process.append(proc)
+    wait_for(endpoints, proc)
+    rows = json.loads(endpoints.read_text())
+    site = load_site(site_path)
+    assert {row["device"] for row in rows} == {d.id for d in site.devices}
+    pool = LinkPool()
+    for device in site.devices:
+        async with build_driver(device, pool) as driver:
+            reading = await driver.read_all()
+            assert reading.values, device.id
+    pool.close()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    for device in site.devices:
+        assert f"{device.id} " in out
+        assert f"127.0.0.1:{device.entry.port}" in out
+
+
+def test_simulate_refuses_a_busy_port(tmp_path: Path) -> None:
+    site_path = copy_site("single-node.toml", tmp_path)
+    port = load_site(site_path).devices[0].entry.port
+    assert port is not None
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        result = run("simulate", "--config", str(site_path), "--duration", "1")
+    assert result.returncode == 1
+    assert f"cannot serve sst1-gateway on 127.0.0.1:{port}" in result.stdout
+
+
+def test_demo_prints_the_device_table(tmp_path: Path) -> None:
+    site_path = copy_site("three-substations.toml", tmp_path)
+    result = run("demo", "--config", str(site_path), "--duration", "1.5")
+    assert result.returncode == 0, result.stderr
+    for node in ("sst1", "sst2", "sst3"):
+        assert f"{node}-gateway" in result.stdout
+    assert "fresh" in result.stdout
+    assert "stale" not in result.stdout
+    assert "-20.00 kW" in result.stdout  # sst1's gateway, read back through its driver
+    assert "bus slack" in result.stdout

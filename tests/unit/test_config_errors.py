@@ -1,0 +1,242 @@
+"""The bad-config table: each defect is refused by ``dgi check-config`` with a clear message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from config.errors import ConfigError
+from config.loader import load_site
+from controller.cli import app
+
+PROFILE = """\
+[profile]
+name = "test-sst"
+device_type = "Sst"
+
+[[point]]
+name = "gateway"
+table = "holding"
+address = 0
+type = "float32"
+access = "r"
+
+[[point]]
+name = "pstar"
+signal = "gateway"
+role = "command"
+table = "holding"
+address = 2
+type = "float32"
+access = "rw"
+min = -10.0
+max = 10.0
+"""
+
+SITE = """\
+[site]
+name = "t"
+
+[[nodes]]
+id = "a"
+api = "127.0.0.1:8001"
+peer = "127.0.0.1:9001"
+
+[[nodes.devices]]
+id = "gw"
+type = "Sst"
+transport = "modbus_tcp"
+host = "127.0.0.1"
+port = 1502
+profile = "p.toml"
+"""
+
+SECOND_NODE = """
+[[nodes]]
+id = "b"
+api = "127.0.0.1:8002"
+peer = "127.0.0.1:9002"
+
+[[nodes.devices]]
+id = "gw2"
+type = "Sst"
+transport = "modbus_tcp"
+host = "127.0.0.1"
+port = 1503
+profile = "p.toml"
+"""
+
+
+def sub(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+# (id, site text, profile text, expected message pattern)
+CASES = [
+    ("overlapping-registers", SITE, sub(PROFILE, "address = 2", "address = 1"),
+     r"p\.toml:17: point\[1\]\.address = 1: overlaps point 'gateway' at holding\[1\]"),
+    ("address-out-of-range", SITE, sub(PROFILE, "address = 0", "address = 70000"),
+     r"p\.toml:8: point\[0\]\.address = 70000: must be 0\.\.65535"),
+    ("negative-address", SITE, sub(PROFILE, "address = 0", "address = -1"),
+     r"point\[0\]\.address = -1: must be 0\.\.65535"),
+    ("multi-register-does-not-fit", SITE, sub(PROFILE, "address = 2", "address = 65535"),
+     r"point\[1\]\.address = 65535: float32 needs 2 registers from 65535: past the last address 65535"),
+    ("word-order-on-16-bit", SITE, sub(PROFILE, 'type = "float32"\naccess = "r"', 'type = "int16"\naccess = "r"\nword_order = "CDAB"'),
+     r"point\[0\]\.word_order = 'CDAB': word order applies to 32- and 64-bit types; int16 is one register"),
+    ("unknown-table", SITE, sub(PROFILE, 'table = "holding"', 'table = "holdings"'),
+     r"point\[0\]\.table = 'holdings': must be one of holding, input, coil, discrete_input"),
+    ("unknown-type", SITE, sub(PROFILE, 'type = "float32"', 'type = "float16"'),
+     r"point\[0\]\.type = 'float16': must be one of int16, uint16, int32, uint32, float32, float64, bool"),
+    ("unknown-access", SITE, sub(PROFILE, 'access = "r"', 'access = "x"'),
+     r"point\[0\]\.access = 'x': must be one of r, w, rw"),
+    ("unknown-word-order", SITE, sub(PROFILE, 'device_type = "Sst"', 'device_type = "Sst"\nword_order = "ABDC"'),
+     r"profile\.word_order = 'ABDC': must be one of ABCD, CDAB, BADC, DCBA"),
+    ("unknown-device-type-in-profile", SITE, sub(PROFILE, 'device_type = "Sst"', 'device_type = "Transformer"'),
+     r"p\.toml:3: profile\.device_type = 'Transformer': unknown device type; known: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst"),
+    ("unknown-device-type-in-site", sub(SITE, 'type = "Sst"', 'type = "Transformer"'), PROFILE,
+     r"site\.toml:11: nodes\[0\]\.devices\[0\]\.type = 'Transformer': unknown device type"),
+    ("profile-missing-a-command", SITE, PROFILE.split("[[point]]\nname = \"pstar\"")[0],
+     r"point: device type Sst needs a point for command 'gateway'; none provides it"),
+    ("signal-not-of-device-type", SITE, sub(PROFILE, 'name = "gateway"', 'name = "generation"'),
+     r"point\[0\]\.name = 'generation': device type Sst has no signal 'generation'; its signals: gateway"),
+    ("writable-without-min", SITE, sub(PROFILE, "min = -10.0\n", ""),
+     r"p\.toml:\d+: point\[1\]\.min: a writable point needs min and max"),
+    ("min-above-max", SITE, sub(PROFILE, "min = -10.0", "min = 20.0"),
+     r"point\[1\]\.min = 20\.0: must be <= max \(10\.0\)"),
+    ("failsafe-outside-limits", SITE, sub(PROFILE, "max = 10.0", "max = 10.0\nfailsafe = 50.0"),
+     r"point\[1\]\.failsafe = 50\.0: must be within min\.\.max \(-10\.0\.\.10\.0\)"),
+    ("writable-input-register", SITE, sub(PROFILE, 'table = "holding"\naddress = 2', 'table = "input"\naddress = 2'),
+     r"point\[1\]\.access = 'rw': table input is read-only: access must be 'r'"),
+    ("float-in-coil-table", SITE, sub(PROFILE, 'table = "holding"', 'table = "coil"'),
+     r"point\[0\]\.type = 'float32': table coil holds bool points only"),
+    ("duplicate-point-name", SITE, sub(PROFILE, 'name = "pstar"', 'name = "gateway"'),
+     r"point\[1\]\.name = 'gateway': duplicate point name \(also point\[0\]\)"),
+    ("unknown-key-in-profile", SITE, sub(PROFILE, 'access = "r"', 'access = "r"\nscael = 2.0'),
+     r"p\.toml:11: point\[0\]\.scael = 2\.0: unknown key \(did you mean 'scale'\?\)"),
+    ("malformed-profile", SITE, sub(PROFILE, 'access = "r"', "access = r"),
+     r"p\.toml:10: \(file\): malformed TOML: .*line 10"),
+    ("duplicate-node-id", SITE + sub(SECOND_NODE, 'id = "b"', 'id = "a"'), PROFILE,
+     r"site\.toml:\d+: nodes\[1\]\.id = 'a': duplicate node id \(also nodes\[0\]\)"),
+    ("duplicate-device-id", SITE + sub(SECOND_NODE, 'id = "gw2"', 'id = "gw"'), PROFILE,
+     r"nodes\[1\]\.devices\[0\]\.id = 'gw': duplicate device id \(also nodes\[0\]\.devices\[0\]\)"),
+    ("duplicate-endpoint", SITE + sub(SECOND_NODE, "port = 1503", "port = 1502"), PROFILE,
+     r"nodes\[1\]\.devices\[0\] = 'gw2': host:port 127\.0\.0\.1:1502 unit 1 already used by nodes\[0\]\.devices\[0\]"),
+    ("duplicate-peer-address", SITE + sub(SECOND_NODE, "9002", "9001"), PROFILE,
+     r"nodes\[1\]\.peer = '127\.0\.0\.1:9001': address already used by nodes\[0\]\.peer"),
+    ("missing-profile-file", sub(SITE, 'profile = "p.toml"', 'profile = "nope.toml"'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.profile = 'nope\.toml': profile file not found: .*nope\.toml"),
+    ("missing-shipped-profile", sub(SITE, 'profile = "p.toml"', 'profile = "transformer"'), PROFILE,
+     r"profile = 'transformer': profile file not found: .*config/profiles/transformer\.toml"),
+    ("device-port-out-of-range", sub(SITE, "port = 1502", "port = 70000"), PROFILE,
+     r"site\.toml:14: nodes\[0\]\.devices\[0\]\.port = 70000: must be 0\.\.65535"),
+    ("device-port-zero", sub(SITE, "port = 1502", "port = 0"), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.port = 0: must be 1\.\.65535"),
+    ("api-port-out-of-range", sub(SITE, "127.0.0.1:8001", "127.0.0.1:99999"), PROFILE,
+     r"nodes\[0\]\.api = '127\.0\.0\.1:99999': port must be 1\.\.65535"),
+    ("peer-without-port", sub(SITE, "127.0.0.1:9001", "127.0.0.1"), PROFILE,
+     r"nodes\[0\]\.peer = '127\.0\.0\.1': must be host:port"),
+    ("port-as-string", sub(SITE, "port = 1502", 'port = "1502"'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.port = '1502': must be an integer"),
+    ("malformed-site", sub(SITE, 'name = "t"', "name = t"), PROFILE,
+     r"site\.toml:2: \(file\): malformed TOML: Invalid value \(at line 2, column 8\)"),
+    ("unknown-key-in-site", sub(SITE, 'host = "127.0.0.1"', 'hots = "127.0.0.1"'), PROFILE,
+     r"site\.toml:13: nodes\[0\]\.devices\[0\]\.hots = '127\.0\.0\.1': unknown key \(did you mean 'host'\?\)"),
+    ("unknown-section", SITE + "\n[algorythm]\nmode = 'freedm'\n", PROFILE,
+     r"algorythm = .*unknown key \(did you mean 'algorithm'\?\)"),
+    ("unknown-transport", sub(SITE, '"modbus_tcp"', '"modbus_udp"'), PROFILE,
+     r"transport = 'modbus_udp': must be one of modbus_tcp, modbus_rtu, simulated, fake"),
+    ("tcp-without-host", sub(SITE, 'host = "127.0.0.1"\n', ""), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.host: required for transport modbus_tcp"),
+    ("rtu-without-serial-port", sub(sub(SITE, '"modbus_tcp"', '"modbus_rtu"'), 'host = "127.0.0.1"\nport = 1502\n', ""), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.serial_port: required for transport modbus_rtu"),
+    ("profile-for-another-type", sub(SITE, 'type = "Sst"', 'type = "Desd"'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.profile = 'p\.toml': profile 'test-sst' is for Sst devices, not Desd"),
+    ("simulated-rtu-without-serving-port", sub(sub(SITE, '"modbus_tcp"', '"simulated"'), 'host = "127.0.0.1"\nport = 1502\n', 'serial_port = "/tmp/ttyB"\n'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.sim\.serve_serial_port: required for a simulated RTU device"),
+    ("bad-sim-parameter", sub(SITE, '"modbus_tcp"', '"simulated"') + "sim = { lag_s = -1.0 }\n", PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.sim\.lag_s = -1\.0: must be >= 0"),
+    ("sim-on-real-device", SITE + "sim = { lag_s = 1.0 }\n", PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.sim: simulation parameters need transport 'simulated'"),
+    ("bad-timing", SITE + '\n[timings]\nLB_ROUND_TIME = "fast"\n', PROFILE,
+     r"timings\.LB_ROUND_TIME = 'fast': must be an integer"),
+    ("unknown-timing-profile", SITE + '\n[timings]\nprofile = "turbo"\n', PROFILE,
+     r"timings\.profile = 'turbo': must be one of fast-5, fast-10"),
+    ("bad-algorithm-mode", SITE + '\n[algorithm]\nmode = "greedy"\n', PROFILE,
+     r"algorithm\.mode = 'greedy': must be one of freedm, adaptive"),
+]  # fmt: skip
+
+
+def write_case(directory: Path, site: str, profile: str) -> Path:
+    (directory / "p.toml").write_text(profile, encoding="utf-8")
+    path = directory / "site.toml"
+    path.write_text(site, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("site", "profile", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_check_config_refuses_with_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, site: str, profile: str, pattern: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_case(tmp_path, site, profile)
+    result = CliRunner().invoke(app, ["check-config", "site.toml"])
+    assert result.exit_code == 1, result.output
+    assert re.search(pattern, result.output), result.output
+
+
+def test_the_base_case_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_case(tmp_path, SITE, PROFILE)
+    result = CliRunner().invoke(app, ["check-config", "site.toml"])
+    assert result.exit_code == 0, result.output
+    assert "site.toml: OK" in result.output
+
+
+def test_every_error_is_listed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    site = SITE + sub(SECOND_NODE, 'id = "b"', 'id = "a"')
+    site = sub(site, "port = 1503", "port = 70000")
+    profile = sub(PROFILE, 'access = "r"', 'access = "x"')
+    write_case(tmp_path, site, profile)
+    with pytest.raises(ConfigError) as caught:
+        load_site("site.toml")
+    text = str(caught.value)
+    assert "duplicate node id" in text
+    assert "must be 0..65535" in text
+    assert "must be one of r, w, rw" in text
+    assert len(caught.value.issues) == 3
+
+
+def test_freedm_timings_file_is_used_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "timings.cfg").write_text(
+        "# FREEDM slow-5\nLB_ROUND_TIME=410\nVVC_PHASE_TIME=4100\nLB_PHASE_TIME = 4100\n",
+        encoding="utf-8",
+    )
+    write_case(
+        tmp_path, SITE + '\n[timings]\nfile = "timings.cfg"\nLB_REQUEST_TIMEOUT = 150\n', PROFILE
+    )
+    site = load_site("site.toml")
+    assert (site.timings.LB_ROUND_TIME, site.timings.LB_PHASE_TIME) == (410, 4100)
+    assert site.timings.LB_REQUEST_TIMEOUT == 150  # the site's own key wins over the file
+    (tmp_path / "timings.cfg").write_text("LB_ROUND=410\nGM_PHASE_TIME=fast\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_site("site.toml")
+    assert "timings.cfg:1: LB_ROUND = '410': unknown timing key" in str(caught.value)
+    assert "timings.cfg:2: GM_PHASE_TIME = 'fast': must be a whole number of milliseconds" in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
+def test_shipped_examples_are_valid(example: str) -> None:
+    result = CliRunner().invoke(app, ["check-config", f"config/examples/{example}"])
+    assert result.exit_code == 0, result.output

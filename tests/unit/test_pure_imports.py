@@ -1,0 +1,69 @@
+"""The pure modules import no I/O, clocks or adapted libraries (STYLE.md habit 1)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PURE = [
+    "config/device_types.py",
+    "config/errors.py",
+    "config/profile.py",
+    "config/schema.py",
+    "config/settings.py",
+    "config/simulation.py",
+    "config/site.py",
+    "device_drivers/codec.py",
+    "device_drivers/planning.py",
+    "simulators/plant.py",
+]
+FORBIDDEN = {
+    "asyncio",
+    "socket",
+    "time",
+    "pymodbus",
+    "fastapi",
+    "apscheduler",
+    "uvicorn",
+    "serial",
+    "httpx",
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_has_no_io_imports(module: str) -> None:
+    assert not imported_roots(ROOT / module) & FORBIDDEN
+
+
+def test_config_imports_nothing_of_ours() -> None:
+    for path in (ROOT / "config").glob("*.py"):
+        ours = imported_roots(path) & {"controller", "device_drivers", "simulators", "hil"}
+        assert not ours, f"{path.name} imports {ours}"
+
+
+@pytest.mark.parametrize("package", ["config", "device_drivers", "simulators", "hil"])
+def test_nothing_imports_controller(package: str) -> None:
+    for path in (ROOT / package).rglob("*.py"):
+        assert "controller" not in imported_roots(path), path
+
+
+def test_pymodbus_stays_in_its_adapters() -> None:
+    allowed = {"device_drivers/modbus.py", "simulators/modbus_server.py"}
+    for package in ("config", "device_drivers", "simulators", "hil", "controller"):
+        for path in (ROOT / package).rglob("*.py"):
+            if "pymodbus" in imported_roots(path):
+                assert str(path.relative_to(ROOT)) in allowed, path
