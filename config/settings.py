@@ -10,18 +10,23 @@ from config.schema import Model, Name, NonNegative, Positive
 class SiteHeader(Model):
     name: Name
     description: str = ""
+    key_file: str = "group.key"  # the group key (relative to the site file); dgi keygen makes one
 
 
 class AlgorithmSettings(Model):
     """Load-balancing settings (shared/design/ALGORITHM.md)."""
 
     mode: Literal["freedm", "adaptive"] = "adaptive"
-    migration_step: Positive = 1.0
-    step_max: Positive = 10.0
-    tolerance: Positive = 0.01
+    migration_step: Positive = 1.0  # FREEDM's fixed step (kW)
+    step_max: Positive = 10.0  # adaptive: largest single migration (kW)
+    tolerance: Positive = 0.01  # adaptive: balance is reached within this (kW)
+    early_close: bool = True  # adaptive: close the request window once every peer answered
+    multi_demand: bool = True  # adaptive: serve several demand peers per round
+    max_amount: Positive = 1000.0  # largest age or amount accepted in a message (kW)
     actuation: Literal["sst", "desd"] = "sst"
-    malicious: bool = False
+    malicious: bool = False  # experiments only: drop every DraftSelect
     check_invariant: bool = False
+    failsafe_hold_s: NonNegative = 5.0  # a needed device stale this long: write failsafe values
 
 
 class SimulationSettings(Model):

@@ -77,15 +77,78 @@ def simulate(
 def demo(
     config: ConfigOption = Path("config/examples/three-substations.toml"),
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    report: Annotated[
+        str | None, typer.Option(help="print a report instead of the live table: json")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="override the site's algorithm mode: freedm or adaptive")
+    ] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """The simulated site and all its nodes on 127.0.0.1: watch them balance the load."""
+    from controller.demo_cmd import run_demo, with_mode
+
+    if report not in (None, "json"):
+        raise typer.BadParameter("only 'json' is supported", param_hint="--report")
+    if mode not in (None, "freedm", "adaptive"):
+        raise typer.BadParameter("must be freedm or adaptive", param_hint="--mode")
+    setup_logging(verbose, quiet=verbose == 0)
+    site = with_mode(load_or_exit(config), mode)
+    sys.exit(asyncio.run(run_demo(site, duration, report, console)))
+
+
+@app.command()
+def devices(
+    config: ConfigOption = Path("config/examples/three-substations.toml"),
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     interval: Annotated[float, typer.Option(help="seconds between reads")] = 0.5,
     verbose: Verbose = 0,
 ) -> None:
-    """Start the simulated site and show a live table of device values read through the drivers."""
-    from controller.demo_cmd import run_device_demo
+    """The simulated site and a live table of device values read back through the drivers."""
+    from controller.devices_cmd import run_device_table
 
     setup_logging(verbose)
     site = load_or_exit(config)
-    sys.exit(asyncio.run(run_device_demo(site, duration, interval, console)))
+    sys.exit(asyncio.run(run_device_table(site, duration, interval, console)))
+
+
+@app.command()
+def run(
+    config: ConfigOption,
+    node: Annotated[str, typer.Option("--node", "-n", help="the node id this process runs")],
+    hold_on_exit: Annotated[
+        bool, typer.Option(help="leave setpoints as they are on exit instead of failsafe values")
+    ] = False,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Run one controller node until Ctrl-C or SIGTERM."""
+    from controller.run_cmd import run_node
+
+    setup_logging(verbose)
+    site = load_or_exit(config)
+    try:
+        site.node(node)
+    except KeyError as exc:
+        typer.echo(f"error: {exc.args[0]}", err=True)
+        raise typer.Exit(1) from None
+    sys.exit(asyncio.run(run_node(site, node, release=not hold_on_exit, duration=duration)))
+
+
+@app.command()
+def keygen(
+    path: Annotated[Path, typer.Argument(help="key file to create (owner-only permissions)")],
+    key_id: Annotated[str, typer.Option(help="the key id sent with every datagram")] = "group-1",
+) -> None:
+    """Create a group key file for a site's nodes."""
+    from controller.peer.keys import write_key_file
+
+    try:
+        write_key_file(path, key_id)
+    except FileExistsError:
+        typer.echo(f"error: {path} exists; not overwritten", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{path}: new group key {key_id!r} (mode 600); copy it to every node of the site")
 
 
 def main() -> None:

@@ -1,75 +1,212 @@
-"""``dgi demo`` (device stage): the simulated site and a live table of values read back."""
+"""``dgi demo``: the simulated site and all its nodes on 127.0.0.1, a live view, a JSON report.
+
+The nodes run in this one process (each with its own peer socket and Modbus links), so the
+demo starts with one command and stops cleanly on Ctrl-C; ``dgi run`` runs one node per
+process for real deployments and the system tests.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import dataclasses
+import json
+import secrets
+from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.table import Table
 
 from config.site import Site
-from controller.device_table import device_table, plant_table
+from controller.convergence import converged_at
 from controller.lifecycle import start_simulation, wait_for_stop
-from device_drivers.base import DeviceDriver
-from device_drivers.errors import DriverError
-from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from controller.peer.keys import KeyFileError, Keyring, load_keyring
+from controller.runtime.node import NodeRuntime
+from simulators.plant import Plant
 from simulators.runner import Simulation
 
 
-async def read_all(drivers: list[DeviceDriver]) -> None:
-    """Read every device concurrently; failures are already logged and counted by the drivers."""
-    results = await asyncio.gather(*(d.read_all() for d in drivers), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, DriverError):
-            raise result
+def with_mode(site: Site, mode: str | None) -> Site:
+    """The site with its algorithm mode replaced (``--mode``)."""
+    if mode is None:
+        return site
+    algorithm = site.algorithm.model_copy(update={"mode": mode})
+    return dataclasses.replace(
+        site, document=site.document.model_copy(update={"algorithm": algorithm})
+    )
 
 
-async def run_device_demo(
-    site: Site, duration: float | None, interval: float, console: Console
+def demo_keyring(site: Site) -> Keyring:
+    """The site's key file if it exists; otherwise a random key that lives only in this process."""
+    path = Path(site.path).parent / site.document.site.key_file
+    if path.exists():
+        return load_keyring(path)
+    return Keyring("demo", {"demo": secrets.token_bytes(32)})
+
+
+def imbalance(plant: Plant, node_id: str, storage_actuated: bool) -> float:
+    view = plant.substations()[node_id]
+    net = view.net_generation - (view.storage if storage_actuated else 0.0)
+    return view.gateway - net
+
+
+@dataclasses.dataclass
+class Tracker:
+    """Samples the plant: the largest imbalance over the nodes, every ``period`` seconds."""
+
+    sim: Simulation
+    nodes: list[NodeRuntime]
+    period: float = 0.01
+    samples: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+
+    async def run(self) -> None:
+        storage = self.sim.site.algorithm.actuation == "desd"
+        while True:
+            self.sim.plant.advance(self.sim.now())
+            worst = max(abs(imbalance(self.sim.plant, n.node.id, storage)) for n in self.nodes)
+            self.samples.append((self.nodes[0].clock(), worst))
+            await asyncio.sleep(self.period)
+
+    def started(self) -> bool:
+        return all(n.scheduler.first_cycle is not None for n in self.nodes)
+
+    def first_round(self) -> float:
+        starts = [
+            n.scheduler.first_cycle for n in self.nodes if n.scheduler.first_cycle is not None
+        ]
+        plan = self.nodes[0].plan
+        return min(starts) + plan.gm_s + plan.sc_s
+
+
+def report(
+    site: Site, nodes: list[NodeRuntime], tracker: Tracker, duration: float | None
+) -> dict[str, object]:
+    fields = (
+        "id",
+        "state",
+        "gateway",
+        "net_generation",
+        "predicted_gateway",
+        "migrations_in",
+        "migrations_out",
+    )
+    rows = []
+    change = 0.0
+    for node in nodes:
+        status = node.status()
+        rows.append({key: status[key] for key in fields})
+        initial = node.initial_pstar or 0.0
+        final = node.devices.written if node.devices.written is not None else initial
+        change += final - initial
+    tolerance = site.algorithm.tolerance
+    return {
+        "site": site.name,
+        "mode": site.algorithm.mode,
+        "duration_s": duration,
+        "tolerance": tolerance,
+        "nodes": rows,
+        "setpoint_sum_change": round(change, 9) + 0.0,
+        "converged_at_s": _round(converged_at(tracker.samples, tolerance, tracker.first_round())),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def node_table(nodes: list[NodeRuntime], tracker: Tracker, tolerance: float) -> Table:
+    worst = tracker.samples[-1][1] if tracker.samples else float("nan")
+    title = f"Load balancing — largest |G - NG| {worst:.3f} kW (tolerance {tolerance:g})"
+    if tracker.samples and tracker.started():
+        settled = converged_at(tracker.samples, tolerance, tracker.first_round())
+        title += (
+            f" — converged {settled:.2f} s after the first round" if settled is not None else ""
+        )
+    table = Table(title=title)
+    for column in ("node", "state", "G kW", "NG kW", "PG kW", "K kW", "in", "out", "PStar kW"):
+        table.add_column(column, justify="right" if column not in ("node", "state") else "left")
+    colours = {"supply": "green", "demand": "red", "normal": "white"}
+    for node in nodes:
+        lb = node.lb
+        written = node.devices.written
+        table.add_row(
+            node.node.id,
+            f"[{colours.get(lb.state, 'white')}]{lb.state.upper()}[/]",
+            f"{lb.gateway:.3f}",
+            f"{lb.net_generation:.3f}",
+            f"{lb.predicted:.3f}",
+            f"{lb.k:.3f}",
+            str(lb.migrations_in),
+            str(lb.migrations_out),
+            "—" if written is None else f"{written:.3f}",
+        )
+    return table
+
+
+async def run_demo(
+    site: Site, duration: float | None, report_format: str | None, console: Console
 ) -> int:
     sim = await start_simulation(site, console)
     if sim is None:
         return 1
-    pool = LinkPool()
-    drivers = [build_driver(d, pool, address=_address(sim, d.id)) for d in site.devices]
-    node_of = {d.id: d.node_id for d in site.devices}
-
-    def render() -> Group:
-        return Group(device_table(drivers, node_of, time.time()), plant_table(sim.plant))
-
-    async def poll(live: Live | None) -> None:
-        while True:
-            await read_all(drivers)
-            if live is not None:
-                live.update(render())
-            await asyncio.sleep(interval)
-
+    nodes: list[NodeRuntime] = []
+    tracker_task: asyncio.Task[None] | None = None
     try:
-        live = (
-            Live(render(), console=console, refresh_per_second=4) if console.is_terminal else None
-        )
-        with live or contextlib.nullcontext():
-            poller = asyncio.create_task(poll(live))
-            try:
-                await wait_for_stop(duration)
-            finally:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
-        if live is None:
-            console.print(render())
+        keyring = demo_keyring(site)
+        addresses = {
+            d.id: sim.address(d.id) for d in site.devices if d.simulated and not d.entry.serial_port
+        }
+        nodes = [NodeRuntime(site, n.id, keyring, addresses=addresses) for n in site.nodes]
+        for node in nodes:
+            await node.start()
+        tracker = Tracker(sim, nodes)
+        tracker_task = asyncio.create_task(tracker.run(), name="tracker")
+        if report_format is None:
+            await _watch(nodes, tracker, site.algorithm.tolerance, duration, console)
+        else:
+            await wait_for_stop(duration)
+            console.print_json(json.dumps(report(site, nodes, tracker, duration)))
+    except KeyFileError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 1
     finally:
-        for driver in drivers:
-            await driver.close()
+        if tracker_task is not None:
+            tracker_task.cancel()
+            await asyncio.gather(tracker_task, return_exceptions=True)
+        for node in nodes:
+            await node.stop(release=False)
         await sim.stop()
     return 0
 
 
-def _address(sim: Simulation, device_id: str) -> tuple[str, int] | None:
-    try:
-        return sim.address(device_id)
-    except KeyError:
-        return None
+async def _watch(
+    nodes: list[NodeRuntime],
+    tracker: Tracker,
+    tolerance: float,
+    duration: float | None,
+    console: Console,
+) -> None:
+    """The live table (refreshed four times a second) until Ctrl-C or ``duration``."""
+
+    def render() -> Group:
+        return Group(node_table(nodes, tracker, tolerance))
+
+    if not console.is_terminal:
+        await wait_for_stop(duration)
+        console.print(render())
+        return
+    with Live(render(), console=console, refresh_per_second=4) as live:
+        updater = asyncio.create_task(_refresh(live, render))
+        try:
+            await wait_for_stop(duration)
+        finally:
+            updater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await updater
+
+
+async def _refresh(live: Live, render: object) -> None:
+    while True:
+        await asyncio.sleep(0.25)
+        live.update(render())  # type: ignore[operator]

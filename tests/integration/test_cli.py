@@ -106,9 +106,9 @@ def test_simulate_refuses_a_busy_port(tmp_path: Path) -> None:
     assert f"cannot serve sst1-gateway on 127.0.0.1:{port}" in result.stdout
 
 
-def test_demo_prints_the_device_table(tmp_path: Path) -> None:
+def test_devices_prints_the_device_table(tmp_path: Path) -> None:
     site_path = copy_site("three-substations.toml", tmp_path)
-    result = run("demo", "--config", str(site_path), "--duration", "1.5")
+    result = run("devices", "--config", str(site_path), "--duration", "1.5")
     assert result.returncode == 0, result.stderr
     for node in ("sst1", "sst2", "sst3"):
         assert f"{node}-gateway" in result.stdout

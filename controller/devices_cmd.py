@@ -1,0 +1,75 @@
+"""``dgi devices``: the simulated site and a live table of device values read back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from rich.console import Console, Group
+from rich.live import Live
+
+from config.site import Site
+from controller.device_table import device_table, plant_table
+from controller.lifecycle import start_simulation, wait_for_stop
+from device_drivers.base import DeviceDriver
+from device_drivers.errors import DriverError
+from device_drivers.modbus import LinkPool
+from device_drivers.registry import build_driver
+from simulators.runner import Simulation
+
+
+async def read_all(drivers: list[DeviceDriver]) -> None:
+    """Read every device concurrently; failures are already logged and counted by the drivers."""
+    results = await asyncio.gather(*(d.read_all() for d in drivers), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, DriverError):
+            raise result
+
+
+async def run_device_table(
+    site: Site, duration: float | None, interval: float, console: Console
+) -> int:
+    sim = await start_simulation(site, console)
+    if sim is None:
+        return 1
+    pool = LinkPool()
+    drivers = [build_driver(d, pool, address=_address(sim, d.id)) for d in site.devices]
+    node_of = {d.id: d.node_id for d in site.devices}
+
+    def render() -> Group:
+        return Group(device_table(drivers, node_of, time.time()), plant_table(sim.plant))
+
+    async def poll(live: Live | None) -> None:
+        while True:
+            await read_all(drivers)
+            if live is not None:
+                live.update(render())
+            await asyncio.sleep(interval)
+
+    try:
+        live = (
+            Live(render(), console=console, refresh_per_second=4) if console.is_terminal else None
+        )
+        with live or contextlib.nullcontext():
+            poller = asyncio.create_task(poll(live))
+            try:
+                await wait_for_stop(duration)
+            finally:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+        if live is None:
+            console.print(render())
+    finally:
+        for driver in drivers:
+            await driver.close()
+        await sim.stop()
+    return 0
+
+
+def _address(sim: Simulation, device_id: str) -> tuple[str, int] | None:
+    try:
+        return sim.address(device_id)
+    except KeyError:
+        return None

@@ -1,0 +1,60 @@
+"""What the pure cores ask the runtime to do. The runtime carries effects out; cores do no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from controller.messages import Message
+
+TimerKey = tuple[str | int, ...]
+BROADCAST = "*"
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``message`` to peer ``to`` (or to every group member with ``to="*"``)."""
+
+    to: str
+    message: Message
+
+
+@dataclass(frozen=True)
+class Transmit:
+    """Put ``data`` (an authenticated datagram) on the wire to peer ``to``."""
+
+    to: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SetPStar:
+    """Command the node's gateway (PStar) to ``kw``; the runtime maps it to the actuator."""
+
+    kw: float
+
+
+@dataclass(frozen=True)
+class StartTimer:
+    """Call back with ``key`` at time ``at`` (replaces a timer with the same key)."""
+
+    key: TimerKey
+    at: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    key: TimerKey
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something worth logging or counting: ``kind`` names it, ``data`` carries the figures."""
+
+    kind: str
+    text: str
+    data: Mapping[str, object] = field(default_factory=dict)
+    level: str = "info"
+
+
+Effect = Send | Transmit | SetPStar | StartTimer | CancelTimer | Note

@@ -1,0 +1,203 @@
+"""The load-balancing core: FREEDM's distributed drafting algorithm, sans I/O.
+
+Each node compares its net generation ``NG`` with its gateway (the power it exports to the
+shared bus): a node with surplus is SUPPLY, one short of power is DEMAND. Demand nodes announce
+themselves every round (StateChange). A synchronised supply node sends DraftRequest to every
+demand node it knows, collects DraftAge answers (the need) for a request window, then selects:
+
+* ``freedm`` — FREEDM 2.0.1 exactly: the state rule uses the measured ``G`` and a dead band of
+  one ``step``; the window runs its full length; the neediest peer gets exactly ``step``; the
+  supply raises its PStar at once (optimistic) and rolls back on TooLate.
+* ``adaptive`` — sized migrations (``min(step_max, surplus, need)``), the predicted gateway
+  ``PG`` in the state rule with ``tolerance`` as dead band, early close of the window, several
+  demand peers per round, and transactions (see :mod:`controller.lb.transactions`).
+
+Invariants: ``PG`` is the gateway this node has commanded; every PStar change goes through
+``_set_pstar``. ``K`` (gross power flow) is reset at each synchronisation and moved by
+migrations in flight. In adaptive mode a node never commands PStar outside the actuator's
+limits (``Readings.pstar_min..pstar_max``): a migration is sized down or refused instead.
+
+The supply and demand halves live in :mod:`controller.lb.supply` and
+:mod:`controller.lb.demand`; this module holds the round and the message dispatch. Inputs are
+:meth:`LoadBalancer.start_phase`, :meth:`~LoadBalancer.round`, :meth:`~LoadBalancer.message`
+and :meth:`~LoadBalancer.timer`, each with ``now``; outputs are effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from controller.effects import BROADCAST, Effect, Send, TimerKey
+from controller.lb import rules
+from controller.lb.demand import DemandSide
+from controller.lb.load_table import load_table
+from controller.lb.rules import DEMAND, SUPPLY
+from controller.lb.settings import LbSettings
+from controller.lb.supply import SupplySide
+from controller.messages import (
+    DraftAbort,
+    DraftAccept,
+    DraftAge,
+    DraftCommit,
+    DraftRequest,
+    DraftSelect,
+    Message,
+    StateChange,
+    Status,
+    TooLate,
+)
+from controller.readings import Readings
+
+Handler = Callable[[str, Any, float, list[Effect]], None]
+
+
+class LoadBalancer(SupplySide, DemandSide):
+    """One node's load balancer (both modes)."""
+
+    def __init__(self, node_id: str, peers: Iterable[str], settings: LbSettings, *, epoch: int = 0):
+        super().__init__(node_id, peers, settings, epoch=epoch)
+        self.rounds = 0
+        self._sync_due = False
+        self._started = False
+        self._enabled = True
+        self._table = ""
+        self._table_at = -1e18
+        self.handlers: dict[type[Message], Handler] = {
+            StateChange: self._on_state_change,
+            Status: self._on_status,
+            DraftRequest: self._on_request,
+            DraftAge: self._on_age,
+            DraftSelect: self._on_select,
+            DraftAccept: self._on_accept,
+            TooLate: self._on_too_late,
+            DraftCommit: self._on_commit,
+            DraftAbort: self._on_abort,
+        }
+        self.timers: dict[str, Callable[[TimerKey, float, list[Effect]], None]] = {
+            "window": lambda key, now, fx: self._draft_standard(now, fx),
+            "resend": lambda key, now, fx: self._resend_select(int(key[1]), now, fx),
+            "lease": lambda key, now, fx: self._lease_over(int(key[1]), fx),
+            "confirm": lambda key, now, fx: self._repeat_accept(str(key[1]), int(key[2]), now, fx),
+        }
+
+    # -- inputs -----------------------------------------------------------------------------------
+
+    def start_phase(self, now: float) -> list[Effect]:
+        """A new LB phase: the next round synchronises (static group: each node by itself)."""
+        self.synced = False
+        self._sync_due = True
+        return []
+
+    def round(self, readings: Readings, now: float) -> list[Effect]:
+        """FREEDM's LoadManage: read, update state, print, then act if enabled."""
+        fx: list[Effect] = []
+        self.rounds += 1
+        self.readings = readings
+        self.gateway, self.net_generation = readings.gateway, readings.net_generation
+        if not self._started:
+            self._started = True
+            self.predicted = self._actual_pstar()
+        if self._sync_due and readings.fresh:
+            self._synchronise(fx)
+        self._update_state(fx)
+        self._print_table(now, fx)
+        if not readings.fresh:
+            self._note(fx, "stale", f"devices stale: {', '.join(readings.stale)}; not drafting")
+            return fx
+        if not self._check_enabled(fx):
+            return fx
+        fx.append(
+            Send(BROADCAST, Status(self.state, self.gateway, self.net_generation, self.predicted))
+        )
+        if self.state == DEMAND:
+            fx.append(Send(BROADCAST, StateChange(DEMAND)))
+        if self.state == SUPPLY:
+            self._request(now, fx)
+        return fx
+
+    def message(self, sender: str, message: Message, now: float) -> list[Effect]:
+        """A validated message from a group peer."""
+        fx: list[Effect] = []
+        if sender in self.sets:
+            self.handlers[type(message)](sender, message, now, fx)
+        return fx
+
+    def timer(self, key: TimerKey, now: float) -> list[Effect]:
+        fx: list[Effect] = []
+        self.timers[str(key[0])](key, now, fx)
+        return fx
+
+    # -- the round --------------------------------------------------------------------------------
+
+    def _actual_pstar(self) -> float:
+        """What the actuator holds now: the read-back PStar, or the measured gateway."""
+        pstar = self.readings.pstar
+        return pstar if pstar is not None else self.gateway
+
+    def _synchronise(self, fx: list[Effect]) -> None:
+        """PG from the plant, K from the gateways heard of (ALGORITHM.md §5).
+
+        FREEDM resets PG to the measured gateway. Adaptive mode resets it to the commanded
+        PStar read back from the actuator: a plant that lags its setpoint then does not make
+        the node migrate the same surplus again.
+        """
+        self._sync_due = False
+        self.predicted = self._actual_pstar() if self.settings.adaptive else self.gateway
+        self.k = self.gateway + sum(status.gateway for status in self.peer_status.values())
+        self.synced = True
+        self._note(
+            fx, "sync", f"synchronised: PG = {self.predicted:.3f}, K = {self.k:.3f}", "debug"
+        )
+
+    @property
+    def band(self) -> float:
+        """The dead band of the state rule.
+
+        FREEDM: one step. Adaptive: ``tolerance / (N - 1)``. A smaller band than the tolerance
+        is what guarantees every node ends within it: when no SUPPLY/DEMAND pair is left, each
+        node's surplus is the sum of the others' needs, at most ``(N - 1) * band``.
+        """
+        if not self.settings.adaptive:
+            return self.settings.step
+        return self.settings.tolerance / max(1, len(self.peers))
+
+    def _update_state(self, fx: list[Effect]) -> None:
+        basis = self.predicted if self.settings.adaptive else self.gateway
+        band = self.band
+        has_sst = self.readings.count("Sst") > 0 and self.readings.fresh
+        new = rules.state_of(self.net_generation, basis, band, has_sst)
+        if new != self.state:
+            self._note(
+                fx, "state", f"{self.state.upper()} -> {new.upper()}", old=self.state, new=new
+            )
+            self.state = new
+
+    def _print_table(self, now: float, fx: list[Effect]) -> None:
+        peers = {p: self.sets.get(p) for p in self.peers}
+        table = load_table(
+            self.readings, node_id=self.node_id, state=self.state, k=self.k, peers=peers
+        )
+        if table != self._table or now - self._table_at >= self.settings.table_every_s:
+            self._table, self._table_at = table, now
+            self._note(fx, "load_table", table)
+
+    def _check_enabled(self, fx: list[Effect]) -> bool:
+        """Logger gating: dgiEnable != 1 holds the SST where it is (SetPStar(G))."""
+        enabled = self.readings.dgi_enable is not False
+        if enabled != self._enabled:
+            self._enabled = enabled
+            self._note(
+                fx, "enable", "enabled by the Logger" if enabled else "disabled by the Logger"
+            )
+        if not enabled:
+            self._set_pstar(self.gateway, fx)
+        return enabled
+
+    # -- everyone ---------------------------------------------------------------------------------
+
+    def _on_state_change(self, sender: str, msg: StateChange, now: float, fx: list[Effect]) -> None:
+        self.sets[sender] = msg.state
+
+    def _on_status(self, sender: str, msg: Status, now: float, fx: list[Effect]) -> None:
+        self.peer_status[sender] = msg

@@ -1,0 +1,132 @@
+"""The demand side of the draft handshake: answer requests, accept or refuse drafts."""
+
+from __future__ import annotations
+
+from controller.effects import CancelTimer, Effect, Send, StartTimer
+from controller.lb import rules
+from controller.lb.base import LbState
+from controller.lb.rules import DEMAND, SUPPLY
+from controller.lb.settings import QUANTUM
+from controller.lb.transactions import ABORTED, FINAL, PROVISIONAL, REFUSED, UNRESOLVED, DemandTx
+from controller.messages import (
+    DraftAbort,
+    DraftAccept,
+    DraftAge,
+    DraftCommit,
+    DraftRequest,
+    DraftSelect,
+    Message,
+    TooLate,
+)
+
+
+class DemandSide(LbState):
+    def _on_request(self, sender: str, msg: DraftRequest, now: float, fx: list[Effect]) -> None:
+        self.sets[sender] = SUPPLY
+        fx.append(Send(sender, DraftAge(msg.window, self._age())))
+
+    def _age(self) -> float:
+        """The need: G - NG in FREEDM, PG - NG within the actuator's room in adaptive mode."""
+        if self.state != DEMAND or not self._can_take():
+            return 0.0
+        if not self.settings.adaptive:
+            return self.gateway - self.net_generation
+        room = self.predicted - self.readings.pstar_min
+        return max(0.0, min(self.predicted - self.net_generation, room))
+
+    def _on_select(self, sender: str, msg: DraftSelect, now: float, fx: list[Effect]) -> None:
+        if self.settings.malicious:
+            self._note(fx, "malicious", f"dropping DraftSelect from {sender}", "debug")
+        elif self.settings.adaptive:
+            self._take(sender, msg, now, fx)
+        elif self.net_generation <= self.predicted - msg.amount:
+            fx.append(Send(sender, DraftAccept(msg.tx, msg.amount)))
+            self._set_pstar(self.predicted - msg.amount, fx)
+            self._count_in(sender, msg.amount, None, fx)
+        else:
+            fx.append(Send(sender, TooLate(msg.tx, msg.amount)))
+
+    def _take(self, sender: str, msg: DraftSelect, now: float, fx: list[Effect]) -> None:
+        """Adaptive: accept what is needed (maybe less than offered), provisionally."""
+        key = (sender, msg.tx)
+        record = self.demand_tx.get(key)
+        if record is not None:  # a repeat: the same answer again, never a second change
+            fx.append(Send(sender, self._answer(record)))
+            return
+        take = 0.0
+        if self._can_take():
+            need = self.predicted - self.net_generation
+            room = self.predicted - self.readings.pstar_min
+            take = rules.quantize(min(msg.amount, need, room))
+        if take < QUANTUM:
+            self.demand_tx[key] = DemandTx(sender, msg.tx, msg.amount, now, REFUSED)
+            fx.append(Send(sender, TooLate(msg.tx, msg.amount)))
+            return
+        self.demand_tx[key] = DemandTx(sender, msg.tx, take, now)
+        self._set_pstar(self.predicted - take, fx)
+        self.k -= take
+        fx.append(Send(sender, DraftAccept(msg.tx, take)))
+        fx.append(StartTimer(("confirm", sender, msg.tx), now + self.settings.resend_s))
+        self._forget_answers(now)
+
+    @staticmethod
+    def _answer(record: DemandTx) -> Message:
+        if record.state == REFUSED:
+            return TooLate(record.tx, record.amount)
+        return DraftAccept(record.tx, record.amount)
+
+    def _repeat_accept(self, sender: str, tx: int, now: float, fx: list[Effect]) -> None:
+        """Until the supply's decision arrives, keep telling it what was taken."""
+        record = self.demand_tx.get((sender, tx))
+        if record is None or record.state != PROVISIONAL:
+            return
+        if now - record.started > self.settings.give_up_s:
+            record.state = UNRESOLVED
+            waited = self.settings.give_up_s
+            text = f"tx {tx} from {sender}: no decision after {waited:g} s; keeping it"
+            self._note(fx, "unresolved", text, "warning")
+            return
+        fx.append(Send(sender, DraftAccept(tx, record.amount)))
+        fx.append(StartTimer(("confirm", sender, tx), now + self.settings.resend_s))
+
+    def _on_commit(self, sender: str, msg: DraftCommit, now: float, fx: list[Effect]) -> None:
+        record = self.demand_tx.get((sender, msg.tx))
+        if record is None or record.state not in (PROVISIONAL, UNRESOLVED):
+            return
+        record.state = FINAL
+        self.k += record.amount
+        fx.append(CancelTimer(("confirm", sender, msg.tx)))
+        self._count_in(sender, record.amount, msg.tx, fx)
+
+    def _on_abort(self, sender: str, msg: DraftAbort, now: float, fx: list[Effect]) -> None:
+        record = self.demand_tx.get((sender, msg.tx))
+        if record is None or record.state not in (PROVISIONAL, UNRESOLVED):
+            return
+        record.state = ABORTED
+        self._set_pstar(self.predicted + record.amount, fx)
+        self.k += record.amount
+        fx.append(CancelTimer(("confirm", sender, msg.tx)))
+        self._note(
+            fx, "rollback", f"tx {msg.tx} from {sender} aborted; {record.amount:g} given back"
+        )
+
+    def _count_in(self, peer: str, amount: float, tx: int | None, fx: list[Effect]) -> None:
+        self.migrations_in += 1
+        self.moved_in += amount
+        self._note(
+            fx,
+            "migration",
+            f"{amount:g} from {peer}",
+            role="demand",
+            peer=peer,
+            amount=amount,
+            tx=tx,
+        )
+
+    def _forget_answers(self, now: float) -> None:
+        horizon = now - self.settings.retention_s
+        self.demand_tx = {
+            key: r
+            for key, r in self.demand_tx.items()
+            if r.state in (PROVISIONAL, UNRESOLVED) or r.started >= horizon
+        }

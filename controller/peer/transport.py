@@ -1,0 +1,135 @@
+"""Datagram transports with one interface: UDP between nodes, and an in-memory network.
+
+``send(peer, data)`` puts one datagram on the way; the ``receiver`` callback gets each one
+that arrives. The in-memory network drops, duplicates, delays and reorders datagrams from a
+seeded random generator, and schedules deliveries through a function it is given (the asyncio
+loop's ``call_later``, or a virtual clock's), so the same network serves real-time runs and
+deterministic simulations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import cast
+
+log = logging.getLogger(__name__)
+
+Receiver = Callable[[bytes], None]
+Schedule = Callable[[float, Callable[[], None]], object]
+
+
+class UdpTransport(asyncio.DatagramProtocol):
+    """One UDP socket per node; peers are addressed by id through the site's peer table."""
+
+    def __init__(self, peers: Mapping[str, tuple[str, int]], receiver: Receiver) -> None:
+        self.peers = dict(peers)
+        self.receiver = receiver
+        self.transport: asyncio.DatagramTransport | None = None
+        self.send_errors: Counter[str] = Counter()
+
+    @classmethod
+    async def bind(
+        cls, address: tuple[str, int], peers: Mapping[str, tuple[str, int]], receiver: Receiver
+    ) -> UdpTransport:
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: cls(peers, receiver), local_addr=address
+        )
+        return protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio's selector datagram transport does not subclass DatagramTransport (3.11).
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        self.receiver(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that is down: expected, counted, not fatal.
+        self.send_errors[type(exc).__name__] += 1
+        log.debug("UDP error: %s", exc)
+
+    def send(self, to: str, data: bytes) -> None:
+        if self.transport is not None and to in self.peers:
+            self.transport.sendto(data, self.peers[to])
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.transport is not None
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return host, port
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+
+@dataclass
+class Faults:
+    """What the in-memory network does to each datagram."""
+
+    drop: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0  # chance of an extra delay that lets later datagrams overtake
+    delay_s: float = 0.0002
+    jitter_s: float = 0.0001
+    reorder_delay_s: float = 0.005
+    cut: frozenset[str] = frozenset()  # nodes cut off: everything to or from them is lost
+
+
+@dataclass
+class InMemoryNetwork:
+    """A lossy network between named endpoints, deterministic for a given seed."""
+
+    schedule: Schedule
+    rng: random.Random = field(default_factory=random.Random)
+    faults: Faults = field(default_factory=Faults)
+    receivers: dict[str, Receiver] = field(default_factory=dict)
+    stats: Counter[str] = field(default_factory=Counter)
+
+    def endpoint(self, name: str, receiver: Receiver) -> InMemoryTransport:
+        self.receivers[name] = receiver
+        return InMemoryTransport(self, name)
+
+    def carry(self, source: str, to: str, data: bytes) -> None:
+        self.stats["sent"] += 1
+        if source in self.faults.cut or to in self.faults.cut:
+            self.stats["cut"] += 1
+            return
+        if self.rng.random() < self.faults.drop:
+            self.stats["dropped"] += 1
+            return
+        copies = 2 if self.rng.random() < self.faults.duplicate else 1
+        self.stats["duplicated"] += copies - 1
+        for _ in range(copies):
+            delay = self.faults.delay_s + self.rng.random() * self.faults.jitter_s
+            if self.rng.random() < self.faults.reorder:
+                delay += self.rng.random() * self.faults.reorder_delay_s
+                self.stats["delayed"] += 1
+            self.schedule(delay, lambda: self._deliver(to, data))
+
+    def _deliver(self, to: str, data: bytes) -> None:
+        receiver = self.receivers.get(to)
+        if receiver is not None:
+            self.stats["delivered"] += 1
+            receiver(data)
+
+
+@dataclass
+class InMemoryTransport:
+    """An endpoint of an :class:`InMemoryNetwork`; same ``send``/``close`` as UDP."""
+
+    network: InMemoryNetwork
+    name: str
+
+    def send(self, to: str, data: bytes) -> None:
+        self.network.carry(self.name, to, data)
+
+    def close(self) -> None:
+        self.network.receivers.pop(self.name, None)

@@ -1,0 +1,119 @@
+"""What one round knows about its node's devices, computed from device values (pure).
+
+``G`` is the sum of Sst gateways. ``NG`` is generation + storage - drain (EV chargers draw like
+loads). Under storage actuation the storage is the actuator, as the gateway is under SST
+actuation, so it is left out of ``NG``; the node then commands
+``storage = PStar - generation + drain``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+#: Device types whose loss stops the node from drafting (a Fid does not matter to LB).
+NEEDED_TYPES = frozenset({"Sst", "Desd", "Drer", "Load", "Evse", "Logger", "Omega"})
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    """One device as a round sees it: state values, read-back commands, command limits."""
+
+    id: str
+    type: str
+    states: Mapping[str, float | None]
+    commanded: Mapping[str, float | None]
+    limits: Mapping[str, tuple[float, float]]
+    fresh: bool = True
+
+
+@dataclass(frozen=True)
+class Readings:
+    gateway: float = 0.0
+    generation: float = 0.0
+    storage: float = 0.0
+    drain: float = 0.0
+    counts: Mapping[str, int] | None = None
+    pstar: float | None = None  # the commanded gateway, read back from the actuator
+    pstar_min: float = -math.inf
+    pstar_max: float = math.inf
+    dgi_enable: bool | None = None  # None: no Logger device
+    frequency: float | None = None  # None: no Omega device
+    fresh: bool = True
+    storage_actuated: bool = False
+    stale: tuple[str, ...] = ()
+
+    @property
+    def net_generation(self) -> float:
+        storage = 0.0 if self.storage_actuated else self.storage
+        return self.generation + storage - self.drain
+
+    def count(self, device_type: str) -> int:
+        return (self.counts or {}).get(device_type, 0)
+
+
+def _sum(views: Sequence[DeviceView], device_type: str, signal: str) -> float:
+    return sum(v.states.get(signal) or 0.0 for v in views if v.type == device_type)
+
+
+def _first(views: Sequence[DeviceView], device_type: str) -> DeviceView | None:
+    return min((v for v in views if v.type == device_type), key=lambda v: v.id, default=None)
+
+
+def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Readings:
+    """Combine a node's device views into the figures a round uses."""
+    generation = _sum(views, "Drer", "generation")
+    drain = _sum(views, "Load", "drain") + _sum(views, "Evse", "power")
+    counts: dict[str, int] = {}
+    for view in views:
+        counts[view.type] = counts.get(view.type, 0) + 1
+    pstar, low, high = _actuator(views, actuation, generation, drain)
+    logger, omega = _first(views, "Logger"), _first(views, "Omega")
+    enable = logger.states.get("dgiEnable") if logger else None
+    stale = tuple(sorted(v.id for v in views if not v.fresh and v.type in NEEDED_TYPES))
+    return Readings(
+        gateway=_sum(views, "Sst", "gateway"),
+        generation=generation,
+        storage=_sum(views, "Desd", "storage"),
+        drain=drain,
+        counts=counts,
+        pstar=pstar,
+        pstar_min=low,
+        pstar_max=high,
+        dgi_enable=None if logger is None else enable == 1.0,
+        frequency=omega.states.get("frequency") if omega else None,
+        fresh=not stale,
+        storage_actuated=actuation == "desd",
+        stale=stale,
+    )
+
+
+def _actuator(
+    views: Sequence[DeviceView], actuation: str, generation: float, drain: float
+) -> tuple[float | None, float, float]:
+    """The commanded gateway and its allowed range, for the chosen actuator."""
+    if actuation == "desd":
+        desd = _first(views, "Desd")
+        if desd is None:
+            return None, -math.inf, math.inf
+        low, high = desd.limits.get("storage", (-math.inf, math.inf))
+        soc, soc_min, soc_max = (desd.states.get(k) for k in ("soc", "soc_min", "soc_max"))
+        if soc is not None and soc_min is not None and soc <= soc_min:
+            high = min(high, 0.0)  # empty: no more discharging
+        if soc is not None and soc_max is not None and soc >= soc_max:
+            low = max(low, 0.0)  # full: no more charging
+        setpoint = desd.commanded.get("storage")
+        offset = generation - drain
+        pstar = None if setpoint is None else setpoint + offset
+        return pstar, low + offset, high + offset
+    sst = _first(views, "Sst")
+    if sst is None:
+        return None, -math.inf, math.inf
+    low, high = sst.limits.get("gateway", (-math.inf, math.inf))
+    return sst.commanded.get("gateway"), low, high
+
+
+def storage_command(pstar: float, readings: Readings) -> float:
+    """The Desd setpoint that makes the node export ``pstar`` (storage actuation)."""
+    return pstar - readings.generation + readings.drain

@@ -1,0 +1,35 @@
+"""``dgi run``: one controller node in this process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from config.site import Site
+from controller.lifecycle import wait_for_stop
+from controller.peer.keys import KeyFileError, load_keyring
+from controller.runtime.node import NodeRuntime
+
+log = logging.getLogger("dgi")
+
+
+async def run_node(site: Site, node_id: str, *, release: bool, duration: float | None) -> int:
+    try:
+        keyring = load_keyring(Path(site.path).parent / site.document.site.key_file)
+    except KeyFileError as exc:
+        log.error("%s", exc)
+        return 1
+    node = NodeRuntime(site, node_id, keyring)
+    try:
+        await node.start()
+    except OSError as exc:
+        log.error(
+            "node %s cannot start: %s (peer address %s)", node_id, exc, site.node(node_id).peer
+        )
+        await node.stop(release=False)
+        return 1
+    try:
+        await wait_for_stop(duration)
+    finally:
+        await node.stop(release=release)
+    return 0

@@ -1,0 +1,254 @@
+"""One node at run time: devices, peer socket, the phase scheduler, and the core between them.
+
+The runtime is the only place effects become I/O: datagrams go out on UDP, PStar goes to the
+actuator, timers become ``loop.call_at`` handles, notes become log lines (and reach any
+listener, e.g. a live view). A device the round needs that stays stale longer than the hold
+time makes the node release its actuators to their failsafe values; once every device
+answers again the node resumes at the next LB phase, resynchronised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from config.site import Site, split_host_port
+from controller.effects import CancelTimer, Effect, Note, SetPStar, StartTimer, TimerKey, Transmit
+from controller.lb.core import LoadBalancer
+from controller.lb.settings import LbSettings
+from controller.messages import Limits
+from controller.node_core import NodeCore
+from controller.peer.keys import Keyring
+from controller.peer.transport import UdpTransport
+from controller.peer.wire import Wire
+from controller.phases import PhasePlan
+from controller.readings import Readings
+from controller.runtime.devices import DeviceSet
+from controller.runtime.scheduler import PhaseScheduler
+from device_drivers.modbus import LinkPool
+from device_drivers.registry import Address
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+NoteListener = Callable[[str, float, Note], None]
+
+
+@dataclass
+class RoundTimes:
+    """Durations of LB rounds (device reads, decision, sends), seconds."""
+
+    durations: list[float] = field(default_factory=list)
+    overruns: int = 0
+    keep: int = 10_000
+
+    def add(self, seconds: float) -> None:
+        self.durations.append(seconds)
+        if len(self.durations) > self.keep:
+            del self.durations[: len(self.durations) - self.keep]
+
+
+class NodeRuntime:
+    """``dgi run``: one controller node."""
+
+    def __init__(
+        self,
+        site: Site,
+        node_id: str,
+        keyring: Keyring,
+        *,
+        pool: LinkPool | None = None,
+        addresses: Mapping[str, Address] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.site = site
+        self.node = site.node(node_id)
+        self.clock = clock
+        self.log = logging.getLogger(f"dgi.{node_id}")
+        self.pool = pool or LinkPool()
+        self._own_pool = pool is None
+        algorithm = site.algorithm
+        self.settings = LbSettings.from_site(algorithm, site.timings)
+        self.plan = PhasePlan.from_timings(site.timings)
+        members = [n.id for n in site.nodes]
+        epoch = int(clock() * 1000)
+        self.core = NodeCore(
+            LoadBalancer(node_id, members, self.settings, epoch=epoch),
+            Wire(
+                node_id,
+                members,
+                keyring,
+                epoch=epoch,
+                limits=Limits(algorithm.max_amount),
+                group=site.name,
+                ttl_ms=site.timings.CSRC_DEFAULT_TIMEOUT,
+            ),
+        )
+        self.devices = DeviceSet(
+            site.devices_of(node_id),
+            self.pool,
+            actuation=algorithm.actuation,
+            addresses=addresses,
+            clock=clock,
+        )
+        self.hold_s = algorithm.failsafe_hold_s
+        self.scheduler = PhaseScheduler(self.plan, self._phase, self._round, clock=clock)
+        self.transport: UdpTransport | None = None
+        self.rounds = RoundTimes()
+        self.listeners: list[NoteListener] = []
+        self.stale_since: float | None = None
+        self.released = False
+        self.initial_pstar: float | None = None
+        self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
+        self._busy = False
+        self._in_flight: set[asyncio.Task[object]] = set()
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the peer socket, take a first reading, and start the phase cycle."""
+        peers = {n.id: split_host_port(n.peer) for n in self.site.nodes if n.id != self.node.id}
+        self.transport = await UdpTransport.bind(
+            split_host_port(self.node.peer), peers, self._datagram
+        )
+        readings = await self.devices.read()
+        self.initial_pstar = readings.pstar
+        first = self.scheduler.start()
+        self.log.info(
+            "node %s up: peer %s, %d device(s), %s mode, first cycle in %.2f s",
+            self.node.id,
+            self.node.peer,
+            len(self.devices.drivers),
+            self.settings.mode,
+            first - self.clock(),
+        )
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop the cycle (letting a round in progress finish), cancel timers, optionally
+        release the actuators; idempotent."""
+        self.scheduler.stop_jobs()
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=5.0)
+        self.scheduler.shutdown()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if release:
+            await self.devices.release()
+            self.log.info("released: failsafe values written")
+        await self.devices.close()
+        if self._own_pool:
+            self.pool.close()
+
+    # -- inputs from the scheduler, the socket and the timers -------------------------------------
+
+    async def _phase(self, phase: str) -> None:
+        self._execute(self.core.phase_started(phase, self.clock()))
+
+    async def _round(self, index: int) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        if self._busy:
+            self.rounds.overruns += 1
+            self.log.warning("round %d skipped: the previous round is still running", index)
+            return
+        self._busy = True
+        started = time.perf_counter()
+        try:
+            readings = await self.devices.read()
+            await self._watch_devices(readings)
+            self._execute(self.core.round(readings, self.clock()))
+            self.devices.retry()
+        finally:
+            self._busy = False
+            self.rounds.add(time.perf_counter() - started)
+
+    def _datagram(self, data: bytes) -> None:
+        self._execute(self.core.datagram(data, self.clock()))
+
+    def _timer(self, key: TimerKey) -> None:
+        self._timers.pop(key, None)
+        self._execute(self.core.timer(key, self.clock()))
+
+    async def _watch_devices(self, readings: Readings) -> None:
+        """Stale past the hold time: release. Fresh again: resume (resynchronised next phase)."""
+        now = self.clock()
+        if readings.fresh:
+            if self.released:
+                self.log.info("devices answer again; resuming control")
+            self.stale_since, self.released = None, False
+            return
+        self.stale_since = self.stale_since or now
+        if not self.released and now - self.stale_since >= self.hold_s:
+            self.released = True
+            self.log.warning(
+                "devices stale for %.1f s (%s): releasing to failsafe values",
+                now - self.stale_since, ", ".join(readings.stale),
+            )  # fmt: skip
+            await self.devices.release()
+
+    # -- effects ----------------------------------------------------------------------------------
+
+    def _execute(self, effects: list[Effect]) -> None:
+        loop = asyncio.get_running_loop()
+        for effect in effects:
+            if isinstance(effect, Transmit):
+                if self.transport is not None:
+                    self.transport.send(effect.to, effect.data)
+            elif isinstance(effect, SetPStar):
+                if self.released:
+                    self.log.warning("PStar %.3f not written: the node is released", effect.kw)
+                else:
+                    self.devices.command(effect.kw)
+            elif isinstance(effect, StartTimer):
+                old = self._timers.pop(effect.key, None)
+                if old is not None:
+                    old.cancel()
+                delay = max(0.0, effect.at - self.clock())
+                self._timers[effect.key] = loop.call_later(delay, self._timer, effect.key)
+            elif isinstance(effect, CancelTimer):
+                handle = self._timers.pop(effect.key, None)
+                if handle is not None:
+                    handle.cancel()
+            elif isinstance(effect, Note):
+                self._note(effect)
+
+    def _note(self, note: Note) -> None:
+        now = self.clock()
+        level = LEVELS.get(note.level, logging.INFO)
+        if note.kind == "load_table":
+            self.log.log(level, "\n%s", note.text)
+        else:
+            self.log.log(level, "%s", note.text)
+        for listener in self.listeners:
+            listener(self.node.id, now, note)
+
+    # -- what others look at ----------------------------------------------------------------------
+
+    @property
+    def lb(self) -> LoadBalancer:
+        return self.core.lb
+
+    def status(self) -> dict[str, object]:
+        lb = self.lb
+        return {
+            "id": self.node.id,
+            "state": lb.state,
+            "gateway": lb.gateway,
+            "net_generation": lb.net_generation,
+            "predicted_gateway": lb.predicted,
+            "k": lb.k,
+            "migrations_in": lb.migrations_in,
+            "migrations_out": lb.migrations_out,
+            "setpoint": self.devices.written,
+            "initial_setpoint": self.initial_pstar,
+            "rounds": lb.rounds,
+            "released": self.released,
+            "stale": list(lb.readings.stale),
+        }

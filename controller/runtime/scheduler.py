@@ -1,0 +1,94 @@
+"""The phase cycle on APScheduler (the only module that uses it).
+
+One interval job per phase start and per LB round, each repeating every cycle and starting at
+the first wall-clock multiple of the cycle length, so all nodes share the grid. The LB phase
+job also runs round 0, so the phase begins before its first round. Jobs are coalesced and
+never run twice at once; a job that could not run in time is counted as an overrun.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from controller.phases import PhasePlan
+
+log = logging.getLogger(__name__)
+
+PhaseCallback = Callable[[str], Awaitable[None]]
+RoundCallback = Callable[[int], Awaitable[None]]
+
+
+class PhaseScheduler:
+    def __init__(
+        self,
+        plan: PhasePlan,
+        on_phase: PhaseCallback,
+        on_round: RoundCallback,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.plan = plan
+        self.on_phase = on_phase
+        self.on_round = on_round
+        self.clock = clock
+        self.missed = 0
+        self.first_cycle: float | None = None
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def start(self) -> float:
+        """Schedule the cycle from the next wall-clock multiple of its length; return that time."""
+        scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 1},
+        )
+        start = self.plan.next_cycle(self.clock() + 0.05)  # a moment to set up
+        self.first_cycle = start
+        for event in self.plan.offsets():
+            if event.kind == "round" and event.index == 0:
+                continue  # run by the LB phase job
+            trigger = IntervalTrigger(
+                seconds=self.plan.cycle_s,
+                start_date=datetime.fromtimestamp(start + event.at, UTC),
+                timezone=UTC,
+            )
+            scheduler.add_job(
+                self._run,
+                trigger=trigger,
+                args=[event.kind, event.index],
+                id=f"{event.kind}-{event.index}",
+            )
+        scheduler.add_listener(self._missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        scheduler.start()
+        self._scheduler = scheduler
+        return start
+
+    async def _run(self, kind: str, index: int) -> None:
+        if kind == "round":
+            await self.on_round(index)
+            return
+        await self.on_phase(kind)
+        if kind == "lb":
+            await self.on_round(0)
+
+    def _missed(self, event: JobExecutionEvent) -> None:
+        self.missed += 1
+        log.warning("phase job %s did not run on time (overrun)", event.job_id)
+
+    def stop_jobs(self) -> None:
+        """No new phase or round starts; one in progress goes on (await it, then shutdown)."""
+        if self._scheduler is not None:
+            self._scheduler.remove_all_jobs()
+
+    def shutdown(self) -> None:
+        """Shut APScheduler down (it cancels jobs still running); idempotent."""
+        if self._scheduler is not None:
+            self._scheduler.remove_all_jobs()
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None

@@ -1,0 +1,201 @@
+"""A group of nodes in virtual time: the real node cores, wire stage and in-memory network
+around a toy plant. Deterministic for a seed; used by randomized tests, benchmarks and
+experiments that need many runs quickly.
+
+Each substation's gateway follows its PStar (first-order lag, 0 = instant) and its net
+generation is set by the caller. Phases and rounds follow the site's timings exactly as a
+real node's scheduler would.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from config.timings import PROFILES, Timings
+from controller.effects import CancelTimer, Effect, Note, SetPStar, StartTimer, TimerKey, Transmit
+from controller.lb.core import LoadBalancer
+from controller.lb.settings import LbSettings
+from controller.messages import Limits
+from controller.node_core import NodeCore
+from controller.peer.keys import Keyring
+from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
+from controller.peer.wire import Wire
+from controller.phases import PhasePlan
+from controller.readings import Readings
+
+TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
+
+
+@dataclass
+class Substation:
+    """The toy plant of one node."""
+
+    pstar: float
+    gateway: float
+    net_generation: float
+    lag_s: float = 0.0
+    rating: float = 1000.0
+    at: float = 0.0
+
+    def advance(self, now: float) -> None:
+        dt = max(0.0, now - self.at)
+        self.at = max(self.at, now)
+        if self.lag_s <= 0:
+            self.gateway = self.pstar
+        else:
+            self.gateway += (self.pstar - self.gateway) * (1 - math.exp(-dt / self.lag_s))
+
+    def readings(self) -> Readings:
+        return Readings(
+            gateway=self.gateway,
+            generation=self.net_generation,
+            counts={"Sst": 1, "Drer": 1},
+            pstar=self.pstar,
+            pstar_min=-self.rating,
+            pstar_max=self.rating,
+        )
+
+
+@dataclass
+class VirtualNode:
+    core: NodeCore
+    plant: Substation
+    transport: InMemoryTransport
+    initial_pstar: float
+    timers: dict[TimerKey, int] = field(default_factory=dict)
+    pstar_writes: int = 0
+
+
+class VirtualGroup:
+    """Nodes ``n1..nN`` on an in-memory network, run in virtual time."""
+
+    def __init__(
+        self,
+        *,
+        gateways: Sequence[float],
+        net_generations: Sequence[float],
+        settings: LbSettings,
+        timings: Timings = PROFILES["fast-5"],
+        seed: int = 0,
+        faults: Faults | None = None,
+        lag_s: float = 0.0,
+        start: float = 1_000_000.0,
+    ) -> None:
+        self.now = start
+        self.plan = PhasePlan.from_timings(timings)
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._planned_until = self.plan.next_cycle(start)  # nodes start at a cycle boundary
+        self.network = InMemoryNetwork(self.schedule, random.Random(seed), faults or Faults())
+        self.notes: list[tuple[float, str, Note]] = []
+        ids = [f"n{i + 1}" for i in range(len(gateways))]
+        self.nodes: dict[str, VirtualNode] = {}
+        for index, (node_id, gateway, ng) in enumerate(
+            zip(ids, gateways, net_generations, strict=True)
+        ):
+            lb = LoadBalancer(node_id, ids, settings, epoch=index + 1)
+            wire = Wire(
+                node_id, ids, TEST_KEYRING, epoch=index + 1, limits=Limits(settings.max_amount)
+            )
+            plant = Substation(gateway, gateway, ng, lag_s, at=start)
+            transport = self.network.endpoint(node_id, self._receiver(node_id))
+            self.nodes[node_id] = VirtualNode(NodeCore(lb, wire), plant, transport, gateway)
+
+    # -- the clock --------------------------------------------------------------------------------
+
+    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (self.now + delay, next(self._order), callback))
+
+    def run_until(self, end: float) -> None:
+        for event in self.plan.events(self._planned_until, end):
+            tick = self._ticker(event.kind, event.index)
+            heapq.heappush(self._queue, (event.at, next(self._order), tick))
+        self._planned_until = max(self._planned_until, end)
+        while self._queue and self._queue[0][0] < end:
+            at, _, callback = heapq.heappop(self._queue)
+            self.now = max(self.now, at)
+            callback()
+        self.now = end
+
+    def run(self, seconds: float) -> None:
+        self.run_until(self.now + seconds)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def _ticker(self, kind: str, index: int) -> Callable[[], None]:
+        return lambda: self._tick(kind, index)
+
+    def _tick(self, kind: str, index: int) -> None:
+        for node_id, node in self.nodes.items():
+            if kind == "round":
+                node.plant.advance(self.now)
+                self._apply(node_id, node.core.round(node.plant.readings(), self.now))
+            else:
+                self._apply(node_id, node.core.phase_started(kind, self.now))
+
+    def _receiver(self, node_id: str) -> Callable[[bytes], None]:
+        def receive(data: bytes) -> None:
+            node = self.nodes[node_id]
+            self._apply(node_id, node.core.datagram(data, self.now))
+
+        return receive
+
+    def _apply(self, node_id: str, effects: list[Effect]) -> None:
+        node = self.nodes[node_id]
+        for effect in effects:
+            if isinstance(effect, Transmit):
+                node.transport.send(effect.to, effect.data)
+            elif isinstance(effect, SetPStar):
+                node.plant.advance(self.now)
+                node.plant.pstar = effect.kw
+                node.pstar_writes += 1
+            elif isinstance(effect, StartTimer):
+                token = next(self._order)
+                node.timers[effect.key] = token
+                self.schedule(
+                    max(0.0, effect.at - self.now), self._firer(node_id, effect.key, token)
+                )
+            elif isinstance(effect, CancelTimer):
+                node.timers.pop(effect.key, None)
+            elif isinstance(effect, Note):
+                self.notes.append((self.now, node_id, effect))
+
+    def _firer(self, node_id: str, key: TimerKey, token: int) -> Callable[[], None]:
+        return lambda: self._fire(node_id, key, token)
+
+    def _fire(self, node_id: str, key: TimerKey, token: int) -> None:
+        node = self.nodes[node_id]
+        if node.timers.get(key) == token:
+            del node.timers[key]
+            self._apply(node_id, node.core.timer(key, self.now))
+
+    # -- what tests and benchmarks look at -------------------------------------------------------
+
+    def set_net_generation(self, node_id: str, value: float) -> None:
+        self.nodes[node_id].plant.net_generation = value
+
+    def set_faults(self, faults: Faults) -> None:
+        self.network.faults = faults
+
+    def imbalance(self) -> dict[str, float]:
+        """Per node, measured gateway minus net generation."""
+        for node in self.nodes.values():
+            node.plant.advance(self.now)
+        return {n: v.plant.gateway - v.plant.net_generation for n, v in self.nodes.items()}
+
+    def balanced(self, tolerance: float) -> bool:
+        return all(abs(d) <= tolerance for d in self.imbalance().values())
+
+    def setpoint_sum_change(self) -> float:
+        return sum(v.plant.pstar - v.initial_pstar for v in self.nodes.values())
+
+    def notes_of(self, kind: str) -> list[tuple[float, str, Note]]:
+        return [n for n in self.notes if n[2].kind == kind]
+
+    def lb(self, node_id: str) -> LoadBalancer:
+        return self.nodes[node_id].core.lb

@@ -1,0 +1,137 @@
+"""Drive load-balancer cores directly: deliver their messages in order, fire their timers.
+
+No wire, no clock: ``now`` advances only when a test says so. The plant follows every PStar
+at once (``gateway = PStar``), so a round after a migration sees its effect.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from controller.effects import (
+    BROADCAST,
+    CancelTimer,
+    Effect,
+    Note,
+    Send,
+    SetPStar,
+    StartTimer,
+    TimerKey,
+)
+from controller.lb.core import LoadBalancer
+from controller.lb.settings import LbSettings
+from controller.messages import Message
+from controller.readings import Readings
+
+
+@dataclass
+class Plant:
+    gateway: float
+    net_generation: float
+    pstar: float
+    dgi_enable: bool | None = None
+    frequency: float | None = None
+    fresh: bool = True
+
+    def readings(self) -> Readings:
+        counts = {"Sst": 1, "Drer": 1}
+        if self.frequency is not None:
+            counts["Omega"] = 1
+        return Readings(
+            gateway=self.gateway,
+            generation=self.net_generation,
+            counts=counts,
+            pstar=self.pstar,
+            pstar_min=-100.0,
+            pstar_max=100.0,
+            dgi_enable=self.dgi_enable,
+            frequency=self.frequency,
+            fresh=self.fresh,
+            stale=() if self.fresh else ("x",),
+        )
+
+
+@dataclass
+class Link:
+    """Cores by id, their plants, the messages in flight and the armed timers."""
+
+    settings: LbSettings
+    plants: dict[str, Plant]
+    now: float = 0.0
+    cores: dict[str, LoadBalancer] = field(default_factory=dict)
+    wire: deque[tuple[str, str, Message]] = field(default_factory=deque)
+    timers: dict[tuple[str, TimerKey], float] = field(default_factory=dict)
+    notes: list[tuple[str, Note]] = field(default_factory=list)
+    setpoints: list[tuple[str, float]] = field(default_factory=list)
+    sent: list[tuple[str, str, Message]] = field(default_factory=list)
+    lost: set[str] = field(default_factory=set)  # message type names to drop
+
+    def __post_init__(self) -> None:
+        for n, node in enumerate(sorted(self.plants), start=1):
+            self.cores[node] = LoadBalancer(node, self.plants, self.settings, epoch=n)
+
+    @classmethod
+    def of(cls, settings: LbSettings, **nodes: tuple[float, float]) -> Link:
+        """``Link.of(settings, a=(G, NG), b=(G, NG))``."""
+        return cls(settings, {n: Plant(g, ng, g) for n, (g, ng) in nodes.items()})
+
+    def apply(self, node: str, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Send):
+                targets = self.cores[node].peers if effect.to == BROADCAST else [effect.to]
+                for target in targets:
+                    self.sent.append((node, target, effect.message))
+                    if type(effect.message).__name__ not in self.lost:
+                        self.wire.append((node, target, effect.message))
+            elif isinstance(effect, SetPStar):
+                plant = self.plants[node]
+                plant.pstar = plant.gateway = effect.kw
+                self.setpoints.append((node, effect.kw))
+            elif isinstance(effect, StartTimer):
+                self.timers[(node, effect.key)] = effect.at
+            elif isinstance(effect, CancelTimer):
+                self.timers.pop((node, effect.key), None)
+            elif isinstance(effect, Note):
+                self.notes.append((node, effect))
+
+    def start_phase(self) -> None:
+        for node, core in self.cores.items():
+            self.apply(node, core.start_phase(self.now))
+
+    def round(self) -> None:
+        for node, core in self.cores.items():
+            self.apply(node, core.round(self.plants[node].readings(), self.now))
+
+    def deliver(self) -> None:
+        """Deliver every message in flight (and those they cause), first in first out."""
+        while self.wire:
+            sender, target, message = self.wire.popleft()
+            self.apply(target, self.cores[target].message(sender, message, self.now))
+
+    def fire(self, kind: str | None = None) -> None:
+        """Fire armed timers (of one kind) in time order, delivering what they send."""
+        for (node, key), at in sorted(self.timers.items(), key=lambda item: item[1]):
+            if (node, key) in self.timers and (kind is None or key[0] == kind):
+                del self.timers[(node, key)]
+                self.now = max(self.now, at)
+                self.apply(node, self.cores[node].timer(key, self.now))
+                self.deliver()
+
+    def cycle(self) -> None:
+        """One round: run it, deliver, close request windows that are still open, deliver."""
+        self.round()
+        self.deliver()
+        self.fire("window")
+        self.now += 0.1
+
+    def migrations(self) -> list[tuple[str, str, float]]:
+        """(supply, demand, amount) of every completed migration, as the supply side saw it."""
+        return [
+            (node, str(note.data["peer"]), float(note.data["amount"]))  # type: ignore[arg-type]
+            for node, note in self.notes
+            if note.kind == "migration" and note.data.get("role") == "supply"
+        ]
+
+    def state(self, node: str) -> str:
+        return self.cores[node].state

@@ -1,0 +1,239 @@
+"""The wire stage: every bad datagram is dropped, changes nothing, and is counted by reason."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import stat
+from pathlib import Path
+
+import pytest
+
+from controller.lb.core import LoadBalancer
+from controller.lb.settings import LbSettings
+from controller.messages import DraftAge, DraftSelect, Limits, StateChange, Status
+from controller.node_core import NodeCore
+from controller.peer.envelope import Envelope, seal
+from controller.peer.keys import KeyFileError, Keyring, load_keyring, write_key_file
+from controller.peer.wire import DROP_REASONS, Dropped, Inbound, Wire
+
+KEYS = Keyring("k1", {"k1": bytes(range(32))})
+NOW = 1_700_000_000.0
+MEMBERS = ["a", "b", "c"]
+
+
+def wire(node: str, keys: Keyring = KEYS, epoch: int = 1) -> Wire:
+    return Wire(node, MEMBERS, keys, epoch=epoch, limits=Limits(1000.0), ttl_ms=1000)
+
+
+def datagram(**changes: object) -> bytes:
+    """A datagram from a to b, with envelope fields changed as asked."""
+    fields: dict[str, object] = {
+        "src": "a", "dst": "b", "group": "site", "type": "DraftAge", "epoch": 1, "seq": 1,
+        "send_time_ms": int(NOW * 1000), "ttl_ms": 1000, "body": [1, 2.5],
+    }  # fmt: skip
+    key_id = str(changes.pop("key_id", "k1"))
+    key = changes.pop("key", KEYS.keys["k1"])
+    fields.update(changes)
+    return seal(Envelope(**fields), key_id, key)  # type: ignore[arg-type]
+
+
+def test_round_trip() -> None:
+    sender, receiver = wire("a"), wire("b")
+    got = receiver.open(sender.seal("b", DraftAge(7, 3.25), NOW), NOW)
+    assert got == Inbound("a", DraftAge(7, 3.25), 1)
+    assert receiver.stats.by_type[("DraftAge", "accepted")] == 1
+
+
+def test_broadcast_reaches_every_member() -> None:
+    data = wire("a").seal("*", StateChange("demand"), NOW)
+    assert isinstance(wire("b").open(data, NOW), Inbound)
+    assert isinstance(wire("c").open(data, NOW), Inbound)
+
+
+BAD = [
+    ("forged-with-another-key", lambda: datagram(key=bytes(32)), "bad_mac"),
+    ("unknown-key-id", lambda: datagram(key_id="k9"), "unknown_key"),
+    ("expired", lambda: datagram(send_time_ms=int(NOW * 1000) - 5000), "expired"),
+    ("from-the-future", lambda: datagram(send_time_ms=int(NOW * 1000) + 5000), "expired"),
+    ("truncated", lambda: datagram()[:-5], "bad_mac"),
+    ("truncated-header", lambda: datagram()[:10], "malformed"),
+    ("random-bytes", lambda: random.Random(1).randbytes(80), "malformed"),
+    ("empty", lambda: b"", "malformed"),
+    ("not-a-member", lambda: datagram(src="mallory"), "not_member"),
+    ("other-group", lambda: datagram(group="other-site"), "not_member"),
+    ("for-someone-else", lambda: datagram(dst="c"), "misdirected"),
+    ("unknown-type", lambda: datagram(type="Reboot", body=[]), "malformed"),
+    ("wrong-field-count", lambda: datagram(body=[1]), "malformed"),
+    ("wrong-field-type", lambda: datagram(body=["x", 1.0]), "malformed"),
+    ("nan-age", lambda: datagram(body=[1, math.nan]), "invalid"),
+    ("negative-age", lambda: datagram(body=[1, -4.0]), "invalid"),
+    ("huge-age", lambda: datagram(body=[1, 1e9]), "invalid"),
+    ("zero-draft", lambda: datagram(type="DraftSelect", body=[5, 0.0]), "invalid"),
+    ("unknown-state", lambda: datagram(type="StateChange", body=["panic"]), "invalid"),
+    ("infinite-status", lambda: datagram(type="Status", body=["normal", math.inf, 0.0, 0.0]), "invalid"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("make", "reason"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_datagrams_are_dropped_and_counted(make: object, reason: str) -> None:
+    receiver = wire("b")
+    result = receiver.open(make(), NOW)  # type: ignore[operator]
+    assert isinstance(result, Dropped)
+    assert result.reason == reason
+    assert receiver.stats.dropped(reason) == 1
+    assert receiver.stats.accepted() == 0
+
+
+def test_replayed_datagram_is_dropped() -> None:
+    receiver = wire("b")
+    data = datagram()
+    assert isinstance(receiver.open(data, NOW), Inbound)
+    assert receiver.open(data, NOW) == Dropped("replay", "a", "replay: epoch 1 seq 1 already seen")
+
+
+def test_reordering_within_the_window_is_fine_but_old_numbers_are_replays() -> None:
+    receiver = wire("b")
+    for seq in (5, 3, 4, 1, 2):
+        assert isinstance(receiver.open(datagram(seq=seq), NOW), Inbound), seq
+    assert isinstance(receiver.open(datagram(seq=200), NOW), Inbound)
+    assert receiver.open(datagram(seq=100), NOW).reason == "replay"  # type: ignore[union-attr]
+
+
+def test_a_restarted_sender_starts_a_new_window_and_old_epochs_are_replays() -> None:
+    receiver = wire("b")
+    assert isinstance(receiver.open(datagram(epoch=1, seq=50), NOW), Inbound)
+    assert isinstance(receiver.open(datagram(epoch=2, seq=1), NOW), Inbound)
+    assert receiver.open(datagram(epoch=1, seq=51), NOW).reason == "replay"  # type: ignore[union-attr]
+
+
+def test_keys_rotate_old_key_still_accepted() -> None:
+    old = Keyring("k1", {"k1": bytes(range(32))})
+    new = Keyring("k2", {"k2": bytes(32 * [7]), "k1": bytes(range(32))})
+    assert isinstance(
+        wire("b", new).open(wire("a", old).seal("b", StateChange("demand"), NOW), NOW), Inbound
+    )
+    assert (
+        wire("b", old).open(wire("a", new).seal("b", StateChange("demand"), NOW), NOW).reason
+        == "unknown_key"
+    )  # type: ignore[union-attr]
+
+
+def core(node: str) -> NodeCore:
+    node_core = NodeCore(LoadBalancer(node, MEMBERS, LbSettings()), wire(node))
+    node_core.phase_started("lb", NOW)
+    return node_core
+
+
+def snapshot(node_core: NodeCore) -> tuple[object, ...]:
+    lb = node_core.lb
+    return (
+        lb.state,
+        lb.predicted,
+        lb.k,
+        dict(lb.sets),
+        dict(lb.peer_status),
+        dict(lb.demand_tx),
+        dict(lb.supply_tx),
+    )
+
+
+def test_bad_datagrams_change_nothing_in_the_node() -> None:
+    receiver = core("b")
+    before = snapshot(receiver)
+    for _, make, _ in BAD:
+        effects = receiver.datagram(make(), NOW)  # type: ignore[operator]
+        assert all(e.kind == "drop" for e in effects)  # type: ignore[union-attr]
+    assert snapshot(receiver) == before
+    assert sum(receiver.wire.stats.dropped(r) for r in DROP_REASONS) == len(BAD)
+
+
+def test_each_drop_is_logged_once_per_sender_and_reason() -> None:
+    receiver = core("b")
+    levels = [receiver.datagram(datagram(key=bytes(32), seq=n), NOW)[0].level for n in range(3)]  # type: ignore[union-attr]
+    assert levels == ["warning", "debug", "debug"]
+
+
+def test_fuzz_ten_thousand_random_and_mutated_datagrams() -> None:
+    """Nothing escapes as an exception; nothing forged is accepted; every drop is counted."""
+    rng = random.Random(20261121)
+    receiver = core("b")
+    sender = wire("a")
+    valid = [
+        sender.seal("b", m, NOW)
+        for m in (
+            DraftAge(1, 2.0),
+            DraftSelect(9, 1.5),
+            StateChange("demand"),
+            Status("normal", 1.0, 2.0, 3.0),
+        )
+    ]
+    before = snapshot(receiver)
+    total = 10_000
+    for n in range(total):
+        kind = n % 4
+        if kind == 0:
+            data = rng.randbytes(rng.randrange(0, 200))
+        elif kind == 1:  # flip bytes of a valid datagram
+            data = bytearray(rng.choice(valid))
+            for _ in range(rng.randrange(1, 4)):
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+            data = bytes(data)
+        elif kind == 2:  # cut or extend
+            base = rng.choice(valid)
+            data = (
+                base[: rng.randrange(len(base))]
+                if rng.random() < 0.5
+                else base + rng.randbytes(rng.randrange(1, 9))
+            )
+        else:  # a valid header and MAC prefix with garbage after it
+            base = rng.choice(valid)
+            data = base[:6] + rng.randbytes(rng.randrange(0, 120))
+        if data in valid:  # flips that cancel out give back a genuine datagram
+            data = data[:-1]
+        effects = receiver.datagram(data, NOW)
+        assert all(getattr(e, "kind", None) == "drop" for e in effects), data
+    assert snapshot(receiver) == before
+    assert receiver.wire.stats.accepted() == 0
+    assert sum(receiver.wire.stats.dropped(r) for r in DROP_REASONS) == total
+
+
+# -- the key file ---------------------------------------------------------------------------------
+
+
+def test_key_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "group.key"
+    made = write_key_file(path, "site-1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_keyring(path) == made
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "message"),
+    [
+        ('signing = "k"\n[keys]\nk = "' + "ab" * 32 + '"\n', 0o644, "readable by others (mode -rw-r--r--); the file must be owner-only: chmod 600"),
+        ('signing = "k"\n[keys]\nk = "' + "ab" * 32 + '"\n', 0o640, "readable by others"),
+        ('signing = "k"\n[keys]\nk = "abcd"\n', 0o600, "keys.k: 2 bytes; at least 32 needed"),
+        ('signing = "k"\n[keys]\nk = "zz"\n', 0o600, "keys.k: not hexadecimal"),
+        ('signing = "x"\n[keys]\nk = "' + "ab" * 32 + '"\n', 0o600, "signing = 'x' must name one of the [keys]"),
+        ("signing = \n", 0o600, "malformed key file"),
+        ('signing = "k"\n', 0o600, "needs a [keys] table"),
+    ],
+)  # fmt: skip
+def test_bad_key_files_are_refused(tmp_path: Path, content: str, mode: int, message: str) -> None:
+    path = tmp_path / "group.key"
+    path.write_text(content)
+    os.chmod(path, mode)
+    with pytest.raises(
+        KeyFileError,
+        match=rf"group\.key: .*{message.replace('(', '.').replace(')', '.').replace('[', '.').replace(']', '.')}",
+    ):
+        load_keyring(path)
+
+
+def test_missing_key_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(
+        KeyFileError, match=r"key file not found \(create one with: dgi keygen .*nope\.key\)"
+    ):
+        load_keyring(tmp_path / "nope.key")
