@@ -120,6 +120,9 @@ def run(
         bool, typer.Option(help="leave setpoints as they are on exit instead of failsafe values")
     ] = False,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="append every event of the node to this file (JSON lines)")
+    ] = None,
     verbose: Verbose = 0,
 ) -> None:
     """Run one controller node until Ctrl-C or SIGTERM."""
@@ -132,7 +135,9 @@ def run(
     except KeyError as exc:
         typer.echo(f"error: {exc.args[0]}", err=True)
         raise typer.Exit(1) from None
-    sys.exit(asyncio.run(run_node(site, node, release=not hold_on_exit, duration=duration)))
+    sys.exit(
+        asyncio.run(run_node(site, node, release=not hold_on_exit, duration=duration, trace=trace))
+    )
 
 
 @app.command()

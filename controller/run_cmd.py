@@ -9,17 +9,23 @@ from config.site import Site
 from controller.lifecycle import wait_for_stop
 from controller.peer.keys import KeyFileError, load_keyring
 from controller.runtime.node import NodeRuntime
+from controller.runtime.trace import TraceFile
 
 log = logging.getLogger("dgi")
 
 
-async def run_node(site: Site, node_id: str, *, release: bool, duration: float | None) -> int:
+async def run_node(
+    site: Site, node_id: str, *, release: bool, duration: float | None, trace: Path | None = None
+) -> int:
     try:
         keyring = load_keyring(Path(site.path).parent / site.document.site.key_file)
     except KeyFileError as exc:
         log.error("%s", exc)
         return 1
     node = NodeRuntime(site, node_id, keyring)
+    tracer = TraceFile(trace) if trace is not None else None
+    if tracer is not None:
+        node.listeners.append(tracer)
     try:
         await node.start()
     except OSError as exc:
@@ -32,4 +38,6 @@ async def run_node(site: Site, node_id: str, *, release: bool, duration: float |
         await wait_for_stop(duration)
     finally:
         await node.stop(release=release)
+        if tracer is not None:
+            tracer.close()
     return 0

@@ -42,6 +42,7 @@ class DemandSide(LbState):
         elif self.net_generation <= self.predicted - msg.amount:
             fx.append(Send(sender, DraftAccept(msg.tx, msg.amount)))
             self._set_pstar(self.predicted - msg.amount, fx)
+            self._note_accept(sender, msg.tx, msg.amount, fx)
             self._count_in(sender, msg.amount, None, fx)
         else:
             fx.append(Send(sender, TooLate(msg.tx, msg.amount)))
@@ -65,6 +66,7 @@ class DemandSide(LbState):
         self.demand_tx[key] = DemandTx(sender, msg.tx, take, now)
         self._set_pstar(self.predicted - take, fx)
         self.k -= take
+        self._note_accept(sender, msg.tx, take, fx)
         fx.append(Send(sender, DraftAccept(msg.tx, take)))
         fx.append(StartTimer(("confirm", sender, msg.tx), now + self.settings.resend_s))
         self._forget_answers(now)
@@ -109,6 +111,10 @@ class DemandSide(LbState):
         self._note(
             fx, "rollback", f"tx {msg.tx} from {sender} aborted; {record.amount:g} given back"
         )
+
+    def _note_accept(self, peer: str, tx: int, amount: float, fx: list[Effect]) -> None:
+        text = f"accepting {amount:g} from {peer} (tx {tx})"
+        self._note(fx, "accept", text, "debug", peer=peer, amount=amount, tx=tx)
 
     def _count_in(self, peer: str, amount: float, tx: int | None, fx: list[Effect]) -> None:
         self.migrations_in += 1

@@ -38,6 +38,13 @@ class SupplySide(LbState):
         for peer in demand:
             fx.append(Send(peer, DraftRequest(self.window)))
         fx.append(StartTimer(("window",), now + self.settings.request_timeout_s))
+        self._note(
+            fx,
+            "request",
+            f"draft request {self.window} to {', '.join(demand)}",
+            "debug",
+            window=self.window,
+        )
 
     def _invariant_ok(self) -> bool:
         frequency = self.readings.frequency
@@ -74,7 +81,15 @@ class SupplySide(LbState):
             fx.append(Send(best, DraftSelect(0, step)))
             self._set_pstar(self.predicted + step, fx)  # optimistic: before any answer
             self.k += step
-            self._note(fx, "select", f"migrating {step:g} to {best}", peer=best, amount=step)
+            self._note(
+                fx,
+                "select",
+                f"migrating {step:g} to {best}",
+                peer=best,
+                amount=step,
+                tx=0,
+                window=self.window,
+            )
 
     def _adaptive_select(self, now: float, fx: list[Effect]) -> None:
         for peer, age in self.ages.items():
@@ -105,6 +120,8 @@ class SupplySide(LbState):
                 "debug",
                 peer=peer,
                 amount=amount,
+                tx=tx,
+                window=self.window,
             )
         self._forget(now)
 

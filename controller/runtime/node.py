@@ -101,6 +101,7 @@ class NodeRuntime:
         self.released = False
         self.initial_pstar: float | None = None
         self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
+        self.devices.on_written = self._written
         self._busy = False
         self._in_flight: set[asyncio.Task[object]] = set()
 
@@ -167,7 +168,11 @@ class NodeRuntime:
             self.devices.retry()
         finally:
             self._busy = False
-            self.rounds.add(time.perf_counter() - started)
+            duration = time.perf_counter() - started
+            self.rounds.add(duration)
+            self._tell(
+                Note("round", f"round {index}", {"index": index, "duration_s": duration}, "debug")
+            )
 
     def _datagram(self, data: bytes) -> None:
         self._execute(self.core.datagram(data, self.clock()))
@@ -220,14 +225,21 @@ class NodeRuntime:
                 self._note(effect)
 
     def _note(self, note: Note) -> None:
-        now = self.clock()
         level = LEVELS.get(note.level, logging.INFO)
         if note.kind == "load_table":
             self.log.log(level, "\n%s", note.text)
         else:
             self.log.log(level, "%s", note.text)
+        self._tell(note)
+
+    def _written(self, value: float, at: float) -> None:
+        """The actuator's write was acknowledged by the device."""
+        self._tell(Note("written", f"PStar {value:g} written", {"value": value}, "debug"), at)
+
+    def _tell(self, note: Note, at: float | None = None) -> None:
+        when = self.clock() if at is None else at
         for listener in self.listeners:
-            listener(self.node.id, now, note)
+            listener(self.node.id, when, note)
 
     # -- what others look at ----------------------------------------------------------------------
 

@@ -1,0 +1,121 @@
+"""A node at run time against the simulator: failsafe release and recovery, Logger gating,
+and the refusals of ``dgi run``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from config.site import Site
+from controller.peer.keys import Keyring
+from controller.runtime.node import NodeRuntime
+from simulators.runner import Simulation
+from tests.conftest import ROOT, copy_site
+from tests.helpers import example, on_any_port
+
+KEYS = Keyring("k", {"k": bytes(32)})
+
+
+def with_hold(site: Site, hold_s: float) -> Site:
+    algorithm = site.algorithm.model_copy(update={"failsafe_hold_s": hold_s})
+    return dataclasses.replace(
+        site, document=site.document.model_copy(update={"algorithm": algorithm})
+    )
+
+
+async def until(condition: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {within_s} s"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[tuple[Simulation, NodeRuntime]]:
+    site = with_hold(on_any_port(example("three-substations.toml")), 0.5)
+    async with Simulation(site) as sim:
+        addresses = {d.id: sim.address(d.id) for d in site.devices}
+        node = NodeRuntime(site, "sst1", KEYS, addresses=addresses)
+        await node.start()
+        try:
+            yield sim, node
+        finally:
+            await node.stop(release=False)
+
+
+async def test_a_lost_device_releases_the_node_and_it_recovers(
+    running: tuple[Simulation, NodeRuntime],
+) -> None:
+    sim, node = running
+    await until(lambda: node.lb.rounds >= 2, 5, "two rounds")
+    sim.plant.command("sst1-storage", "storage", 3.0)
+    await sim.stop_server("sst1-load")  # a device every round needs
+    await until(lambda: node.released, 5, "the release")
+    assert sim.plant.commanded("sst1-gateway", "gateway") == 0.0  # failsafe of pstar
+    assert sim.plant.commanded("sst1-storage", "storage") == 0.0  # and of the storage setpoint
+    assert node.lb.state == "normal"
+    await sim.restart_server("sst1-load")
+    await until(lambda: not node.released, 5, "the recovery")
+    assert not node.lb.readings.stale
+
+
+async def test_logger_disable_holds_the_gateway(running: tuple[Simulation, NodeRuntime]) -> None:
+    sim, node = running
+    await until(lambda: node.lb.rounds >= 1, 5, "a round")
+    sim.plant.command("sst1-gateway", "gateway", -12.0)  # someone moved PStar by hand
+    sim.plant.override("sst1-logger", "dgiEnable", 0.0)
+    rounds = node.lb.rounds
+    await until(lambda: node.lb.rounds >= rounds + 2, 5, "two more rounds")
+    assert node.devices.written == pytest.approx(sim.plant.read("sst1-gateway", "gateway"), abs=0.5)
+    sent = node.core.wire.stats.sent.copy()
+    await until(lambda: node.lb.rounds >= rounds + 4, 5, "two more rounds")
+    assert node.core.wire.stats.sent == sent  # a disabled node says nothing to its peers
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_run_refuses_a_missing_key_file(tmp_path: Path) -> None:
+    site = copy_site("three-substations.toml", tmp_path)
+    result = run_cli("run", "--config", str(site), "--node", "sst1", "--duration", "1")
+    assert result.returncode == 1
+    assert "group.key: key file not found (create one with: dgi keygen" in result.stderr
+
+
+def test_run_refuses_a_key_file_others_can_read(tmp_path: Path) -> None:
+    site = copy_site("three-substations.toml", tmp_path)
+    assert run_cli("keygen", str(tmp_path / "group.key")).returncode == 0
+    os.chmod(tmp_path / "group.key", 0o644)
+    result = run_cli("run", "--config", str(site), "--node", "sst1", "--duration", "1")
+    assert result.returncode == 1
+    assert "group key readable by others (mode -rw-r--r--)" in result.stderr
+    assert "chmod 600" in result.stderr
+
+
+def test_run_refuses_an_unknown_node(tmp_path: Path) -> None:
+    site = copy_site("three-substations.toml", tmp_path)
+    result = run_cli("run", "--config", str(site), "--node", "sst9")
+    assert result.returncode == 1
+    assert "has no node 'sst9'; nodes: sst1, sst2, sst3" in result.stderr
+
+
+def test_keygen_never_overwrites(tmp_path: Path) -> None:
+    assert run_cli("keygen", str(tmp_path / "k")).returncode == 0
+    again = run_cli("keygen", str(tmp_path / "k"))
+    assert again.returncode == 1
+    assert "exists; not overwritten" in again.stderr
