@@ -76,6 +76,9 @@ class DeviceSim(Model):
 class SstSim(DeviceSim):
     initial_kw: float = 0.0
     lag_s: NonNegative = 0.0  # first-order time constant of gateway following PStar; 0 = instant
+    # follow = true: no local grid — the SST exports whatever its substation nets
+    # (generation + storage - drain), the set-up storage actuation needs.
+    follow: bool = False
 
 
 class DesdSim(DeviceSim):

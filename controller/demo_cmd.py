@@ -8,19 +8,17 @@ process for real deployments and the system tests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import secrets
 from pathlib import Path
 
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Console
 from rich.table import Table
 
 from config.site import Site
 from controller.convergence import converged_at
-from controller.lifecycle import start_simulation, wait_for_stop
+from controller.lifecycle import show_until_stop, start_simulation, wait_for_stop
 from controller.peer.keys import KeyFileError, Keyring, load_keyring
 from controller.runtime.node import NodeRuntime
 from simulators.plant import Plant
@@ -163,7 +161,8 @@ async def run_demo(
         tracker = Tracker(sim, nodes)
         tracker_task = asyncio.create_task(tracker.run(), name="tracker")
         if report_format is None:
-            await _watch(nodes, tracker, site.algorithm.tolerance, duration, console)
+            tolerance = site.algorithm.tolerance
+            await show_until_stop(lambda: node_table(nodes, tracker, tolerance), console, duration)
         else:
             await wait_for_stop(duration)
             console.print_json(json.dumps(report(site, nodes, tracker, duration)))
@@ -178,35 +177,3 @@ async def run_demo(
             await node.stop(release=False)
         await sim.stop()
     return 0
-
-
-async def _watch(
-    nodes: list[NodeRuntime],
-    tracker: Tracker,
-    tolerance: float,
-    duration: float | None,
-    console: Console,
-) -> None:
-    """The live table (refreshed four times a second) until Ctrl-C or ``duration``."""
-
-    def render() -> Group:
-        return Group(node_table(nodes, tracker, tolerance))
-
-    if not console.is_terminal:
-        await wait_for_stop(duration)
-        console.print(render())
-        return
-    with Live(render(), console=console, refresh_per_second=4) as live:
-        updater = asyncio.create_task(_refresh(live, render))
-        try:
-            await wait_for_stop(duration)
-        finally:
-            updater.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await updater
-
-
-async def _refresh(live: Live, render: object) -> None:
-    while True:
-        await asyncio.sleep(0.25)
-        live.update(render())  # type: ignore[operator]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 from rich.console import Console, Group
-from rich.live import Live
 
 from config.site import Site
 from controller.device_table import device_table, plant_table
-from controller.lifecycle import start_simulation, wait_for_stop
+from controller.lifecycle import show_until_stop, start_simulation
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
@@ -40,27 +38,10 @@ async def run_device_table(
     def render() -> Group:
         return Group(device_table(drivers, node_of, time.time()), plant_table(sim.plant))
 
-    async def poll(live: Live | None) -> None:
-        while True:
-            await read_all(drivers)
-            if live is not None:
-                live.update(render())
-            await asyncio.sleep(interval)
-
     try:
-        live = (
-            Live(render(), console=console, refresh_per_second=4) if console.is_terminal else None
+        await show_until_stop(
+            render, console, duration, every_s=interval, work=lambda: read_all(drivers)
         )
-        with live or contextlib.nullcontext():
-            poller = asyncio.create_task(poll(live))
-            try:
-                await wait_for_stop(duration)
-            finally:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
-        if live is None:
-            console.print(render())
     finally:
         for driver in drivers:
             await driver.close()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import Awaitable, Callable
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.live import Live
 
 from config.site import Site
 from simulators.modbus_server import ServeError
@@ -25,6 +28,38 @@ async def wait_for_stop(duration: float | None) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def show_until_stop(
+    render: Callable[[], RenderableType],
+    console: Console,
+    duration: float | None,
+    *,
+    every_s: float = 0.25,
+    work: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Until Ctrl-C or ``duration``: run ``work`` and refresh a live view every ``every_s``
+    on a terminal; elsewhere (a pipe, a log) keep working and print the view once at the end."""
+    live = Live(render(), console=console, refresh_per_second=4) if console.is_terminal else None
+
+    async def refresh() -> None:
+        while True:
+            if work is not None:
+                await work()
+            if live is not None:
+                live.update(render())
+            await asyncio.sleep(every_s)
+
+    with live or contextlib.nullcontext():
+        task = asyncio.create_task(refresh(), name="live view")
+        try:
+            await wait_for_stop(duration)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if live is None:
+        console.print(render())
 
 
 async def start_simulation(site: Site, console: Console) -> Simulation | None:

@@ -3,7 +3,8 @@
 Per substation (one controller node):
 
 * ``Sst`` — the gateway follows its PStar command with a first-order lag (``lag_s``, 0 =
-  instant), PStar clamped to the SST rating (the command point's min..max);
+  instant), PStar clamped to the SST rating (the command point's min..max); a *following*
+  SST (no local grid) follows its substation's net power instead, whatever PStar says;
 * ``Desd`` — storage follows its setpoint within the power limits and the state-of-charge
   window, and the SoC integrates ``-storage`` (storage > 0 discharges);
 * ``Drer`` generation and ``Load`` drain follow their series unless a lab overrides them;
@@ -56,13 +57,15 @@ class DeviceModel:
 class SstModel(DeviceModel):
     lag_s: float = 0.0
     rating: tuple[float, float] = (-math.inf, math.inf)
+    follow: bool = False
+    net_power: float = 0.0  # set by the plant for a following SST
 
     def command(self, signal: str, value: float) -> None:
         low, high = self.rating
         super().command(signal, min(high, max(low, value)))
 
     def advance(self, t: float, dt: float) -> None:
-        target = self.commands["gateway"]
+        target = self.net_power if self.follow else self.commands["gateway"]
         if self.lag_s <= 0:
             self.states["gateway"] = target
         else:
@@ -187,7 +190,14 @@ class Plant:
         self._settled = True
         dt = max(0.0, now - self.time)
         self.time = max(self.time, now)
+        ssts = [d for d in self.devices.values() if isinstance(d.model, SstModel)]
         for device in self.devices.values():
+            if not isinstance(device.model, SstModel):
+                device.model.advance(self.time, dt)
+        views = self.substations()
+        for device in ssts:
+            assert isinstance(device.model, SstModel)
+            device.model.net_power = views[device.node_id].net_generation
             device.model.advance(self.time, dt)
         frequency = self.frequency()
         for device in self.devices.values():

@@ -62,6 +62,7 @@ def _sst(device: Device, base: Path) -> DeviceModel:
         commands={"gateway": sim.initial_kw},
         lag_s=sim.lag_s,
         rating=_limits(device, "gateway"),
+        follow=sim.follow,
     )
 
 

@@ -7,6 +7,7 @@ at once (``gateway = PStar``), so a round after a migration sees its effect.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controller.effects import (
@@ -106,6 +107,12 @@ class Link:
     def deliver(self) -> None:
         """Deliver every message in flight (and those they cause), first in first out."""
         while self.wire:
+            sender, target, message = self.wire.popleft()
+            self.apply(target, self.cores[target].message(sender, message, self.now))
+
+    def deliver_until(self, stop: Callable[[str, str, Message], bool]) -> None:
+        """Deliver messages in order, leaving the first one ``stop`` matches on the wire."""
+        while self.wire and not stop(*self.wire[0]):
             sender, target, message = self.wire.popleft()
             self.apply(target, self.cores[target].message(sender, message, self.now))
 

@@ -21,6 +21,7 @@ class LbState:
         self.node_id = node_id
         self.settings = settings
         self.peers = sorted(set(peers) - {node_id})
+        self.leader = min([node_id, *self.peers])  # static group: the lowest id leads
         self.sets: dict[str, str] = dict.fromkeys(self.peers, NORMAL)  # FREEDM's peer sets
         self.peer_status: dict[str, Status] = {}
         self.state = NORMAL

@@ -61,8 +61,9 @@ class LoadBalancer(SupplySide, DemandSide):
         self._sync_due = False
         self._started = False
         self._enabled = True
-        self._table = ""
+        self._table_states: tuple[str, ...] = ()
         self._table_at = -1e18
+        self._stale: tuple[str, ...] = ()
         self.handlers: dict[type[Message], Handler] = {
             StateChange: self._on_state_change,
             Status: self._on_status,
@@ -102,8 +103,15 @@ class LoadBalancer(SupplySide, DemandSide):
             self._synchronise(fx)
         self._update_state(fx)
         self._print_table(now, fx)
+        if readings.stale != self._stale:  # on edges only
+            self._stale = readings.stale
+            text = (
+                f"devices stale: {', '.join(readings.stale)}; not drafting"
+                if readings.stale
+                else "devices fresh"
+            )
+            self._note(fx, "stale", text, "warning" if readings.stale else "info")
         if not readings.fresh:
-            self._note(fx, "stale", f"devices stale: {', '.join(readings.stale)}; not drafting")
             return fx
         if not self._check_enabled(fx):
             return fx
@@ -174,13 +182,20 @@ class LoadBalancer(SupplySide, DemandSide):
             self.state = new
 
     def _print_table(self, now: float, fx: list[Effect]) -> None:
+        """The load table: at once when a state in it changes, else every ``table_every_s``.
+
+        (FREEDM printed it every round; with a lagging plant or a noisy meter the figures
+        change every round, and ten tables a second bury everything else in the log.)
+        """
         peers = {p: self.sets.get(p) for p in self.peers}
+        states = (self.state, *(str(peers[p]) for p in self.peers))
+        if states == self._table_states and now - self._table_at < self.settings.table_every_s:
+            return
+        self._table_states, self._table_at = states, now
         table = load_table(
             self.readings, node_id=self.node_id, state=self.state, k=self.k, peers=peers
         )
-        if table != self._table or now - self._table_at >= self.settings.table_every_s:
-            self._table, self._table_at = table, now
-            self._note(fx, "load_table", table)
+        self._note(fx, "load_table", table)
 
     def _check_enabled(self, fx: list[Effect]) -> bool:
         """Logger gating: dgiEnable != 1 holds the SST where it is (SetPStar(G))."""

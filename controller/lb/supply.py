@@ -24,7 +24,7 @@ class SupplySide(LbState):
         """SendDraftRequest: to every known demand peer, if synchronised and the invariant holds."""
         demand = sorted(p for p, s in self.sets.items() if s == DEMAND)
         if not self.synced:
-            self._note(fx, "request", "draft request cancelled: state too old", "debug")
+            self._note(fx, "request_cancelled", "draft request cancelled: state too old", "debug")
             return
         if not demand:
             return
@@ -149,6 +149,12 @@ class SupplySide(LbState):
         if record is None or record.peer != sender:
             fx.append(Send(sender, DraftAbort(msg.tx)))  # unknown: presumed aborted
             self._note(fx, "unknown_tx", f"accept for unknown tx {msg.tx} from {sender}", "warning")
+        elif record.state == PENDING and not self._can_take():
+            record.state = ABORTED  # disabled or stale since the offer: it cannot raise PStar
+            fx.append(CancelTimer(("resend", msg.tx)))
+            fx.append(CancelTimer(("lease", msg.tx)))
+            fx.append(Send(sender, DraftAbort(msg.tx)))
+            self._note(fx, "abort", f"tx {msg.tx} to {sender}: no longer able to act; aborted")
         elif record.state == PENDING and msg.amount <= record.offered:
             record.state, record.taken = COMMITTED, msg.amount
             self._set_pstar(self.predicted + msg.amount, fx)

@@ -251,6 +251,8 @@ class NodeRuntime:
         lb = self.lb
         return {
             "id": self.node.id,
+            "leader": lb.leader,
+            "group": sorted([self.node.id, *lb.peers]),
             "state": lb.state,
             "gateway": lb.gateway,
             "net_generation": lb.net_generation,

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,17 +23,6 @@ DGI = [sys.executable, "-m", "controller"]
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*DGI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
-@pytest.fixture
-def process() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test starts; each is stopped by its own pid afterwards."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 20) -> None:
@@ -67,7 +55,7 @@ def test_check_config_lists_errors_on_stderr_and_exits_1(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
 async def test_simulate_serves_every_device_of_the_example(
-    example: str, tmp_path: Path, process: list[subprocess.Popen[str]]
+    example: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
 ) -> None:
     site_path = copy_site(example, tmp_path)
     endpoints = tmp_path / "endpoints.json"
@@ -75,7 +63,7 @@ async def test_simulate_serves_every_device_of_the_example(
         [*DGI, "simulate", "--config", str(site_path), "--endpoints", str(endpoints)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
-    process.append(proc)
+    processes.append(proc)
     wait_for(endpoints, proc)
     rows = json.loads(endpoints.read_text())
     site = load_site(site_path)

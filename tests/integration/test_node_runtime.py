@@ -119,3 +119,122 @@ def test_keygen_never_overwrites(tmp_path: Path) -> None:
     again = run_cli("keygen", str(tmp_path / "k"))
     assert again.returncode == 1
     assert "exists; not overwritten" in again.stderr
+
+
+STORAGE_SITE = """
+[site]
+name = "storage-actuated"
+
+[algorithm]
+actuation = "desd"
+tolerance = 0.05
+
+[[nodes]]
+id = "n1"
+api = "127.0.0.1:1"
+peer = "127.0.0.1:{peer1}"
+
+[[nodes.devices]]
+id = "n1-gateway"
+type = "Sst"
+transport = "simulated"
+port = 0
+profile = "sst"
+sim = {{ follow = true }}
+
+[[nodes.devices]]
+id = "n1-battery"
+type = "Desd"
+transport = "simulated"
+port = 0
+profile = "desd"
+sim = {{ initial_kw = 5.0 }}
+
+[[nodes.devices]]
+id = "n1-pv"
+type = "Drer"
+transport = "simulated"
+port = 0
+profile = "drer"
+sim = {{ generation = 10.0 }}
+
+[[nodes.devices]]
+id = "n1-load"
+type = "Load"
+transport = "simulated"
+port = 0
+profile = "load"
+sim = {{ drain = 20.0 }}
+
+[[nodes]]
+id = "n2"
+api = "127.0.0.1:2"
+peer = "127.0.0.1:{peer2}"
+
+[[nodes.devices]]
+id = "n2-gateway"
+type = "Sst"
+transport = "simulated"
+port = 0
+profile = "sst"
+sim = {{ follow = true }}
+
+[[nodes.devices]]
+id = "n2-battery"
+type = "Desd"
+transport = "simulated"
+port = 0
+profile = "desd"
+sim = {{ initial_kw = -5.0 }}
+
+[[nodes.devices]]
+id = "n2-pv"
+type = "Drer"
+transport = "simulated"
+port = 0
+profile = "drer"
+sim = {{ generation = 15.0 }}
+
+[[nodes.devices]]
+id = "n2-load"
+type = "Load"
+transport = "simulated"
+port = 0
+profile = "load"
+sim = {{ drain = 5.0 }}
+"""
+
+
+async def test_storage_actuation_balances_through_the_batteries(tmp_path: Path) -> None:
+    """n1 nets -10 kW but its battery discharges 5, n2 nets +10 and charges 5: the SSTs carry
+    -5 and +5. Balancing moves both batteries back to idle and the gateways to -10 and +10."""
+    from config.loader import load_site
+    from tests.conftest import free_port
+
+    path = tmp_path / "site.toml"
+    path.write_text(STORAGE_SITE.format(peer1=free_port(), peer2=free_port()))
+    site = load_site(path)
+    async with Simulation(site) as sim:
+        sim.plant.advance(sim.now())
+        assert sim.plant.read("n1-gateway", "gateway") == -5.0
+        addresses = {d.id: sim.address(d.id) for d in site.devices}
+        nodes = [NodeRuntime(site, n, KEYS, addresses=addresses) for n in ("n1", "n2")]
+        for node in nodes:
+            await node.start()
+        try:
+
+            def balanced() -> bool:
+                sim.plant.advance(sim.now())
+                return abs(sim.plant.read("n1-gateway", "gateway") + 10.0) <= 0.05 and abs(
+                    sim.plant.read("n2-gateway", "gateway") - 10.0
+                ) <= 0.05  # fmt: skip
+
+            await until(balanced, 8, "balance through the batteries")
+            assert sim.plant.commanded("n1-battery", "storage") == pytest.approx(0.0, abs=0.05)
+            assert sim.plant.commanded("n2-battery", "storage") == pytest.approx(0.0, abs=0.05)
+            assert (
+                sim.plant.commanded("n1-gateway", "gateway") == 0.0
+            )  # the SSTs were never commanded
+        finally:
+            for node in nodes:
+                await node.stop(release=False)

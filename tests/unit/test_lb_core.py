@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from controller.lb.settings import LbSettings
@@ -272,3 +274,16 @@ def test_adaptive_converges_within_tolerance_not_within_a_step() -> None:
     for _ in range(4):
         link.cycle()
     assert max(abs(p.gateway - p.net_generation) for p in link.plants.values()) <= 0.01
+
+
+def test_adaptive_supply_disabled_before_the_accept_aborts_and_the_demand_gives_back() -> None:
+    link = Link.of(ADAPTIVE, a=(0.0, 5.0), b=(0.0, -5.0))
+    link.start_phase()
+    link.cycle()
+    link.round()  # a offers; the answer is still on the wire
+    link.deliver_until(lambda sender, target, message: isinstance(message, DraftAccept))
+    link.cores["a"].readings = dataclasses.replace(link.cores["a"].readings, dgi_enable=False)
+    link.deliver()
+    assert link.plants["a"].pstar == 0.0
+    assert link.plants["b"].pstar == 0.0  # rolled back on DraftAbort
+    assert any(n.kind == "abort" for _, n in link.notes)

@@ -142,3 +142,17 @@ def test_time_never_runs_backwards() -> None:
     plant.advance(100.0)
     assert plant.time == 360.0
     assert plant.read("b", "soc") == pytest.approx(45.0)
+
+
+def test_a_following_sst_exports_what_its_substation_nets() -> None:
+    gateway = SstModel(states={"gateway": 0.0}, commands={"gateway": 0.0}, follow=True)
+    plant = plant_of(
+        ("g", "n1", "Sst", gateway),
+        ("p", "n1", "Drer", SeriesModel(signal="generation", series=lambda _t: 10.0)),
+        ("b", "n1", "Desd", desd(setpoint=4.0)),
+        ("l", "n1", "Load", SeriesModel(signal="drain", series=lambda _t: 20.0)),
+    )
+    plant.advance(1.0)
+    assert plant.read("g", "gateway") == -6.0  # 10 + 4 - 20: no local grid
+    plant.command("b", "storage", -3.0)
+    assert plant.read("g", "gateway") == -13.0
