@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import re
 import socket
 import subprocess
@@ -69,9 +70,15 @@ def two_node_site(directory: Path, mode: str) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A UDP port below the ephemeral range, so no client socket takes it meanwhile."""
+    for port in random.sample(range(20000, 32768), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in 20000-32767")
 
 
 def spawn(args: list[str]) -> subprocess.Popen[bytes]:

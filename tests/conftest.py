@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import shutil
 import socket
@@ -30,10 +31,30 @@ def require_tool(name: str) -> str:
     return path
 
 
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port for a site file, below the kernel's ephemeral range (32768-60999).
+
+    A port the kernel picks for ``bind(0)`` comes from the ephemeral range, which outgoing
+    connections also draw from: between the test choosing it and a server binding it, some
+    client socket can take it. Ports below the range are never handed out that way.
+    """
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 32768)
+        if port in _GIVEN:
+            continue
+        try:
+            with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                tcp.bind(("127.0.0.1", port))
+                udp.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError("no free port found in 20000-32767")
 
 
 def rewrite_ports(text: str) -> str:

@@ -81,6 +81,27 @@ class Observer:
                 pytest.fail(f"not balanced within {within} kW after {limit_s} s: {figures}")
             await asyncio.sleep(0.1)
 
+    async def wait_quiet(
+        self, still_s: float = 2.5, limit_s: float = 30
+    ) -> dict[str, dict[str, float]]:
+        """Until no setpoint has moved for ``still_s`` (two cycles): no migration half-done.
+
+        A migration changes the two setpoints one after the other (FREEDM: supply first,
+        optimistically; adaptive: demand first, provisionally), so the sum is only judged
+        once nothing is in flight.
+        """
+        deadline = time.monotonic() + limit_s
+        figures = await self.read()
+        last, since = {n: figures[n]["pstar"] for n in NODES}, time.monotonic()
+        while time.monotonic() - since < still_s:
+            assert time.monotonic() < deadline, f"setpoints still moving after {limit_s} s"
+            await asyncio.sleep(0.1)
+            figures = await self.read()
+            now = {n: figures[n]["pstar"] for n in NODES}
+            if now != last:
+                last, since = now, time.monotonic()
+        return figures
+
     def setpoint_sum_change(self, figures: dict[str, dict[str, float]]) -> float:
         return sum(figures[n]["pstar"] - self.initial[n] for n in NODES)
 
@@ -133,7 +154,9 @@ async def test_three_nodes_converge_then_follow_a_load_step(
     assert [figures[n]["gateway"] for n in NODES] == [-20.0, 10.0, -20.0]
     assert [figures[n]["net_generation"] for n in NODES] == [-10.0, -10.0, -10.0]
 
-    figures = await observer.wait_balanced(within, limit_s=30)
+    await observer.wait_balanced(within, limit_s=30)
+    figures = await observer.wait_quiet()
+    assert all(abs(f["gateway"] - f["net_generation"]) <= within for f in figures.values())
     assert observer.setpoint_sum_change(figures) == pytest.approx(0.0, abs=1e-9)
 
     # the lab steps the loads: drains 20 → 5 at sst1 and 25 → 40 at sst2
@@ -142,5 +165,7 @@ async def test_three_nodes_converge_then_follow_a_load_step(
     figures = await observer.read()
     assert [figures[n]["net_generation"] for n in NODES] == [5.0, -25.0, -10.0]
 
-    figures = await observer.wait_balanced(within, limit_s=30)
+    await observer.wait_balanced(within, limit_s=30)
+    figures = await observer.wait_quiet()
+    assert all(abs(f["gateway"] - f["net_generation"]) <= within for f in figures.values())
     assert observer.setpoint_sum_change(figures) == pytest.approx(0.0, abs=1e-9)
