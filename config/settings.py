@@ -11,6 +11,7 @@ class SiteHeader(Model):
     name: Name
     description: str = ""
     key_file: str = "group.key"  # the group key (relative to the site file); dgi keygen makes one
+    api_token_file: str = "api.token"  # bearer token for API writes (relative to the site file)
 
 
 class AlgorithmSettings(Model):

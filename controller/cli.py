@@ -156,5 +156,56 @@ def keygen(
     typer.echo(f"{path}: new group key {key_id!r} (mode 600); copy it to every node of the site")
 
 
+@app.command("api-token")
+def api_token(
+    path: Annotated[Path, typer.Argument(help="token file to create (owner-only permissions)")],
+) -> None:
+    """Create the bearer-token file that API writes need (the site's api_token_file)."""
+    import os
+    import secrets
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        typer.echo(f"error: {path} exists; not overwritten", err=True)
+        raise typer.Exit(1) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(32) + "\n")
+    typer.echo(f"{path}: new API token (mode 600); send it as 'Authorization: Bearer <token>'")
+
+
+@app.command("prometheus-config")
+def prometheus_config(
+    config: Annotated[Path, typer.Argument(help="site file")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here, not to stdout")
+    ] = None,
+) -> None:
+    """Prometheus scrape configuration for a site (5 s, one target per node)."""
+    from controller.monitoring_cmd import prometheus_config as render
+
+    text = render(load_or_exit(config))
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here, not to stdout")
+    ] = None,
+) -> None:
+    """The status API's OpenAPI document (docs/openapi.json is this, committed)."""
+    from controller.monitoring_cmd import openapi_text
+
+    text = openapi_text()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 def main() -> None:
     app()

@@ -20,6 +20,7 @@ from config.site import Site
 from controller.convergence import converged_at
 from controller.lifecycle import show_until_stop, start_simulation, wait_for_stop
 from controller.peer.keys import KeyFileError, Keyring, load_keyring
+from controller.runtime.api_link import ApiStartError
 from controller.runtime.node import NodeRuntime
 from simulators.plant import Plant
 from simulators.runner import Simulation
@@ -156,17 +157,23 @@ async def run_demo(
             d.id: sim.address(d.id) for d in site.devices if d.simulated and not d.entry.serial_port
         }
         nodes = [NodeRuntime(site, n.id, keyring, addresses=addresses) for n in site.nodes]
-        for node in nodes:
-            await node.start()
+        await asyncio.gather(*(node.start() for node in nodes))  # together: one first cycle
         tracker = Tracker(sim, nodes)
         tracker_task = asyncio.create_task(tracker.run(), name="tracker")
         if report_format is None:
+            for entry in site.nodes:
+                base = f"http://{entry.api}"
+                console.print(
+                    f"{entry.id}: page {base}/  API {base}/api/v1/status  metrics {base}/metrics",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             tolerance = site.algorithm.tolerance
             await show_until_stop(lambda: node_table(nodes, tracker, tolerance), console, duration)
         else:
             await wait_for_stop(duration)
             console.print_json(json.dumps(report(site, nodes, tracker, duration)))
-    except KeyFileError as exc:
+    except (KeyFileError, ApiStartError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 1
     finally:

@@ -23,6 +23,7 @@ class NodeCore:
     wire: Wire
     phase: str | None = None
     deferred: list[Inbound | TimerKey] = field(default_factory=list)
+    last_seen: dict[str, float] = field(default_factory=dict)  # peer -> last accepted datagram
     _logged: set[tuple[str | None, str]] = field(default_factory=set)
 
     @property
@@ -49,6 +50,7 @@ class NodeCore:
         result = self.wire.open(data, now)
         if isinstance(result, Dropped):
             return [self._dropped(result)]
+        self.last_seen[result.sender] = now
         if self.phase != "lb":
             self.deferred.append(result)
             return []

@@ -8,6 +8,7 @@ from pathlib import Path
 from config.site import Site
 from controller.lifecycle import wait_for_stop
 from controller.peer.keys import KeyFileError, load_keyring
+from controller.runtime.api_link import ApiStartError
 from controller.runtime.node import NodeRuntime
 from controller.runtime.trace import TraceFile
 
@@ -28,6 +29,10 @@ async def run_node(
         node.listeners.append(tracer)
     try:
         await node.start()
+    except ApiStartError as exc:
+        log.error("node %s cannot start: %s", node_id, exc)
+        await node.stop(release=False)
+        return 1
     except OSError as exc:
         log.error(
             "node %s cannot start: %s (peer address %s)", node_id, exc, site.node(node_id).peer

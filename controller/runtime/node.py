@@ -10,10 +10,12 @@ answers again the node resumes at the next LB phase, resynchronised.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from config.site import Site, split_host_port
 from controller.effects import CancelTimer, Effect, Note, SetPStar, StartTimer, TimerKey, Transmit
@@ -26,8 +28,11 @@ from controller.peer.transport import UdpTransport
 from controller.peer.wire import Wire
 from controller.phases import PhasePlan
 from controller.readings import Readings
+from controller.runtime.api_link import ApiLink
 from controller.runtime.devices import DeviceSet
+from controller.runtime.figures import Figures
 from controller.runtime.scheduler import PhaseScheduler
+from controller.runtime.snapshot import round_event, snapshot
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import Address
 
@@ -61,6 +66,7 @@ class NodeRuntime:
         pool: LinkPool | None = None,
         addresses: Mapping[str, Address] | None = None,
         clock: Callable[[], float] = time.time,
+        api: bool = True,
     ) -> None:
         self.site = site
         self.node = site.node(node_id)
@@ -99,7 +105,18 @@ class NodeRuntime:
         self.listeners: list[NoteListener] = []
         self.stale_since: float | None = None
         self.released = False
+        self.operator_enabled = True
+        self.cycles = 0
+        self.last_round_at: float | None = None
+        self.figures = Figures()
         self.initial_pstar: float | None = None
+        self.api: ApiLink | None = None
+        if api:
+            host, port = split_host_port(self.node.api)
+            token_file = Path(site.path).parent / site.document.site.api_token_file
+            self.api = ApiLink(
+                host, port, node_id=node_id, token_file=token_file, on_write=self._write
+            )
         self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
         self.devices.on_written = self._written
         self._busy = False
@@ -115,6 +132,8 @@ class NodeRuntime:
         )
         readings = await self.devices.read()
         self.initial_pstar = readings.pstar
+        if self.api is not None:
+            await self.api.start(snapshot(self, self.clock()))
         first = self.scheduler.start()
         self.log.info(
             "node %s up: peer %s, %d device(s), %s mode, first cycle in %.2f s",
@@ -138,6 +157,8 @@ class NodeRuntime:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self.api is not None:
+            await self.api.stop()
         if release:
             await self.devices.release()
             self.log.info("released: failsafe values written")
@@ -148,6 +169,8 @@ class NodeRuntime:
     # -- inputs from the scheduler, the socket and the timers -------------------------------------
 
     async def _phase(self, phase: str) -> None:
+        if phase == "lb":
+            self.cycles += 1
         self._execute(self.core.phase_started(phase, self.clock()))
 
     async def _round(self, index: int) -> None:
@@ -164,15 +187,19 @@ class NodeRuntime:
         try:
             readings = await self.devices.read()
             await self._watch_devices(readings)
+            if not self.operator_enabled:  # the operator gate acts like the Logger's dgiEnable
+                readings = dataclasses.replace(readings, dgi_enable=False)
             self._execute(self.core.round(readings, self.clock()))
             self.devices.retry()
         finally:
             self._busy = False
             duration = time.perf_counter() - started
             self.rounds.add(duration)
-            self._tell(
-                Note("round", f"round {index}", {"index": index, "duration_s": duration}, "debug")
-            )
+            self.figures.rounds.observe(duration)
+            self.last_round_at = self.clock()
+            data = {"index": index, "duration_s": duration}
+            self._tell(Note("round", f"round {index}", data, "debug"))
+            self._publish_round(duration)
 
     def _datagram(self, data: bytes) -> None:
         self._execute(self.core.datagram(data, self.clock()))
@@ -238,8 +265,33 @@ class NodeRuntime:
 
     def _tell(self, note: Note, at: float | None = None) -> None:
         when = self.clock() if at is None else at
+        self.figures.note(note, when)
         for listener in self.listeners:
             listener(self.node.id, when, note)
+        if self.api is not None and note.kind in ("migration", "state"):
+            data = {"node": self.node.id, "time": when, "text": note.text, **note.data}
+            self.api.publish({"type": "event", "event": note.kind, "data": data})
+
+    def _publish_round(self, duration: float) -> None:
+        if self.api is None:
+            return
+        now = self.clock()
+        self.api.publish({"type": "snapshot", "snapshot": snapshot(self, now)})
+        self.api.publish(
+            {"type": "event", "event": "round", "data": round_event(self, now, duration)}
+        )
+
+    async def _write(self, action: str, args: dict[str, object]) -> dict[str, object]:
+        """A write from the API process (it checked the token)."""
+        if action != "control":
+            raise ValueError(f"unknown action {action!r}")
+        enabled = bool(args["enabled"])
+        if enabled != self.operator_enabled:
+            self.operator_enabled = enabled
+            self.log.warning(
+                "operator %s the node through the API", "enabled" if enabled else "disabled"
+            )
+        return {"enabled": self.operator_enabled}
 
     # -- what others look at ----------------------------------------------------------------------
 

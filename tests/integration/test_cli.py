@@ -104,3 +104,33 @@ def test_devices_prints_the_device_table(tmp_path: Path) -> None:
     assert "stale" not in result.stdout
     assert "-20.00 kW" in result.stdout  # sst1's gateway, read back through its driver
     assert "bus slack" in result.stdout
+
+
+def test_demo_prints_the_urls_of_every_node(tmp_path: Path) -> None:
+    site_path = copy_site("three-substations.toml", tmp_path)
+    result = run("demo", "--config", str(site_path), "--duration", "2")
+    assert result.returncode == 0, result.stderr
+    site = load_site(site_path)
+    for node in site.nodes:
+        base = f"http://{node.api}"
+        assert (
+            f"{node.id}: page {base}/  API {base}/api/v1/status  metrics {base}/metrics"
+            in result.stdout
+        )
+
+
+def test_api_token_is_owner_only_and_never_overwritten(tmp_path: Path) -> None:
+    token = tmp_path / "api.token"
+    first = run("api-token", str(token))
+    assert first.returncode == 0, first.stderr
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert len(token.read_text().strip()) >= 32
+    again = run("api-token", str(token))
+    assert again.returncode == 1
+    assert "exists; not overwritten" in again.stderr
+
+
+def test_openapi_command_prints_the_committed_document() -> None:
+    result = run("openapi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (ROOT / "docs" / "openapi.json").read_text()

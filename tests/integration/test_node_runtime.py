@@ -43,7 +43,7 @@ async def running() -> AsyncIterator[tuple[Simulation, NodeRuntime]]:
     site = with_hold(on_any_port(example("three-substations.toml")), 0.5)
     async with Simulation(site) as sim:
         addresses = {d.id: sim.address(d.id) for d in site.devices}
-        node = NodeRuntime(site, "sst1", KEYS, addresses=addresses)
+        node = NodeRuntime(site, "sst1", KEYS, addresses=addresses, api=False)
         await node.start()
         try:
             yield sim, node
@@ -218,7 +218,7 @@ async def test_storage_actuation_balances_through_the_batteries(tmp_path: Path) 
         sim.plant.advance(sim.now())
         assert sim.plant.read("n1-gateway", "gateway") == -5.0
         addresses = {d.id: sim.address(d.id) for d in site.devices}
-        nodes = [NodeRuntime(site, n, KEYS, addresses=addresses) for n in ("n1", "n2")]
+        nodes = [NodeRuntime(site, n, KEYS, addresses=addresses, api=False) for n in ("n1", "n2")]
         for node in nodes:
             await node.start()
         try:

@@ -82,6 +82,9 @@ ADAPTERS = {
     "pymodbus": {"device_drivers/modbus.py", "simulators/modbus_server.py"},
     "msgpack": {"controller/peer/envelope.py"},
     "apscheduler": {"controller/runtime/scheduler.py"},
+    "fastapi": {"controller/api.py"},
+    "uvicorn": {"controller/api_server.py"},
+    "prometheus_client": {"controller/metrics.py"},
 }
 
 

@@ -1,0 +1,295 @@
+"""The status API of a node (FastAPI lives here and nowhere else).
+
+Reads are open; writes need ``Authorization: Bearer <token>`` with the token from the site's
+``api_token_file``. The app serves the node's latest snapshot (see
+:mod:`controller.runtime.snapshot`), which an :class:`ApiState` holds; it never calls into the
+control loop except for a write, which travels to the node and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import itertools
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import TypeAdapter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from config.device_types import device_types
+from controller import api_models as m
+from controller.metrics import Registry, SnapshotCollector, exposition
+
+Json = dict[str, Any]
+API_VERSION = "1.0.0"
+HISTORY_S = 300.0  # round events kept for /api/v1/history
+# Module level: with postponed annotations FastAPI resolves these names in module globals.
+BEARER = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+
+
+class ApiState:
+    """The latest snapshot, the event subscribers, and the way back to the node for writes."""
+
+    def __init__(self, node_id: str) -> None:
+        self.node_id = node_id
+        self.snapshot: Json | None = None
+        self.subscribers: set[asyncio.Queue[Json]] = set()
+        self.send: Callable[[Json], None] | None = None
+        self.pending: dict[int, asyncio.Future[Json]] = {}
+        self._ids = itertools.count(1)
+        self.dropped_events = 0
+        self.history: collections.deque[Json] = collections.deque()
+
+    def event(self, event: Json) -> None:
+        if event["event"] == "round":
+            self.history.append(event["data"])
+            while self.history and self.history[0]["time"] < event["data"]["time"] - HISTORY_S:
+                self.history.popleft()
+        for queue in list(self.subscribers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self.dropped_events += 1  # a slow client loses events, never the node
+
+    async def write(self, action: str, args: Json, timeout_s: float = 5.0) -> Json:
+        if self.send is None:
+            raise HTTPException(503, "the node is not connected")
+        request_id = next(self._ids)
+        future: asyncio.Future[Json] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        self.send({"type": "write", "id": request_id, "action": action, "args": args})
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise HTTPException(504, f"the node did not answer within {timeout_s:g} s") from None
+        finally:
+            self.pending.pop(request_id, None)
+
+    def reply(self, message: Json) -> None:
+        future = self.pending.get(int(message["id"]))
+        if future is not None and not future.done():
+            future.set_result(message)
+
+
+def create_app(
+    state: ApiState,
+    *,
+    registry: Registry,
+    token: str | None,
+    token_problem: str = "writes are disabled: no token file",
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The app for one node; ``registry`` receives the node's metrics collector."""
+    app = FastAPI(
+        title="smartgrid-dgi node API",
+        version=API_VERSION,
+        description="Status, devices, peers, events and metrics of one controller node.",
+    )
+    registry.register(SnapshotCollector(lambda: state.snapshot))
+
+    def current() -> Json:
+        if state.snapshot is None:
+            raise HTTPException(503, "no snapshot from the node yet")
+        return state.snapshot
+
+    responses: dict[str, tuple[Json, bytes]] = {}
+
+    def cached(key: str, adapter: TypeAdapter[Any], part: Callable[[Json], Any]) -> Response:
+        """Validate and serialise a part of the snapshot once per snapshot, not per request."""
+        snapshot = current()
+        entry = responses.get(key)
+        if entry is None or entry[0] is not snapshot:
+            entry = (snapshot, adapter.dump_json(adapter.validate_python(part(snapshot))))
+            responses[key] = entry
+        return Response(entry[1], media_type="application/json")
+
+    async def authorised(credentials: Credentials) -> None:
+        if token is None:
+            raise HTTPException(403, token_problem)
+        if credentials is None:
+            raise HTTPException(
+                401, "writes need 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"}
+            )
+        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(403, "wrong token")
+
+    _errors(app)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> str:
+        return resources.files("controller").joinpath("web/index.html").read_text(encoding="utf-8")
+
+    @app.get("/healthz", response_model=m.Health, tags=["health"])
+    async def healthz() -> Json:
+        """The API process is alive (it exits when its node does)."""
+        return {"status": "ok", "node": state.node_id}
+
+    @app.get(
+        "/readyz",
+        response_model=m.Readiness,
+        responses={503: {"model": m.Readiness}},
+        tags=["health"],
+    )
+    async def readyz() -> Response:
+        """200 when every device is fresh and LB rounds run on time; else 503 with the reasons."""
+        reasons = readiness(state.snapshot, clock())
+        return JSONResponse(
+            {"ready": not reasons, "reasons": reasons}, status_code=503 if reasons else 200
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = exposition(registry)
+        return Response(body, media_type=content_type)
+
+    @app.get("/api/v1/status", response_model=m.Status, tags=["status"])
+    async def status() -> Response:
+        return cached("status", STATUS, status_body)
+
+    @app.get("/api/v1/load-table", response_model=m.LoadTable, tags=["status"])
+    async def load_table(
+        format: Annotated[
+            Literal["json", "text"], Query(description="json, or text as FREEDM prints it")
+        ] = "json",
+    ) -> Any:
+        if format == "text":
+            return PlainTextResponse(current()["load_table"]["text"] + "\n")
+        return cached("load-table", LOAD_TABLE, lambda s: s["load_table"])
+
+    @app.get("/api/v1/devices", response_model=list[m.Device], tags=["status"])
+    async def devices(
+        type: Annotated[
+            str | None, Query(description="only devices of this type (Sst, Desd, ...)")
+        ] = None,
+    ) -> Response:
+        if type is not None and type not in device_types():
+            known = ", ".join(sorted(device_types()))
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("query", "type"),
+                        "msg": f"unknown device type {type!r}; known: {known}",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        return cached(
+            f"devices:{type}",
+            DEVICES,
+            lambda s: [d for d in s["devices"] if type in (None, d["type"])],
+        )
+
+    @app.get("/api/v1/peers", response_model=list[m.Peer], tags=["status"])
+    async def peers() -> Response:
+        return cached("peers", PEERS, lambda s: s["peers"])
+
+    @app.get("/api/v1/history", response_model=list[m.RoundEvent], tags=["status"])
+    async def history(
+        seconds: Annotated[
+            float, Query(gt=0, le=HISTORY_S, description="how far back")
+        ] = HISTORY_S,
+    ) -> list[Json]:
+        """The round events of the last ``seconds`` (what the live page draws on opening)."""
+        since = clock() - seconds
+        return [event for event in state.history if event["time"] >= since]
+
+    @app.get("/api/v1/events", response_class=EventSourceResponse, tags=["status"])
+    async def events(request: Request) -> AsyncIterator[ServerSentEvent]:
+        """Server-sent events: ``round`` each LB round; ``migration`` and ``state`` as they come."""
+        queue: asyncio.Queue[Json] = asyncio.Queue(maxsize=256)
+        state.subscribers.add(queue)
+        try:
+            for n in itertools.count(1):
+                event = await queue.get()
+                yield ServerSentEvent(data=event["data"], event=event["event"], id=str(n))
+        finally:
+            state.subscribers.discard(queue)
+
+    @app.put(
+        "/api/v1/control",
+        response_model=m.Control,
+        tags=["control"],
+        dependencies=[Depends(authorised)],
+        responses={401: {"model": m.Error}, 403: {"model": m.Error}},
+    )
+    async def control(body: m.Control) -> Json:
+        """Enable or disable the node (disabled: it holds its gateway, like dgiEnable = 0)."""
+        reply = await state.write("control", body.model_dump())
+        if reply["status"] != 200:
+            raise HTTPException(reply["status"], reply["body"].get("error", "refused"))
+        return dict(reply["body"])
+
+    return app
+
+
+STATUS: TypeAdapter[m.Status] = TypeAdapter(m.Status)
+LOAD_TABLE: TypeAdapter[m.LoadTable] = TypeAdapter(m.LoadTable)
+PEERS: TypeAdapter[list[m.Peer]] = TypeAdapter(list[m.Peer])
+DEVICES: TypeAdapter[list[m.Device]] = TypeAdapter(list[m.Device])
+
+
+def status_body(snapshot: Json) -> Json:
+    body = {k: snapshot[k] for k in set(m.Status.model_fields) - {"devices"}}
+    keep = ("id", "type", "stale", "last_read")
+    body["devices"] = [{k: d[k] for k in keep} for d in snapshot["devices"]]
+    return body
+
+
+def readiness(snapshot: Json | None, now: float) -> list[str]:
+    """Why the node is not ready (nothing when it is)."""
+    if snapshot is None:
+        return ["no snapshot from the node yet"]
+    reasons = []
+    stale = [d["id"] for d in snapshot["devices"] if d["stale"]]
+    if stale:
+        reasons.append(f"devices stale: {', '.join(stale)}")
+    timing = snapshot["timing"]
+    last = timing["last_round_at"]
+    if last is None:
+        reasons.append("no LB round yet")
+    elif now - last > 2 * timing["cycle_s"]:
+        reasons.append(
+            f"no LB round for {now - last:.1f} s (one is due every {timing['cycle_s']:g} s cycle)"
+        )
+    if snapshot["released"]:
+        reasons.append("actuators released to failsafe values")
+    return reasons
+
+
+def _errors(app: FastAPI) -> None:
+    """Every error is JSON with an ``error`` text naming the field or the cause."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(f"{where}: {error['msg']}")
+        return JSONResponse(
+            {"error": "; ".join(problems), "details": jsonable(exc.errors())}, status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if exc.status_code != 404 else f"no such path: {request.url.path}"
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def jsonable(errors: Any) -> Any:
+    """Validation error details without the non-JSON bits (exception objects in ``ctx``)."""
+    out = []
+    for error in errors:
+        clean = {k: v for k, v in error.items() if k != "ctx"}
+        clean["loc"] = list(clean["loc"])
+        out.append(clean)
+    return out

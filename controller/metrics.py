@@ -1,0 +1,186 @@
+"""Prometheus metrics of a node, built from its latest snapshot at scrape time.
+
+The only module that uses prometheus-client. Metric names are ``dgi_*``; the EV view keeps
+the original project's ``substation_current_load`` (active charging sessions). Metrics carry
+no node or substation label: Prometheus adds those as target labels (``dgi prometheus-config``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+Json = dict[str, Any]
+STATES = ("supply", "demand", "normal")
+
+#: Every metric a node exports, with its help text (the dashboard and rule tests check against it).
+METRICS = {
+    "dgi_lb_state": "1 for the load balancer's current state (label state), 0 for the others",
+    "dgi_gateway_kw": "G: measured gateway power, + = exported to the bus",
+    "dgi_net_generation_kw": "NG: generation + storage - drain",
+    "dgi_predicted_gateway_kw": "PG: the gateway the node has commanded",
+    "dgi_pstar_kw": "the PStar the actuator holds (last written, or read back at start)",
+    "dgi_gross_power_flow_kw": "K: predicted gross power flow of the group",
+    "dgi_migrations_total": "migrations by direction (in/out) and outcome",
+    "dgi_migration_latency_seconds": "supply side: DraftRequest sent to the migration settled",
+    "dgi_round_duration_seconds": "LB round: device reads, decision and sends",
+    "dgi_round_overruns_total": "LB rounds that could not run on time",
+    "dgi_rounds_total": "LB rounds run",
+    "dgi_peer_datagrams_total": "peer datagrams by message type and result (accepted, drop reason)",
+    "dgi_group_size": "nodes in this node's group",
+    "dgi_is_leader": "1 when this node leads its group",
+    "dgi_enabled": "1 when the node takes part (operator gate and Logger dgiEnable)",
+    "dgi_released": "1 when the actuators are released to failsafe values",
+    "dgi_device_value": "last value read from a device point",
+    "dgi_device_last_read_timestamp_seconds": "Unix time of the last successful read of a device",
+    "dgi_device_stale": "1 when a device has not answered recently",
+    "dgi_device_errors_total": "failed requests to a device",
+    "dgi_substation_load_kw": "the substation's load (drain of loads and EV chargers)",
+    "dgi_substation_capacity_kw": "the substation's capacity (site file)",
+    "dgi_charge_requests_total": "EV charging requests handled by this node",
+    "substation_current_load": "active EV charging sessions at the substation",
+}
+
+
+def _gauge(name: str, value: float | None, labels: dict[str, str] | None = None) -> Metric | None:
+    if value is None:
+        return None
+    family = GaugeMetricFamily(name, METRICS[name], labels=list(labels or {}))
+    family.add_metric(list((labels or {}).values()), float(value))
+    return family
+
+
+class SnapshotCollector(Collector):
+    """Yields the node's metrics from the snapshot ``latest()`` returns (none before the first)."""
+
+    def __init__(self, latest: Callable[[], Json | None]) -> None:
+        self.latest = latest
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.latest()
+        if snapshot is None:
+            return
+        yield from _lb(snapshot)
+        yield from _peers_and_rounds(snapshot)
+        yield from _devices(snapshot)
+        yield from _substation(snapshot)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+def _lb(s: Json) -> Iterator[Metric]:
+    state = GaugeMetricFamily("dgi_lb_state", METRICS["dgi_lb_state"], labels=["state"])
+    for name in STATES:
+        state.add_metric([name], 1.0 if s["state"] == name else 0.0)
+    yield state
+    for name, key in (
+        ("dgi_gateway_kw", "gateway"),
+        ("dgi_net_generation_kw", "net_generation"),
+        ("dgi_predicted_gateway_kw", "predicted_gateway"),
+        ("dgi_pstar_kw", "pstar"),
+        ("dgi_gross_power_flow_kw", "k"),
+    ):
+        gauge = _gauge(name, s[key])
+        if gauge is not None:
+            yield gauge
+    migrations = CounterMetricFamily(
+        "dgi_migrations", METRICS["dgi_migrations_total"], labels=["direction", "outcome"]
+    )
+    for direction, outcome, n in s["migration_outcomes"]:
+        migrations.add_metric([direction, outcome], n)
+    yield migrations
+    yield _histogram("dgi_migration_latency_seconds", s["histograms"]["migration_latency_seconds"])
+    yield from (g for g in (
+        _gauge("dgi_group_size", len(s["group"])),
+        _gauge("dgi_is_leader", 1.0 if s["leader"] == s["node"] else 0.0),
+        _gauge("dgi_enabled", 1.0 if s["enabled"] and s["dgi_enable"] is not False else 0.0),
+        _gauge("dgi_released", 1.0 if s["released"] else 0.0),
+    ) if g is not None)  # fmt: skip
+
+
+def _histogram(name: str, data: Json) -> Metric:
+    buckets = [(str(le), n) for le, n in data["buckets"]] + [("+Inf", data["count"])]
+    return HistogramMetricFamily(name, METRICS[name], buckets=buckets, sum_value=data["sum"])
+
+
+def _peers_and_rounds(s: Json) -> Iterator[Metric]:
+    yield _histogram("dgi_round_duration_seconds", s["histograms"]["round_duration_seconds"])
+    counters = s["counters"]
+    for name, value in (
+        ("dgi_round_overruns", counters["round_overruns"]),
+        ("dgi_rounds", counters["rounds"]),
+    ):
+        counter = CounterMetricFamily(name, METRICS[name + "_total"])
+        counter.add_metric([], value)
+        yield counter
+    datagrams = CounterMetricFamily(
+        "dgi_peer_datagrams", METRICS["dgi_peer_datagrams_total"], labels=["type", "result"]
+    )
+    for type_, result, n in s["datagrams"]:
+        datagrams.add_metric([type_, result], n)
+    yield datagrams
+
+
+def _devices(s: Json) -> Iterator[Metric]:
+    value = GaugeMetricFamily(
+        "dgi_device_value",
+        METRICS["dgi_device_value"],
+        labels=["device", "signal", "point", "unit"],
+    )
+    last = GaugeMetricFamily(
+        "dgi_device_last_read_timestamp_seconds",
+        METRICS["dgi_device_last_read_timestamp_seconds"],
+        labels=["device"],
+    )
+    stale = GaugeMetricFamily(
+        "dgi_device_stale", METRICS["dgi_device_stale"], labels=["device", "type"]
+    )
+    errors = CounterMetricFamily(
+        "dgi_device_errors", METRICS["dgi_device_errors_total"], labels=["device"]
+    )
+    for device in s["devices"]:
+        for point in device["points"]:
+            if point["value"] is not None:
+                value.add_metric(
+                    [device["id"], point["signal"], point["name"], point["unit"]], point["value"]
+                )
+        if device["last_read"] is not None:
+            last.add_metric([device["id"]], device["last_read"])
+        stale.add_metric([device["id"], device["type"]], 1.0 if device["stale"] else 0.0)
+        errors.add_metric([device["id"]], device["errors"])
+    yield from (value, last, stale, errors)
+
+
+def _substation(s: Json) -> Iterator[Metric]:
+    sub = s["substation"]
+    yield from (g for g in (
+        _gauge("dgi_substation_load_kw", sub["load_kw"]),
+        _gauge("dgi_substation_capacity_kw", sub["capacity_kw"]),
+        _gauge("substation_current_load", sub["charging_sessions"]),
+    ) if g is not None)  # fmt: skip
+    requests = CounterMetricFamily("dgi_charge_requests", METRICS["dgi_charge_requests_total"])
+    requests.add_metric([], sub["charge_requests"])
+    yield requests
+
+
+Registry = CollectorRegistry
+
+
+def new_registry() -> Registry:
+    """A fresh registry (one per API app, so tests and nodes never share metrics)."""
+    return CollectorRegistry()
+
+
+def exposition(registry: Registry) -> tuple[bytes, str]:
+    """The text format Prometheus scrapes."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,179 @@
+"""What a node publishes after each round: everything the status API and the metrics show.
+
+Plain JSON-ready dicts. The API process serves them as they are, so an API request never
+reaches into the control loop.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from controller.lb.load_table import load_table
+
+if TYPE_CHECKING:
+    from controller.runtime.node import NodeRuntime
+
+Json = dict[str, Any]
+
+
+def snapshot(node: NodeRuntime, now: float) -> Json:
+    lb = node.lb
+    return {
+        "node": node.node.id,
+        "site": node.site.name,
+        "mode": node.settings.mode,
+        "time": now,
+        "leader": lb.leader,
+        "group": sorted([node.node.id, *lb.peers]),
+        "state": lb.state,
+        "gateway": lb.gateway,
+        "net_generation": lb.net_generation,
+        "predicted_gateway": lb.predicted,
+        "k": lb.k,
+        "pstar": node.devices.written if node.devices.written is not None else node.initial_pstar,
+        "synchronised": lb.synced,
+        "enabled": node.operator_enabled,
+        "dgi_enable": lb.readings.dgi_enable,
+        "released": node.released,
+        "counters": {
+            "rounds": lb.rounds,
+            "cycles": node.cycles,
+            "round_overruns": node.rounds.overruns + node.scheduler.missed,
+            "migrations_in": lb.migrations_in,
+            "migrations_out": lb.migrations_out,
+        },
+        "migration_outcomes": [[d, o, n] for (d, o), n in sorted(node.figures.outcomes.items())],
+        "timing": {
+            "round_s": node.plan.round_s,
+            "cycle_s": node.plan.cycle_s,
+            "last_round_at": node.last_round_at,
+            "first_cycle_at": node.scheduler.first_cycle,
+        },
+        "devices": devices(node, now),
+        "peers": peers(node),
+        "datagrams": [[t, r, n] for (t, r), n in sorted(node.core.wire.stats.by_type.items())],
+        "load_table": table(node),
+        "histograms": {
+            "round_duration_seconds": node.figures.rounds.snapshot(),
+            "migration_latency_seconds": node.figures.migrations.snapshot(),
+        },
+        "substation": {
+            "load_kw": lb.readings.drain,
+            "capacity_kw": node.node.capacity_kw,
+            "charging_sessions": 0,
+            "charge_requests": 0,
+        },
+    }
+
+
+def devices(node: NodeRuntime, now: float) -> list[Json]:
+    out = []
+    for driver in node.devices.drivers.values():
+        points = []
+        for point in driver.profile.points:
+            value = driver.values.get(point.name)
+            points.append(
+                {
+                    "name": point.name,
+                    "signal": point.signal,
+                    "value": value.value if value else None,
+                    "unit": point.unit,
+                    "timestamp": value.timestamp if value else None,
+                    "access": point.access,
+                    "role": sorted(point.roles),
+                }
+            )
+        out.append(
+            {
+                "id": driver.device_id,
+                "type": driver.profile.device_type,
+                "profile": driver.profile.name,
+                "stale": driver.is_stale(now),
+                "last_read": driver.last_ok,
+                "error": str(driver.last_error) if driver.last_error else None,
+                "requests": driver.stats.requests,
+                "errors": driver.stats.errors,
+                "points": points,
+            }
+        )
+    return out
+
+
+def peers(node: NodeRuntime) -> list[Json]:
+    lb = node.lb
+    results: Counter[tuple[str, str]] = node.core.wire.stats.by_peer
+    out = []
+    for peer in lb.peers:
+        status = lb.peer_status.get(peer)
+        dropped = {r: n for (p, r), n in results.items() if p == peer and r != "accepted"}
+        out.append(
+            {
+                "id": peer,
+                "state": lb.sets.get(peer),
+                "status": None
+                if status is None
+                else {
+                    "state": status.state,
+                    "gateway": status.gateway,
+                    "net_generation": status.net_generation,
+                    "predicted_gateway": status.predicted,
+                },
+                "last_seen": node.core.last_seen.get(peer),
+                "accepted": results.get((peer, "accepted"), 0),
+                "dropped": dropped,
+            }
+        )
+    return out
+
+
+def table(node: NodeRuntime) -> Json:
+    lb = node.lb
+    peer_states = {p: lb.sets.get(p) for p in lb.peers}
+    text = load_table(lb.readings, node_id=node.node.id, state=lb.state, k=lb.k, peers=peer_states)
+    readings = lb.readings
+    return {
+        "text": text,
+        "net_drer": readings.generation,
+        "net_desd": readings.storage,
+        "net_load": readings.drain,
+        "counts": dict(readings.counts or {}),
+        "gateway": readings.gateway,
+        "net_generation": readings.net_generation,
+        "predicted_k": lb.k,
+        "nodes": [{"id": node.node.id, "state": lb.state, "this_node": True}]
+        + [{"id": p, "state": s, "this_node": False} for p, s in sorted(peer_states.items())],
+    }
+
+
+def round_event(node: NodeRuntime, now: float, duration_s: float) -> Json:
+    """The SSE round event: this node and the group as it last heard of it."""
+    lb = node.lb
+    group = [
+        {
+            "id": node.node.id,
+            "state": lb.state,
+            "gateway": lb.gateway,
+            "net_generation": lb.net_generation,
+            "predicted_gateway": lb.predicted,
+        }
+    ]
+    for peer, status in sorted(lb.peer_status.items()):
+        group.append(
+            {
+                "id": peer,
+                "state": status.state,
+                "gateway": status.gateway,
+                "net_generation": status.net_generation,
+                "predicted_gateway": status.predicted,
+            }
+        )
+    return {
+        "node": node.node.id,
+        "time": now,
+        "round": lb.rounds,
+        "duration_s": duration_s,
+        "state": lb.state,
+        "k": lb.k,
+        "group": group,
+    }

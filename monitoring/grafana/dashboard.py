@@ -1,0 +1,163 @@
+"""Build monitoring/grafana/dashboard.json (run: python monitoring/grafana/dashboard.py).
+
+The dashboard of the original EV-routing project — real-time load per substation, average and
+peak load over the window, handled requests per substation — plus the load balancer. Every
+query filters on the ``site`` and ``substation`` variables; tests check that each expression
+parses (promtool) and names only metrics a node exports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).with_name("dashboard.json")
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+SEL = 'site="$site", substation=~"$substation"'
+
+
+def by_substation(expr: str) -> str:
+    return f"sum by (substation) ({expr})"
+
+
+def rate(metric: str, extra: str = "") -> str:
+    return f"rate({metric}{{{SEL}{extra}}}[$__rate_interval])"
+
+
+def quantile(q: float, metric: str) -> str:
+    return f"histogram_quantile({q}, sum by (le, substation) ({rate(metric)}))"
+
+
+LOAD = f"dgi_substation_load_kw{{{SEL}}}"
+LB_STATE = (
+    by_substation(f'dgi_lb_state{{{SEL}, state="supply"}}')
+    + " - "
+    + by_substation(f'dgi_lb_state{{{SEL}, state="demand"}}')
+)
+COMMITTED = ', outcome="committed"'
+NOT_ACCEPTED = ', result!="accepted"'
+MIGRATIONS = "sum by (substation, direction) (" + rate("dgi_migrations_total", COMMITTED) + ")"
+DROPS = "sum by (substation, result) (" + rate("dgi_peer_datagrams_total", NOT_ACCEPTED) + ")"
+STATES = {
+    "type": "value",
+    "options": {
+        "1": {"text": "SUPPLY", "color": "green"},
+        "0": {"text": "NORMAL", "color": "text"},
+        "-1": {"text": "DEMAND", "color": "red"},
+    },
+}
+HORIZONTAL = {"options": {"orientation": "horizontal", "displayMode": "basic"}}
+
+# (type, title, x, y, w, h, unit, [(expr, legend, instant)], description, extra)
+PANELS: list[tuple[Any, ...]] = [
+    ("row", "Substations", 0, 0, 24, 1, "", [], "", {}),
+    ("timeseries", "Real-time substation load", 0, 1, 12, 8, "kwatt",
+     [(LOAD, "{{substation}}", False),
+      (f"dgi_substation_capacity_kw{{{SEL}}}", "{{substation}} capacity", False)],
+     "Loads and EV chargers of each substation, and its capacity", {}),
+    ("bargauge", "Average and peak load over the window", 12, 1, 6, 8, "kwatt",
+     [(f"avg_over_time({LOAD}[$__range])", "{{substation}} average", True),
+      (f"max_over_time({LOAD}[$__range])", "{{substation}} peak", True)], "", HORIZONTAL),
+    ("bargauge", "Handled charging requests per substation", 18, 1, 6, 4, "none",
+     [(by_substation(f"increase(dgi_charge_requests_total{{{SEL}}}[$__range])"), "{{substation}}", True)],
+     "", HORIZONTAL),
+    ("timeseries", "Active charging sessions", 18, 5, 6, 4, "none",
+     [(f"substation_current_load{{{SEL}}}", "{{substation}}", False)], "", {}),
+    ("row", "Load balancing", 0, 9, 24, 1, "", [], "", {}),
+    ("state-timeline", "Load-balancer state", 0, 10, 12, 6, "none",
+     [(LB_STATE, "{{substation}}", False)], "SUPPLY, NORMAL or DEMAND over time",
+     {"fieldConfig": {"defaults": {"unit": "none", "mappings": [STATES]}, "overrides": []}}),
+    ("timeseries", "Gateway G and PStar", 12, 10, 12, 8, "kwatt",
+     [(f"dgi_gateway_kw{{{SEL}}}", "{{substation}} G", False),
+      (f"dgi_pstar_kw{{{SEL}}}", "{{substation}} PStar", False)],
+     "Measured gateway and the setpoint the actuator holds", {}),
+    ("timeseries", "Net generation NG and gateway G", 0, 16, 12, 8, "kwatt",
+     [(f"dgi_net_generation_kw{{{SEL}}}", "{{substation}} NG", False),
+      (f"dgi_gateway_kw{{{SEL}}}", "{{substation}} G", False)],
+     "Balanced when every gateway equals its net generation", {}),
+    ("timeseries", "Migrations per second", 12, 18, 6, 6, "ops",
+     [(MIGRATIONS, "{{substation}} {{direction}}", False)], "", {}),
+    ("timeseries", "Gross power flow K", 18, 18, 6, 6, "kwatt",
+     [(f"dgi_gross_power_flow_kw{{{SEL}}}", "{{substation}}", False)],
+     "What the bus slack carries, as each node last synchronised", {}),
+    ("timeseries", "Bus frequency", 0, 24, 8, 6, "none",
+     [(f'dgi_device_value{{{SEL}, signal="frequency"}}', "{{substation}} {{device}}", False)],
+     "Omega devices (rad/s)", {}),
+    ("row", "Health", 0, 30, 24, 1, "", [], "", {}),
+    ("timeseries", "Dropped datagrams per second", 0, 31, 8, 6, "pps",
+     [(DROPS, "{{substation}} {{result}}", False)],
+     "By reason: bad_mac, unknown_key, replay, expired, malformed, not_member, invalid, misdirected",
+     {}),
+    ("timeseries", "LB round duration p99", 8, 31, 8, 6, "s",
+     [(quantile(0.99, "dgi_round_duration_seconds_bucket"), "{{substation}}", False)], "", {}),
+    ("timeseries", "Migration latency p50", 16, 31, 8, 6, "s",
+     [(quantile(0.5, "dgi_migration_latency_seconds_bucket"), "{{substation}}", False)], "", {}),
+    ("stat", "Stale devices", 0, 37, 8, 4, "none",
+     [(by_substation(f"dgi_device_stale{{{SEL}}}"), "{{substation}}", False)], "", {}),
+    ("stat", "Nodes up", 8, 37, 8, 4, "none",
+     [(f'up{{job="dgi", {SEL}}}', "{{substation}}", False)], "", {}),
+    ("stat", "Round overruns (1 h)", 16, 37, 8, 4, "none",
+     [(by_substation(f"increase(dgi_round_overruns_total{{{SEL}}}[1h])"), "{{substation}}", False)],
+     "", {}),
+]  # fmt: skip
+
+
+def panel(number: int, spec: tuple[Any, ...]) -> dict[str, Any]:
+    kind, title, x, y, w, h, unit, queries, description, extra = spec
+    grid = {"x": x, "y": y, "w": w, "h": h}
+    body: dict[str, Any] = {"id": number, "type": kind, "title": title, "gridPos": grid}
+    if kind == "row":
+        return {**body, "collapsed": False, "panels": []}
+    targets = []
+    for ref, (expr, legend, instant) in zip("ABCDEFGH", queries, strict=False):
+        target = {"refId": ref, "expr": expr, "legendFormat": legend, "datasource": DATASOURCE}
+        targets.append({**target, "instant": True, "range": False} if instant else target)
+    body.update(
+        description=description,
+        datasource=DATASOURCE,
+        fieldConfig={"defaults": {"unit": unit}, "overrides": []},
+        options={"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True}},
+        targets=targets,
+    )
+    body.update(extra)
+    return body
+
+
+def variables() -> list[dict[str, Any]]:
+    query = {"datasource": DATASOURCE, "refresh": 2, "includeAll": False, "multi": False}
+    site = {"query": "label_values(dgi_gateway_kw, site)", "refId": "site"}
+    by_site = 'label_values(dgi_gateway_kw{site="$site"}, substation)'
+    substation = {"query": by_site, "refId": "substation"}
+    return [
+        {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"},
+        {**query, "name": "site", "type": "query", "label": "Site", "query": site},
+        {**query, "name": "substation", "type": "query", "label": "Substation", "query": substation,
+         "multi": True, "includeAll": True, "allValue": ".*"},
+    ]  # fmt: skip
+
+
+def dashboard() -> dict[str, Any]:
+    return {
+        "title": "smartgrid-dgi",
+        "uid": "smartgrid-dgi",
+        "description": "Substation load, EV charging and the FREEDM load balancer",
+        "tags": ["smartgrid-dgi"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "5s",
+        "time": {"from": "now-15m", "to": "now"},
+        "timezone": "browser",
+        "templating": {"list": variables()},
+        "panels": [panel(n, spec) for n, spec in enumerate(PANELS, start=1)],
+    }
+
+
+def render() -> str:
+    return json.dumps(dashboard(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUT}")

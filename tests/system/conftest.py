@@ -1,0 +1,60 @@
+"""A running ``dgi demo`` (simulator and three nodes with their APIs) on free ports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from config.loader import load_site
+from config.site import Site
+from tests.conftest import ROOT, copy_site
+
+
+@dataclass
+class Demo:
+    site_path: Path
+    site: Site
+    process: subprocess.Popen[bytes]
+
+    def url(self, node: str, path: str = "") -> str:
+        return f"http://{self.site.node(node).api}{path}"
+
+
+@pytest.fixture
+def demo(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> Demo:
+    """Stopped by the ``processes`` fixture."""
+    site_path = copy_site("three-substations.toml", tmp_path)
+    log = (tmp_path / "demo.log").open("wb")
+    command = [
+        sys.executable,
+        "-m",
+        "controller",
+        "demo",
+        "--config",
+        str(site_path),
+        "--duration",
+        "600",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    processes.append(process)
+    running = Demo(site_path, load_site(site_path), process)
+    deadline = time.monotonic() + 60
+    for node in ("sst1", "sst2", "sst3"):
+        while True:
+            assert process.poll() is None, (tmp_path / "demo.log").read_text()
+            try:
+                if httpx.get(running.url(node, "/readyz"), timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (
+                f"{node} not ready: {(tmp_path / 'demo.log').read_text()}"
+            )
+            time.sleep(0.2)
+    return running

@@ -1,0 +1,38 @@
+"""Headless Chromium (the Debian package) opens a node's page: the chart fills with data from
+the event stream, the group table shows every node. The screenshot is kept as an artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.browser import Chromium
+from tests.conftest import ROOT, require_tool
+from tests.system.conftest import Demo
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
+    with Chromium(require_tool("chromium"), tmp_path / "profile") as browser:
+        browser.open(demo.url("sst2", "/"))
+        browser.wait_for("document.title === 'DGI sst2'")
+        browser.wait_for("Number(document.getElementById('chart').dataset.points) >= 60")
+        series = browser.evaluate(
+            "Array.from(document.querySelectorAll('#chart polyline.series'))"
+            ".map(p => p.dataset.node + ':' + p.dataset.kind + ':' + p.getAttribute('points').split(' ').length)"
+        )
+        rows = browser.evaluate(
+            "Array.from(document.querySelectorAll('#group tbody tr')).map(r => r.dataset.node)"
+        )
+        table = browser.evaluate("document.getElementById('load-table').textContent")
+        live = browser.evaluate("document.getElementById('connection').textContent")
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / "node-page.png")
+    assert sorted(rows) == ["sst1", "sst2", "sst3"]
+    assert {s.rsplit(":", 1)[0] for s in series} == {
+        f"{n}:{k}" for n in ("sst1", "sst2", "sst3") for k in ("gateway", "net_generation")
+    }
+    assert all(int(s.rsplit(":", 1)[1]) >= 10 for s in series), series
+    assert "LOAD TABLE (Power Management)" in table
+    assert live == "live"
+    assert (ARTIFACTS / "node-page.png").stat().st_size > 10_000

@@ -1,0 +1,234 @@
+"""The status API app against a snapshot from the real snapshot code (no node loop)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from controller.api import ApiState, create_app, readiness
+from controller.metrics import METRICS, new_registry
+from controller.monitoring_cmd import openapi_text
+from controller.peer.keys import Keyring
+from controller.runtime.node import NodeRuntime
+from controller.runtime.snapshot import snapshot
+from tests.helpers import ROOT, example
+
+TOKEN = "0123456789abcdef-token"
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+async def live_snapshot() -> dict[str, Any]:
+    node = NodeRuntime(
+        example("three-substations.toml"), "sst1", Keyring("k", {"k": bytes(32)}), api=False
+    )
+    node.initial_pstar = -20.0  # as read back when a node starts
+    body = snapshot(node, NOW)
+    await node.devices.close()
+    body["timing"]["last_round_at"] = NOW - 0.05
+    for device in body["devices"]:
+        device["stale"] = False
+    return body
+
+
+@pytest.fixture
+def client(live_snapshot: dict[str, Any]) -> TestClient:
+    state = ApiState("sst1")
+    state.snapshot = live_snapshot
+    return TestClient(create_app(state, registry=new_registry(), token=TOKEN, clock=lambda: NOW))
+
+
+def test_status_has_every_field_the_issue_names(client: TestClient) -> None:
+    body = client.get("/api/v1/status").json()
+    for key in (
+        "node",
+        "leader",
+        "group",
+        "state",
+        "gateway",
+        "net_generation",
+        "predicted_gateway",
+        "k",
+        "mode",
+    ):
+        assert key in body
+    assert body["counters"].keys() >= {"rounds", "cycles"}
+    assert [d["id"] for d in body["devices"]] == [
+        f"sst1-{n}" for n in ("gateway", "storage", "pv", "load", "logger", "omega")
+    ]
+    assert body["leader"] == "sst1"
+    assert body["group"] == ["sst1", "sst2", "sst3"]
+
+
+def test_load_table_as_json_and_text(client: TestClient) -> None:
+    table = client.get("/api/v1/load-table").json()
+    assert table["text"].startswith("------- LOAD TABLE (Power Management) -------")
+    text = client.get("/api/v1/load-table?format=text")
+    assert text.headers["content-type"].startswith("text/plain")
+    assert text.text.strip() == table["text"]
+    assert (
+        client.get("/api/v1/load-table?format=xml")
+        .json()["error"]
+        .startswith("query.format: Input should be 'json' or 'text'")
+    )
+
+
+def test_devices_list_every_point_and_filter_by_type(client: TestClient) -> None:
+    devices = client.get("/api/v1/devices").json()
+    assert {p["name"] for p in devices[0]["points"]} == {"gateway", "pstar"}
+    assert all({"value", "unit", "timestamp"} <= set(p) for d in devices for p in d["points"])
+    assert [d["id"] for d in client.get("/api/v1/devices?type=Desd").json()] == ["sst1-storage"]
+    bad = client.get("/api/v1/devices?type=Transformer")
+    assert bad.status_code == 422
+    assert bad.json()["error"].startswith(
+        "query.type: unknown device type 'Transformer'; known: Desd"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "reasons"),
+    [
+        ({}, []),
+        ({"stale": "sst1-load"}, ["devices stale: sst1-load"]),
+        ({"last_round_at": NOW - 10}, ["no LB round for 10.0 s (one is due every 1.24 s cycle)"]),
+        ({"last_round_at": None}, ["no LB round yet"]),
+        ({"released": True}, ["actuators released to failsafe values"]),
+    ],
+    ids=["ready", "stale", "late", "never", "released"],
+)
+def test_readiness(
+    live_snapshot: dict[str, Any], changes: dict[str, Any], reasons: list[str]
+) -> None:
+    if "stale" in changes:
+        next(d for d in live_snapshot["devices"] if d["id"] == changes["stale"])["stale"] = True
+    if "last_round_at" in changes:
+        live_snapshot["timing"]["last_round_at"] = changes["last_round_at"]
+    if "released" in changes:
+        live_snapshot["released"] = True
+    assert readiness(live_snapshot, NOW) == reasons
+
+
+def test_readyz_and_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "node": "sst1"}
+    assert client.get("/readyz").json() == {"ready": True, "reasons": []}
+    empty = TestClient(create_app(ApiState("x"), registry=new_registry(), token=None))
+    answer = empty.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["reasons"] == ["no snapshot from the node yet"]
+    assert empty.get("/api/v1/status").json() == {"error": "no snapshot from the node yet"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error"),
+    [
+        ({}, 401, "writes need 'Authorization: Bearer <token>'"),
+        ({"Authorization": "Bearer wrong"}, 403, "wrong token"),
+        ({"Authorization": "Basic eDp5"}, 401, "writes need 'Authorization: Bearer <token>'"),
+    ],
+)
+def test_writes_need_the_token(
+    client: TestClient, headers: dict[str, str], status: int, error: str
+) -> None:
+    answer = client.put("/api/v1/control", json={"enabled": False}, headers=headers)
+    assert answer.status_code == status
+    assert answer.json() == {"error": error}
+
+
+def test_writes_are_refused_without_a_token_file(live_snapshot: dict[str, Any]) -> None:
+    state = ApiState("sst1")
+    state.snapshot = live_snapshot
+    app = create_app(
+        state,
+        registry=new_registry(),
+        token=None,
+        token_problem="writes are disabled: token file /x not found",
+    )
+    answer = TestClient(app).put(
+        "/api/v1/control", json={"enabled": False}, headers={"Authorization": "Bearer a"}
+    )
+    assert answer.status_code == 403
+    assert answer.json() == {"error": "writes are disabled: token file /x not found"}
+
+
+def test_a_bad_body_names_the_field(client: TestClient) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    answer = client.put("/api/v1/control", json={"enable": False}, headers=auth)
+    assert answer.status_code == 422
+    assert (
+        answer.json()["error"]
+        == "body.enabled: Field required; body.enable: Extra inputs are not permitted"
+    )
+    answer = client.put("/api/v1/control", json={"enabled": "maybe"}, headers=auth)
+    assert (
+        answer.json()["error"]
+        == "body.enabled: Input should be a valid boolean, unable to interpret input"
+    )
+
+
+def test_unknown_paths_and_methods(client: TestClient) -> None:
+    assert client.get("/api/v2/status").json() == {"error": "no such path: /api/v2/status"}
+    answer = client.post("/api/v1/status")
+    assert answer.status_code == 405
+    assert answer.json() == {"error": "Method Not Allowed"}
+
+
+def test_the_page_is_self_contained(client: TestClient) -> None:
+    page = client.get("/").text
+    assert '<svg id="chart"' in page
+    assert 'EventSource("/api/v1/events")' in page
+    for outside in ("http://", "https://", "//cdn", "@import", "fonts.googleapis"):
+        assert outside not in page.replace("http://www.w3.org", "")
+
+
+def round_event(at: float) -> dict[str, Any]:
+    member = {
+        "id": "n",
+        "state": "normal",
+        "gateway": 1.0,
+        "net_generation": 1.0,
+        "predicted_gateway": 1.0,
+    }
+    data = {
+        "node": "n",
+        "time": at,
+        "round": 1,
+        "duration_s": 0.003,
+        "state": "normal",
+        "k": 1.0,
+        "group": [member],
+    }
+    return {"event": "round", "data": data}
+
+
+def test_history_keeps_five_minutes_of_rounds() -> None:
+    state = ApiState("n")
+    client = TestClient(create_app(state, registry=new_registry(), token=None, clock=lambda: NOW))
+    for at in (NOW - 400, NOW - 200, NOW - 10, NOW):
+        state.event(round_event(at))
+    assert [e["time"] for e in client.get("/api/v1/history").json()] == [NOW - 200, NOW - 10, NOW]
+    assert [e["time"] for e in client.get("/api/v1/history?seconds=60").json()] == [NOW - 10, NOW]
+    assert (
+        client.get("/api/v1/history?seconds=0").json()["error"]
+        == "query.seconds: Input should be greater than 0"
+    )
+
+
+def test_metrics_has_every_metric(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    exported = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    assert exported == set(METRICS)
+
+
+def test_committed_openapi_matches_the_code() -> None:
+    committed = (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == openapi_text(), (
+        "docs/openapi.json is stale: run dgi openapi -o docs/openapi.json"
+    )
+    paths = json.loads(committed)["paths"]
+    assert {"/api/v1/status", "/api/v1/load-table", "/api/v1/devices", "/api/v1/peers", "/api/v1/events",
+            "/api/v1/history", "/api/v1/control", "/healthz", "/readyz"} == set(paths)  # fmt: skip
+    _ = Path
