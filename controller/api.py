@@ -96,6 +96,7 @@ def create_app(
         description="Status, devices, peers, events and metrics of one controller node.",
     )
     registry.register(SnapshotCollector(lambda: state.snapshot))
+    page_html = resources.files("controller").joinpath("web/index.html").read_text(encoding="utf-8")
 
     def current() -> Json:
         if state.snapshot is None:
@@ -127,7 +128,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
-        return resources.files("controller").joinpath("web/index.html").read_text(encoding="utf-8")
+        return page_html
 
     @app.get("/healthz", response_model=m.Health, tags=["health"])
     async def healthz() -> Json:

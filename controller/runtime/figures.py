@@ -31,8 +31,9 @@ class Figures:
         outcome = OUTCOMES.get((note.kind, role if isinstance(role, str) else None))
         if outcome is not None:
             self.outcomes[outcome] += 1
-        if note.kind == "request":
-            self._requested = {int(str(note.data["window"])): at}  # only the newest window matters
+        if note.kind == "request":  # only the newest window matters: forget the older ones
+            self._requested = {int(str(note.data["window"])): at}
+            self._window_of.clear()
         elif note.kind == "select":
             self._window_of[int(str(note.data.get("tx") or 0))] = int(str(note.data["window"]))
         elif note.kind == "migration" and role == "supply":

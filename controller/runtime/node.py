@@ -14,7 +14,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.site import Site, split_host_port
@@ -38,20 +37,6 @@ from device_drivers.registry import Address
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 NoteListener = Callable[[str, float, Note], None]
-
-
-@dataclass
-class RoundTimes:
-    """Durations of LB rounds (device reads, decision, sends), seconds."""
-
-    durations: list[float] = field(default_factory=list)
-    overruns: int = 0
-    keep: int = 10_000
-
-    def add(self, seconds: float) -> None:
-        self.durations.append(seconds)
-        if len(self.durations) > self.keep:
-            del self.durations[: len(self.durations) - self.keep]
 
 
 class NodeRuntime:
@@ -101,7 +86,7 @@ class NodeRuntime:
         self.hold_s = algorithm.failsafe_hold_s
         self.scheduler = PhaseScheduler(self.plan, self._phase, self._round, clock=clock)
         self.transport: UdpTransport | None = None
-        self.rounds = RoundTimes()
+        self.skipped_rounds = 0  # a round that found the previous one still running
         self.listeners: list[NoteListener] = []
         self.stale_since: float | None = None
         self.released = False
@@ -179,7 +164,7 @@ class NodeRuntime:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         if self._busy:
-            self.rounds.overruns += 1
+            self.skipped_rounds += 1
             self.log.warning("round %d skipped: the previous round is still running", index)
             return
         self._busy = True
@@ -194,7 +179,6 @@ class NodeRuntime:
         finally:
             self._busy = False
             duration = time.perf_counter() - started
-            self.rounds.add(duration)
             self.figures.rounds.observe(duration)
             self.last_round_at = self.clock()
             data = {"index": index, "duration_s": duration}

@@ -39,7 +39,7 @@ def snapshot(node: NodeRuntime, now: float) -> Json:
         "counters": {
             "rounds": lb.rounds,
             "cycles": node.cycles,
-            "round_overruns": node.rounds.overruns + node.scheduler.missed,
+            "round_overruns": node.skipped_rounds + node.scheduler.missed,
             "migrations_in": lb.migrations_in,
             "migrations_out": lb.migrations_out,
         },

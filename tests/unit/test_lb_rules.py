@@ -94,3 +94,19 @@ def test_quantize_rounds_down_to_the_quantum(amount: float, expected: float) -> 
 )
 def test_invariant(frequency: float, k: float, holds: bool) -> None:
     assert rules.invariant_holds(frequency, k, 1.0) is holds
+
+
+def test_figures_forget_offers_that_never_settled() -> None:
+    from controller.effects import Note
+    from controller.runtime.figures import Figures
+
+    figures = Figures()
+    for window in range(1, 1001):  # every offer refused: no migration ever settles them
+        figures.note(Note("request", "", {"window": window}), window * 0.1)
+        figures.note(Note("select", "", {"tx": window, "window": window}), window * 0.1)
+        figures.note(Note("too_late", "", {}), window * 0.1)
+    assert len(figures._window_of) == 1
+    assert figures.outcomes[("out", "refused")] == 1000
+    figures.note(Note("migration", "", {"role": "supply", "tx": 1000}), 100.003)
+    assert figures.migrations.count == 1
+    assert figures.migrations.total == pytest.approx(0.003, abs=1e-6)
