@@ -156,10 +156,6 @@ class Profile:
     def command_point(self, signal: str) -> Point | None:
         return next((p for p in self.points if p.signal == signal and p.is_command), None)
 
-    def documented_address(self, point: Point) -> int:
-        """The address as written in the profile file (1-based for ``offset_plus``)."""
-        return point.address + FIRST_ADDRESS[self.addressing]
-
 
 def roles_for(point: PointEntry, kind: DeviceType | None) -> frozenset[Role]:
     """The roles a point plays for its device type (see the module docstring)."""

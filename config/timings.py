@@ -40,11 +40,6 @@ class Timings:
     DEV_SOCKET_TIMEOUT: int = 1000
     DEV_PNP_HEARTBEAT: int = 5000
 
-    @property
-    def cycle_ms(self) -> int:
-        """Length of one GM + SC + LB cycle."""
-        return self.GM_PHASE_TIME + self.SC_PHASE_TIME + self.LB_PHASE_TIME
-
 
 TIMING_KEYS = tuple(f.name for f in fields(Timings))
 #: FREEDM keys that belong to modules this project does not have; accepted and ignored.

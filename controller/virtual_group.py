@@ -194,8 +194,5 @@ class VirtualGroup:
     def setpoint_sum_change(self) -> float:
         return sum(v.plant.pstar - v.initial_pstar for v in self.nodes.values())
 
-    def notes_of(self, kind: str) -> list[tuple[float, str, Note]]:
-        return [n for n in self.notes if n[2].kind == kind]
-
     def lb(self, node_id: str) -> LoadBalancer:
         return self.nodes[node_id].core.lb

@@ -113,11 +113,6 @@ def decode(point: Point, registers: Sequence[int]) -> float | None:
     return raw * point.scale + point.offset
 
 
-def decode_bit(point: Point, bit: bool) -> float:
-    """A coil or discrete input → 1.0 / 0.0."""
-    return 1.0 if bit else 0.0
-
-
 def float_bits(bits: int) -> float:
     """The float32 whose bit pattern is ``bits`` (FREEDM's Logger ``groupStatus`` encoding)."""
     (value,) = struct.unpack(">f", struct.pack(">I", bits))

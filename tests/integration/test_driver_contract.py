@@ -13,7 +13,7 @@ from config.site import Site
 from device_drivers.base import DeviceDriver
 from device_drivers.codec import decode
 from device_drivers.errors import DeviceRangeError, DriverError
-from device_drivers.facades import Desd, Evse, Fid, Logger, Sst
+from device_drivers.facades import Desd, Evse, Fid, Logger, Sst, facade_for
 from device_drivers.fake import FakeDriver
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver
@@ -136,6 +136,12 @@ class DriverContract:
         await harness.set_state("sst1-logger", "dgiEnable", 0.0)
         await harness.drivers["sst1-logger"].read_all()
         assert Logger(harness.drivers["sst1-logger"]).dgi_enable is False
+
+    async def test_facades_by_device_type(self, harness: Harness) -> None:
+        kinds = {
+            d.profile.device_type: type(facade_for(d)).__name__ for d in harness.drivers.values()
+        }
+        assert all(kind == name for kind, name in kinds.items())
 
     async def test_group_status_bits(self, harness: Harness) -> None:
         await Logger(harness.drivers["sst1-logger"]).set_group_status(0b1011)

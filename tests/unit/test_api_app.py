@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,4 +230,3 @@ def test_committed_openapi_matches_the_code() -> None:
     paths = json.loads(committed)["paths"]
     assert {"/api/v1/status", "/api/v1/load-table", "/api/v1/devices", "/api/v1/peers", "/api/v1/events",
             "/api/v1/history", "/api/v1/control", "/healthz", "/readyz"} == set(paths)  # fmt: skip
-    _ = Path
