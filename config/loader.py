@@ -16,13 +16,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from config.addresses import Endpoint
 from config.device_types import device_types
 from config.errors import ConfigError, ConfigIssue, display_path, format_path
+from config.files import special_file_problem
 from config.profile import Profile, load_profile
 from config.schema import issues_from
 from config.simulation import SIM_SCHEMAS, DeviceSim, Series
-from config.site import Device, DeviceEntry, NodeEntry, Site, SiteDocument
-from config.timings import read_freedm_timings, resolve_timings
+from config.site import Device, DeviceEntry, NodeEntry, Site, SiteDocument, split_host_port
+from config.timings import (
+    Timings,
+    TimingsSettings,
+    read_freedm_timings,
+    resolve_timings,
+    timing_problems,
+)
 from config.tomlfile import locate, read_toml
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -77,16 +85,26 @@ class _SiteChecker:
         nodes = list(self._valid_nodes(raw))
         entries = list(self._valid_devices(raw))
         self._check_nodes(nodes)
+        self._check_addresses(nodes, entries)
         devices = self._check_devices(entries)
         timings_values = self._timings(raw)
-        if document is None or self.issues:
+        self._check_secret_files(raw)
+        timings = self._resolved_timings(raw, timings_values)
+        if document is None or timings is None or self.issues:
             return None
-        return Site(
-            path=self.shown,
-            document=document,
-            devices=tuple(devices),
-            timings=resolve_timings(document.timings, timings_values),
-        )
+        return Site(path=self.shown, document=document, devices=tuple(devices), timings=timings)
+
+    def _resolved_timings(self, raw: dict[str, Any], from_file: dict[str, int]) -> Timings | None:
+        """The timings in force (profile, file, keys) and what in them would break a node;
+        checked even when other tables have errors, so every error is listed at once."""
+        try:
+            settings = TimingsSettings.model_validate(_dict(raw.get("timings")))
+        except ValidationError:
+            return None  # reported with the whole document
+        timings = resolve_timings(settings, from_file)
+        for key, rule in timing_problems(timings):
+            self.add(("timings", key), rule, getattr(timings, key))
+        return timings
 
     # -- pieces that validate on their own, so cross-checks run even when others do not ----------
 
@@ -110,23 +128,50 @@ class _SiteChecker:
 
     def _check_nodes(self, nodes: list[tuple[Loc, NodeEntry]]) -> None:
         ids: dict[str, Loc] = {}
-        addresses: dict[str, Loc] = {}
         for loc, node in nodes:
             if node.id in ids:
                 self.add(
                     (*loc, "id"), f"duplicate node id (also {format_path(ids[node.id])})", node.id
                 )
             ids.setdefault(node.id, loc)
-            for key in ("api", "peer"):
-                address = getattr(node, key)
-                if address in addresses:
-                    other = format_path(addresses[address])
-                    self.add((*loc, key), f"address already used by {other}", address)
-                addresses.setdefault(address, (*loc, key))
+
+    def _check_addresses(
+        self, nodes: list[tuple[Loc, NodeEntry]], entries: list[tuple[Loc, str, DeviceEntry]]
+    ) -> None:
+        """Every socket the site binds or names, compared as the kernel would: by protocol
+        (API and Modbus/TCP devices are TCP, peers UDP), after resolving ``localhost`` and
+        wildcards. Devices behind one gateway share a host:port with different unit ids."""
+        taken: list[tuple[Endpoint, int | None, Loc]] = []
+        for loc, node in nodes:
+            for key, protocol in (("api", "tcp"), ("peer", "udp")):
+                text = getattr(node, key)
+                host, port = split_host_port(text)
+                claim = Endpoint.of(protocol, host, port)
+                other = _first_collision(taken, claim, None)
+                if other is not None:
+                    self.add((*loc, key), f"address already used by {format_path(other)}", text)
+                taken.append((claim, None, (*loc, key)))
+        serial: dict[tuple[str, int], Loc] = {}
+        for loc, _, entry in entries:
+            if entry.serial_port:
+                line = (entry.serial_port, entry.unit)
+                if line in serial:
+                    where = f"serial port {entry.serial_port} unit {entry.unit}"
+                    self.add(loc, f"{where} already used by {format_path(serial[line])}", entry.id)
+                serial.setdefault(line, loc)
+                continue
+            if not entry.port:  # port 0 means "any free port" and never collides
+                continue
+            host = entry.host or "127.0.0.1"
+            claim = Endpoint.of("tcp", host, entry.port)
+            other = _first_collision(taken, claim, entry.unit)
+            if other is not None:
+                where = f"host:port {host}:{entry.port} unit {entry.unit}"
+                self.add(loc, f"{where} already used by {format_path(other)}", entry.id)
+            taken.append((claim, entry.unit, loc))
 
     def _check_devices(self, entries: list[tuple[Loc, str, DeviceEntry]]) -> list[Device]:
         ids: dict[str, Loc] = {}
-        endpoints: dict[tuple[str, object, int], Loc] = {}
         devices = []
         for loc, node_id, entry in entries:
             if entry.id in ids:
@@ -137,14 +182,6 @@ class _SiteChecker:
                 )
             ids.setdefault(entry.id, loc)
             self._check_transport(loc, entry)
-            endpoint = _endpoint(entry)
-            if endpoint is not None:
-                if endpoint in endpoints:
-                    where = _describe_endpoint(endpoint)
-                    self.add(
-                        loc, f"{where} already used by {format_path(endpoints[endpoint])}", entry.id
-                    )
-                endpoints.setdefault(endpoint, loc)
             device = self._device(loc, node_id, entry)
             if device is not None:
                 devices.append(device)
@@ -252,6 +289,19 @@ class _SiteChecker:
                     (*loc, "csv"), f"CSV has no column {column!r}; columns: {', '.join(header)}"
                 )
 
+    def _check_secret_files(self, raw: dict[str, Any]) -> None:
+        """The key and token files, when they exist, must be regular files. ``stat`` never
+        blocks (opening a FIFO would), so a FIFO is refused here instead of hanging a node."""
+        header = _dict(raw.get("site"))
+        for key, default in (("key_file", "group.key"), ("api_token_file", "api.token")):
+            name = header.get(key, default)
+            if not isinstance(name, str):
+                continue
+            path = Path(name) if Path(name).is_absolute() else self.path.parent / name
+            problem = special_file_problem(path)
+            if problem is not None:
+                self.add(("site", key), f"{display_path(path)} {problem}", name)
+
     def _timings(self, raw: dict[str, Any]) -> dict[str, int]:
         file = _dict(raw.get("timings")).get("file")
         if not isinstance(file, str):
@@ -262,17 +312,15 @@ class _SiteChecker:
         return values
 
 
-def _endpoint(entry: DeviceEntry) -> tuple[str, object, int] | None:
-    if entry.serial_port:
-        return ("rtu", entry.serial_port, entry.unit)
-    if entry.port:  # port 0 means "any free port" and never collides
-        return ("tcp", f"{entry.host or '127.0.0.1'}:{entry.port}", entry.unit)
+def _first_collision(
+    taken: list[tuple[Endpoint, int | None, Loc]], claim: Endpoint, unit: int | None
+) -> Loc | None:
+    """Where ``claim`` is already used; devices on one host:port may differ by unit id."""
+    for endpoint, other_unit, loc in taken:
+        shared_gateway = unit is not None and other_unit is not None and unit != other_unit
+        if endpoint.collides(claim) and not shared_gateway:
+            return loc
     return None
-
-
-def _describe_endpoint(endpoint: tuple[str, object, int]) -> str:
-    kind, where, unit = endpoint
-    return f"{'serial port' if kind == 'rtu' else 'host:port'} {where} unit {unit}"
 
 
 def _list(value: object) -> list[Any]:

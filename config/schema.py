@@ -20,9 +20,10 @@ from config.tomlfile import locate
 
 
 class Model(BaseModel):
-    """Strict base: unknown keys are errors and values are not coerced from strings."""
+    """Strict base: unknown keys are errors, values are not coerced from strings, and every
+    number is finite (TOML's ``nan`` and ``inf`` are refused wherever a number goes)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def in_range(low: int, high: int) -> Callable[[int], int]:

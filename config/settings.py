@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from config.addresses import HostPort
 from config.schema import Model, Name, NonNegative, Positive
 
 
@@ -28,6 +29,13 @@ class AlgorithmSettings(Model):
     malicious: bool = False  # experiments only: drop every DraftSelect
     check_invariant: bool = False
     failsafe_hold_s: NonNegative = 5.0  # a needed device stale this long: write failsafe values
+    # devices must answer correctly this long before the node trusts them again (a device
+    # that flaps — one good answer in five — never resets the hold time)
+    recovery_s: NonNegative = 2.0
+    # when the device holds another setpoint than the node commanded (restart, local
+    # override, its own fallback): write the command again, or take the device's value
+    reconcile: Literal["reassert", "adopt"] = "reassert"
+    setpoint_tolerance_kw: NonNegative = 0.001  # a held setpoint this close is the command
 
 
 class SimulationSettings(Model):
@@ -35,3 +43,5 @@ class SimulationSettings(Model):
 
     nominal_frequency: Positive = 376.8
     droop: NonNegative = 0.05
+    # where `dgi simulate` listens for fault-injection commands (`dgi fault`); none: no control
+    control: HostPort | None = None

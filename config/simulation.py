@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from config.schema import Model, NonNegative, Positive
+from config.schema import Model, NonNegative, Positive, in_range
 
 
 def _percent(value: float) -> float:
@@ -67,10 +67,47 @@ def constant(value: float) -> Series:
     return Series(value=value)
 
 
+def _fraction(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must be 0..1 (a fraction of the requests)")
+    return value
+
+
+#: A reported value may be anything a broken device sends, NaN and infinities included.
+AnyFloat = Annotated[float, Field(allow_inf_nan=True)]
+
+
+class FaultSettings(Model):
+    """What a simulated device does wrong (``sim.faults``; all off by default).
+
+    Link faults (Modbus/TCP): every request waits ``latency_ms`` plus up to ``jitter_ms``;
+    then, for a ``rate`` fraction of the requests, the first of ``close`` (the connection is
+    closed), ``no_answer`` (the request is swallowed), ``exception`` (a Modbus exception
+    response with that code) and ``garbage`` (an answer that is not a Modbus response) that is
+    set happens. Value faults (every transport): ``values`` maps point names to what the
+    device reports instead of the plant's value — NaN, ±inf or a number out of range.
+    """
+
+    latency_ms: NonNegative = 0.0
+    jitter_ms: NonNegative = 0.0
+    rate: Annotated[float, AfterValidator(_fraction)] = 1.0
+    close: bool = False
+    no_answer: bool = False
+    exception: Annotated[int, AfterValidator(in_range(1, 255))] | None = None
+    garbage: bool = False
+    values: dict[str, AnyFloat] = Field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self != FaultSettings(seed=self.seed)
+
+
 class DeviceSim(Model):
     """Fields every simulated device accepts."""
 
     serve_serial_port: str | None = None  # serve this device as Modbus RTU on this path too
+    faults: FaultSettings = FaultSettings()
 
 
 class SstSim(DeviceSim):

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
+from config.addresses import HostPort, split_host_port, valid_host
 from config.profile import Profile
 from config.schema import Model, Name, Positive, in_range
 from config.settings import AlgorithmSettings, SimulationSettings, SiteHeader
@@ -21,22 +22,7 @@ Transport = Literal["modbus_tcp", "modbus_rtu", "simulated", "fake"]
 #: Transports whose devices ``dgi simulate`` serves.
 SIMULATED = "simulated"
 
-
-def _host_port(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host:
-        raise ValueError("must be host:port")
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError("port must be 1..65535")
-    return value
-
-
-HostPort = Annotated[str, AfterValidator(_host_port)]
-
-
-def split_host_port(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    return host, int(port)
+__all__ = ["Device", "DeviceEntry", "HostPort", "NodeEntry", "Site", "split_host_port"]
 
 
 class DeviceEntry(Model):
@@ -46,7 +32,7 @@ class DeviceEntry(Model):
     type: str
     transport: Transport
     profile: str
-    host: str | None = None
+    host: Annotated[str, AfterValidator(valid_host)] | None = None
     port: Annotated[int, AfterValidator(in_range(0, 65535))] | None = None
     unit: Annotated[int, AfterValidator(in_range(0, 255))] = 1
     serial_port: str | None = None

@@ -134,6 +134,34 @@ def read_freedm_timings(path: Path) -> tuple[dict[str, int], list[ConfigIssue]]:
     return values, issues
 
 
+#: Keys that may be 0: the premerge wait of the highest-priority coordinator, and no pause
+#: between RTDS cycles. Every other time must be positive (a 0 ms phase divides by zero, a
+#: 0 ms time-to-live expires every datagram).
+MAY_BE_ZERO = frozenset({"GM_PREMERGE_MIN_TIMEOUT", "GM_PREMERGE_MAX_TIMEOUT", "DEV_RTDS_DELAY"})
+
+
+def timing_problems(timings: Timings) -> list[tuple[str, str]]:
+    """(key, rule) for every resolved timing that would break the phase cycle at run time."""
+    problems = [
+        (key, "must be > 0 ms")
+        for key in TIMING_KEYS
+        if key not in MAY_BE_ZERO and getattr(timings, key) <= 0
+    ]
+    bad = {key for key, _ in problems}
+    pairs = (
+        ("LB_ROUND_TIME", "LB_PHASE_TIME", "an LB round must fit in the LB phase"),
+        ("LB_REQUEST_TIMEOUT", "LB_ROUND_TIME", "the request window must close within a round"),
+        ("GM_PREMERGE_MIN_TIMEOUT", "GM_PREMERGE_MAX_TIMEOUT", "the premerge wait is MIN..MAX"),
+        ("CSRC_RESEND_TIME", "CSRC_DEFAULT_TIMEOUT", "a resend must come before the TTL ends"),
+    )
+    for small, large, why in pairs:
+        if small in bad or large in bad:
+            continue
+        if getattr(timings, small) > getattr(timings, large):
+            problems.append((small, f"must be <= {large} ({getattr(timings, large)} ms): {why}"))
+    return problems
+
+
 def resolve_timings(settings: TimingsSettings, from_file: dict[str, int]) -> Timings:
     """Profile, then file, then explicit keys."""
     values = {name: getattr(PROFILES[settings.profile], name) for name in TIMING_KEYS}

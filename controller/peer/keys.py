@@ -17,6 +17,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.files import SecretFileError, read_secret
+
 MIN_KEY_BYTES = 32
 
 
@@ -35,13 +37,16 @@ class Keyring:
 
 
 def load_keyring(path: Path) -> Keyring:
-    """Read a key file, refusing one that others can read or that is malformed."""
+    """Read a key file, refusing one that others can read, that is not a regular file, or
+    that is malformed."""
     try:
-        info = path.stat()
+        text, info = read_secret(path)
     except FileNotFoundError:
         raise KeyFileError(
             f"{path}: key file not found (create one with: dgi keygen {path})"
         ) from None
+    except SecretFileError as exc:
+        raise KeyFileError(f"group key file: {exc}") from None
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"{path}: group key readable by others (mode {stat.filemode(info.st_mode)}); "
@@ -50,8 +55,8 @@ def load_keyring(path: Path) -> Keyring:
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise KeyFileError(f"{path}: owned by uid {info.st_uid}, not by this user ({os.getuid()})")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise KeyFileError(f"{path}: malformed key file: {exc}") from None
     return _keyring(path, raw)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -167,6 +168,36 @@ CASES = [
      r"timings\.profile = 'turbo': must be one of fast-5, fast-10"),
     ("bad-algorithm-mode", SITE + '\n[algorithm]\nmode = "greedy"\n', PROFILE,
      r"algorithm\.mode = 'greedy': must be one of freedm, adaptive"),
+    # numbers that parse but break a running node
+    ("nan-hold-time", SITE + "\n[algorithm]\nfailsafe_hold_s = nan\n", PROFILE,
+     r"site\.toml:\d+: algorithm\.failsafe_hold_s = nan: must be a finite number"),
+    ("infinite-profile-limit", SITE, sub(PROFILE, "min = -10.0", "min = -inf"),
+     r"p\.toml:\d+: point\[1\]\.min = -inf: must be a finite number"),
+    ("nan-sim-parameter", sub(SITE, '"modbus_tcp"', '"simulated"') + "sim = { initial_kw = nan }\n", PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.sim\.initial_kw = nan: must be a finite number"),
+    ("zero-ttl", SITE + "\n[timings]\nCSRC_DEFAULT_TIMEOUT = 0\n", PROFILE,
+     r"site\.toml:\d+: timings\.CSRC_DEFAULT_TIMEOUT = 0: must be > 0 ms"),
+    ("zero-phases", SITE + "\n[timings]\nGM_PHASE_TIME = 0\nSC_PHASE_TIME = 0\nLB_PHASE_TIME = 0\n", PROFILE,
+     r"timings\.GM_PHASE_TIME = 0: must be > 0 ms(.|\n)*timings\.SC_PHASE_TIME = 0: must be > 0 ms(.|\n)*timings\.LB_PHASE_TIME = 0: must be > 0 ms"),
+    ("negative-timing", SITE + "\n[timings]\nLB_ROUND_TIME = -100\n", PROFILE,
+     r"timings\.LB_ROUND_TIME = -100: must be 0\.\.3600000"),
+    ("round-longer-than-phase", SITE + "\n[timings]\nLB_ROUND_TIME = 2000\n", PROFILE,
+     r"timings\.LB_ROUND_TIME = 2000: must be <= LB_PHASE_TIME \(1000 ms\): an LB round must fit in the LB phase"),
+    ("request-longer-than-round", SITE + "\n[timings]\nLB_REQUEST_TIMEOUT = 150\n", PROFILE,
+     r"timings\.LB_REQUEST_TIMEOUT = 150: must be <= LB_ROUND_TIME \(100 ms\)"),
+    # one address spelled two ways
+    ("localhost-is-loopback", SITE + sub(SECOND_NODE, "127.0.0.1:8002", "localhost:8001"), PROFILE,
+     r"nodes\[1\]\.api = 'localhost:8001': address already used by nodes\[0\]\.api"),
+    ("wildcard-takes-every-address", SITE + sub(SECOND_NODE, "127.0.0.1:9002", "0.0.0.0:9001"), PROFILE,
+     r"nodes\[1\]\.peer = '0\.0\.0\.0:9001': address already used by nodes\[0\]\.peer"),
+    ("device-on-an-api-port", SITE + sub(SECOND_NODE, "port = 1503", "port = 8001"), PROFILE,
+     r"nodes\[1\]\.devices\[0\] = 'gw2': host:port 127\.0\.0\.1:8001 unit 1 already used by nodes\[0\]\.api"),
+    ("device-localhost-twice", SITE + sub(sub(SECOND_NODE, "port = 1503", "port = 1502"), 'host = "127.0.0.1"', 'host = "LOCALHOST"'), PROFILE,
+     r"nodes\[1\]\.devices\[0\] = 'gw2': host:port LOCALHOST:1502 unit 1 already used by nodes\[0\]\.devices\[0\]"),
+    ("non-ascii-port-digits", SITE + sub(SECOND_NODE, "127.0.0.1:8002", "127.0.0.1:８００１"), PROFILE,
+     r"nodes\[1\]\.api = '127\.0\.0\.1:８００１': port must be 1\.\.65535 in ASCII digits"),
+    ("non-ascii-host", sub(SITE, 'host = "127.0.0.1"', 'host = "１２７.0.0.1"'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.host = '１２７\.0\.0\.1': host must be ASCII"),
 ]  # fmt: skip
 
 
@@ -196,6 +227,48 @@ def test_the_base_case_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(app, ["check-config", "site.toml"])
     assert result.exit_code == 0, result.output
     assert "site.toml: OK" in result.output
+
+
+def test_udp_peer_and_tcp_api_may_share_a_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Different protocols: a peer (UDP) port equal to an API (TCP) port binds fine."""
+    monkeypatch.chdir(tmp_path)
+    write_case(tmp_path, sub(SITE, "127.0.0.1:9001", "127.0.0.1:8001"), PROFILE)
+    assert CliRunner().invoke(app, ["check-config", "site.toml"]).exit_code == 0
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+@pytest.mark.parametrize("key", ["key_file", "api_token_file"])
+@pytest.mark.timeout(10)
+def test_secret_files_must_be_regular_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, key: str
+) -> None:
+    """Refused at once: a FIFO would block the node that opens it, a directory crash it."""
+    monkeypatch.chdir(tmp_path)
+    make_special(tmp_path / "secret", kind)
+    write_case(tmp_path, sub(SITE, 'name = "t"', f'name = "t"\n{key} = "secret"'), PROFILE)
+    result = CliRunner().invoke(app, ["check-config", "site.toml"])
+    assert result.exit_code == 1
+    described = "a directory" if kind == "directory" else "a FIFO"
+    assert f"site.{key} = 'secret': secret is {described}, not a regular file" in result.output
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+@pytest.mark.timeout(10)
+def test_loading_a_key_that_is_not_a_file_fails_clearly(tmp_path: Path, kind: str) -> None:
+    from controller.peer.keys import KeyFileError, load_keyring
+
+    make_special(tmp_path / "group.key", kind)
+    with pytest.raises(KeyFileError, match="not a regular file"):
+        load_keyring(tmp_path / "group.key")
+
+
+def make_special(path: Path, kind: str) -> None:
+    if kind == "directory":
+        path.mkdir(mode=0o700)
+    else:
+        os.mkfifo(path, 0o600)
 
 
 def test_every_error_is_listed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
