@@ -4,7 +4,9 @@ Public methods validate, log on edges and count; a backend fills in four private
 (``_read_registers``, ``_read_bits``, ``_write_registers``, ``_write_bits``) plus ``close``.
 A failed operation raises a :class:`~device_drivers.errors.DriverError` and marks the device
 failing (stale) until a read succeeds again; the first failure is logged at WARNING, repeats at
-DEBUG, and the recovery at INFO with how long the outage lasted.
+DEBUG, and the recovery at INFO with how long the outage lasted. A read that returns a value
+that cannot be true — NaN, an infinity, no value for a state, a value outside the point's
+min..max — is a failure too: the value is never stored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from types import TracebackType
 
 from config.profile import BIT_TABLES, Point, Profile
 from device_drivers.codec import CodecError, decode, encode
-from device_drivers.errors import DeviceRangeError, DeviceVerifyError, DriverError
+from device_drivers.errors import (
+    DeviceRangeError,
+    DeviceValueError,
+    DeviceVerifyError,
+    DriverError,
+)
 from device_drivers.planning import ReadBlock, plan_reads
 
 log = logging.getLogger(__name__)
@@ -72,6 +79,7 @@ class DeviceDriver(ABC):
         self.stats = DriverStats()
         self.values: dict[str, PointValue] = {}
         self.last_ok: float | None = None
+        self.last_read_started: float | None = None  # when the last good read was sent
         self.failing_since: float | None = None
         self.last_error: DriverError | None = None
         self._failures = 0
@@ -80,6 +88,7 @@ class DeviceDriver(ABC):
 
     async def read_all(self) -> DeviceReading:
         """Read every readable point (one request per block); raise ``DriverError`` on failure."""
+        started = self.clock()
         decoded: dict[str, float | None] = {}
         for block in self.blocks:
             self.stats.requests += 1
@@ -90,6 +99,7 @@ class DeviceDriver(ABC):
                 raise
         now = self.clock()
         self.values.update({name: PointValue(value, now) for name, value in decoded.items()})
+        self.last_read_started = started
         self.stats.reads += 1
         self._recovered(now)
         return DeviceReading(self.device_id, dict(self.values), now)
@@ -99,10 +109,28 @@ class DeviceDriver(ABC):
             bits = await self._read_bits(block.table, block.address, block.count)
             return {p.name: 1.0 if bits[p.address - block.address] else 0.0 for p in block.points}
         registers = await self._read_registers(block.table, block.address, block.count)
-        try:
-            return {p.name: decode(p, registers[block.slice_for(p)]) for p in block.points}
-        except CodecError as exc:
-            raise DriverError(self.device_id, f"{block.span()} returned bad data: {exc}") from exc
+        values = {}
+        for point in block.points:
+            try:
+                values[point.name] = self._plausible(point, registers[block.slice_for(point)])
+            except CodecError as exc:
+                raise DeviceValueError(self.device_id, f"{point.span()} {exc}") from exc
+        return values
+
+    def _plausible(self, point: Point, registers: list[int]) -> float | None:
+        """The decoded value, or CodecError when no device could truly report it."""
+        value = decode(point, registers)
+        if value is None:
+            if point.is_state:
+                raise CodecError(f"{point.name} reports no value (1e8)")
+            return None
+        low, high = point.min, point.max
+        if (low is not None and value < low) or (high is not None and value > high):
+            limits = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+            raise CodecError(
+                f"{point.name} = {value:g}: outside {limits} (profile {self.profile.name})"
+            )
+        return value
 
     def state(self, signal: str) -> float | None:
         """Last value read for the state ``signal`` (``None`` if never read or no value)."""

@@ -11,8 +11,9 @@ BADC       ``BA DC`` (bytes swapped in each word)    ``BA DC FE HG``
 DCBA       ``DC BA`` (fully little-endian)           ``HG FE DC BA``
 =========  =======================================  =====================
 
-Engineering value = raw × scale + offset. A float that is NaN or exactly 1e8 (FREEDM's
-``NULL_COMMAND``) reads as ``None`` — "no value".
+Engineering value = raw × scale + offset. A float that is exactly 1e8 (FREEDM's
+``NULL_COMMAND``) reads as ``None`` — "no value"; NaN and ±inf are refused (a device that
+reports them is faulty, and a NaN summed as 0 kW would be a lie).
 """
 
 from __future__ import annotations
@@ -106,9 +107,14 @@ def encode(point: Point, value: float) -> list[int]:
 
 
 def decode(point: Point, registers: Sequence[int]) -> float | None:
-    """Registers of ``point`` → engineering value, or ``None`` for "no value"."""
+    """Registers of ``point`` → engineering value, or ``None`` for "no value" (1e8).
+
+    Raise :class:`CodecError` for NaN or an infinity.
+    """
     raw = decode_raw(registers, point.type, point.word_order)
-    if point.type in ("float32", "float64") and (math.isnan(raw) or raw == NO_VALUE):
+    if not math.isfinite(raw):
+        raise CodecError(f"{point.name} = {raw}: not a finite number")
+    if point.type in ("float32", "float64") and raw == NO_VALUE:
         return None
     return raw * point.scale + point.offset
 

@@ -42,6 +42,11 @@ class DeviceExceptionError(DriverError):
         super().__init__(device, message)
 
 
+class DeviceValueError(DriverError):
+    """The device answered, but with a value that cannot be true: NaN, an infinity, no value
+    for a state, or a value outside the point's min..max. The device counts as failing."""
+
+
 class DeviceRangeError(DriverError):
     """A command value is outside the point's min..max (nothing was written)."""
 

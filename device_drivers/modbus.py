@@ -5,7 +5,9 @@ connection (a TCP host:port, or a serial port with its RS-485 bus) shared by eve
 behind it, guarded by one ``asyncio.Lock``. The link owns reconnection: pymodbus's own
 reconnect loop is switched off (``reconnect_delay=0``) and the link retries with exponential
 backoff when a device is next used, so an unreachable device costs nothing between attempts.
-All pymodbus failures are converted to driver errors in :meth:`ModbusLink.call`.
+All pymodbus failures are converted to driver errors in :meth:`ModbusLink.call`; an answer
+that is not a Modbus frame fails the request that waits for it (and drops the connection,
+whose byte stream can no longer be trusted) instead of escaping into asyncio.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from device_drivers.errors import (
     DeviceConnectionError,
     DeviceExceptionError,
     DeviceTimeoutError,
+    DeviceValueError,
     DriverError,
     describe_exception,
     span,
@@ -39,6 +42,10 @@ _READERS = {
     "coil": "read_coils",
     "discrete_input": "read_discrete_inputs",
 }
+
+
+class GarbledAnswer(Exception):
+    """The device answered bytes that pymodbus cannot decode as a Modbus response."""
 
 
 class ModbusLink:
@@ -66,8 +73,10 @@ class ModbusLink:
         self.lock = asyncio.Lock()
         self.users = 0
         self.connects = 0
+        self.garbled = 0
         self._backoff_s = backoff_min_s
         self._next_attempt = 0.0
+        self._guard_frames()
 
     async def call(self, device: str, what: str, request: Callable[[Any], Awaitable[Any]]) -> Any:
         """Run one request under the lock; convert every failure to a ``DriverError``."""
@@ -75,6 +84,10 @@ class ModbusLink:
             await self._ensure_connected(device, what)
             try:
                 result = await request(self.client)  # pymodbus bounds it with its timeout
+            except GarbledAnswer as exc:
+                raise DeviceValueError(
+                    device, f"{what} failed: the answer is not a Modbus response ({exc})"
+                ) from exc
             except (TimeoutError, ModbusIOException) as exc:
                 raise DeviceTimeoutError(
                     device, f"{what} timed out after {self.timeout_s:g} s ({self.name})"
@@ -92,6 +105,27 @@ class ModbusLink:
                     device, f"{what} failed: {describe_exception(code)}", code
                 )
             return result
+
+    def _guard_frames(self) -> None:
+        """Catch pymodbus's decoding error where it is raised, in the protocol's data callback
+        (left alone it escapes into asyncio, which logs a traceback and drops the link)."""
+        ctx = getattr(self.client, "ctx", None)
+        decode = getattr(ctx, "callback_data", None)
+        if ctx is None or decode is None:
+            return
+
+        def guarded(data: bytes, addr: tuple[str, int] | None = None) -> int:
+            try:
+                return int(decode(data, addr))
+            except ModbusIOException as exc:
+                self.garbled += 1
+                pending = getattr(ctx, "response_future", None)
+                if isinstance(pending, asyncio.Future) and not pending.done():
+                    pending.set_exception(GarbledAnswer(f"{len(data)} bytes: {exc}"))
+                asyncio.get_running_loop().call_soon(self.client.close)
+                return len(data)
+
+        ctx.callback_data = guarded
 
     def _connection_changed(self, connected: bool) -> None:
         """pymodbus's ``trace_connect`` hook.
