@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -56,11 +57,26 @@ def check_config(files: Annotated[list[Path], typer.Argument(help="site files")]
         raise typer.Exit(1)
 
 
+def host_port(text: str | None, option: str) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise typer.BadParameter(f"{text!r} is not HOST:PORT", param_hint=option)
+    return host, int(port)
+
+
 @app.command()
 def simulate(
     config: ConfigOption,
     endpoints: Annotated[
         Path | None, typer.Option(help="write where each device listens to this JSON file")
+    ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT for fault commands (dgi fault); default: the site's simulation.control"
+        ),
     ] = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     verbose: Verbose = 0,
@@ -70,7 +86,61 @@ def simulate(
 
     setup_logging(verbose)
     site = load_or_exit(config)
-    sys.exit(asyncio.run(run_simulator(site, endpoints, duration, console)))
+    address = host_port(control, "--control")
+    sys.exit(asyncio.run(run_simulator(site, endpoints, duration, console, address)))
+
+
+@app.command()
+def fault(
+    device: Annotated[str | None, typer.Argument(help="simulated device id")] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="KEY=VALUE: latency_ms, jitter_ms, rate, close, no_answer, "
+            "exception, garbage, values.POINT (nan, inf, -inf, a number; none removes)"
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="site whose simulation.control to use")
+    ] = None,
+    control: Annotated[str | None, typer.Option(help="HOST:PORT of dgi simulate --control")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="remove the device's faults")] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="reboot the device: initial values")
+    ] = False,
+    stop: Annotated[bool, typer.Option("--stop", help="stop serving the device")] = False,
+    start: Annotated[bool, typer.Option("--start", help="serve a stopped device again")] = False,
+) -> None:
+    """Inject faults into a running `dgi simulate`: latency, exceptions, lies, restarts."""
+    from controller.fault_cmd import FaultCommandError, command_for, send
+
+    address = host_port(control, "--control")
+    if address is None and config is not None:
+        site = load_or_exit(config)
+        if site.simulation.control is not None:
+            address = host_port(site.simulation.control, "--config")
+    if address is None:
+        raise typer.BadParameter(
+            "give --control HOST:PORT or a --config whose [simulation] names control",
+            param_hint="--control",
+        )
+    actions = [name for name, on in (("clear", clear), ("restart", restart), ("stop", stop),
+                                     ("start", start)) if on]  # fmt: skip
+    if len(actions) > 1:
+        raise typer.BadParameter("one of --clear, --restart, --stop, --start at a time")
+    try:
+        command = command_for(device, settings or [], actions[0] if actions else None)
+        answer = send(address, command)
+    except FaultCommandError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except OSError as exc:
+        typer.echo(
+            f"error: cannot reach dgi simulate at {address[0]}:{address[1]}: {exc}", err=True
+        )
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(answer, indent=2))
+    if not answer.get("ok"):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from rich.console import Console, RenderableType
 from rich.live import Live
 
-from config.site import Site
+from config.site import Site, split_host_port
 from simulators.modbus_server import ServeError
 from simulators.runner import Simulation
 
@@ -62,9 +62,16 @@ async def show_until_stop(
         console.print(render())
 
 
-async def start_simulation(site: Site, console: Console) -> Simulation | None:
-    """Start a site's simulator, or print why it cannot be served and return None."""
-    sim = Simulation(site)
+async def start_simulation(
+    site: Site, console: Console, *, control: tuple[str, int] | None = None
+) -> Simulation | None:
+    """Start a site's simulator, or print why it cannot be served and return None.
+
+    ``control`` (else the site's ``[simulation] control``) is where fault commands are taken.
+    """
+    if control is None and site.simulation.control is not None:
+        control = split_host_port(site.simulation.control)
+    sim = Simulation(site, control=control)
     try:
         await sim.start()
     except ServeError as exc:

@@ -41,9 +41,13 @@ def write_endpoints(path: Path, rows: list[dict[str, object]]) -> None:
 
 
 async def run_simulator(
-    site: Site, endpoints: Path | None, duration: float | None, console: Console
+    site: Site,
+    endpoints: Path | None,
+    duration: float | None,
+    console: Console,
+    control: tuple[str, int] | None = None,
 ) -> int:
-    sim = await start_simulation(site, console)
+    sim = await start_simulation(site, console, control=control)
     if sim is None:
         return 1
     try:
@@ -58,6 +62,13 @@ async def run_simulator(
             console.print(
                 f"  {row['node']:<10} {row['device']:<20} {row['type']:<7} "
                 f"{where} unit {row['unit']}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if sim.control is not None:
+            console.print(
+                f"fault control on {sim.control.host}:{sim.control.port} "
+                f"(dgi fault --control {sim.control.host}:{sim.control.port} DEVICE KEY=VALUE)",
                 highlight=False,
                 soft_wrap=True,
             )

@@ -8,6 +8,10 @@ the point's min..max (exception 3), and passes the value to the plant — as a c
 command point, or as an override for a settable state (dgiEnable, a load step).
 
 Devices sharing a host:port (or serial port) are served by one server, one unit id each.
+Over TCP the pymodbus server listens on a private loopback port behind a
+:class:`~simulators.fault_front.FaultFront`, which owns the advertised host:port and injects
+each device's link faults; value faults (a device reporting NaN, ±inf, out of range) are
+applied here, where registers are filled from the plant.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from config.profile import BIT_TABLES, Point
 from config.site import Device
 from device_drivers.codec import NO_VALUE, CodecError, decode, encode
+from simulators.fault_front import FaultFront
+from simulators.faults import DeviceFaults, forced_registers
 from simulators.plant import Plant
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,7 @@ class DeviceImage:
     device: Device
     plant: Plant
     clock: Callable[[], float]
+    faults: DeviceFaults = field(default_factory=DeviceFaults)
     writes: int = 0
     reads: int = 0
     _points: dict[str, list[Point]] = field(default_factory=dict)
@@ -108,17 +115,21 @@ class DeviceImage:
 
     def _refresh(self, table: str, start: int, registers: list[int]) -> None:
         for point in self._points[table]:
-            value = self.value_of(point)
+            reported = self.faults.reported(point)
+            value = self.value_of(point) if reported is None else reported
             if table in BIT_TABLES:
                 index, bit = divmod(point.address, 16)
                 mask = 1 << bit
                 word = registers[index - start]
                 registers[index - start] = word | mask if value else word & ~mask
                 continue
-            try:
-                words = encode(point, NO_VALUE if value is None else value)
-            except CodecError:
-                words = [0] * point.count
+            if reported is not None:
+                words = forced_registers(point, reported)
+            else:
+                try:
+                    words = encode(point, NO_VALUE if value is None else value)
+                except CodecError:
+                    words = [0] * point.count
             offset = point.address - start
             registers[offset : offset + point.count] = words
 
@@ -145,7 +156,10 @@ class DeviceImage:
                 image = list(registers)
                 image[address - start : address - start + len(values)] = [int(v) for v in values]
                 offset = point.address - start
-                decoded = decode(point, image[offset : offset + point.count])
+                try:
+                    decoded = decode(point, image[offset : offset + point.count])
+                except CodecError:
+                    return ExcCodes.ILLEGAL_VALUE
                 if decoded is None:
                     return ExcCodes.ILLEGAL_VALUE
                 value = decoded
@@ -174,23 +188,46 @@ class RunningServer:
     images: list[DeviceImage]
     host: str = ""
     port: int = 0
+    front: FaultFront | None = None  # TCP: the listening side, where link faults happen
+    running: bool = True
 
     async def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        if not self.running:
+            return
+        self.running = False
+        if self.front is not None:
+            await self.front.stop()
         await self.server.shutdown()  # type: ignore[no-untyped-call]
+
+    def drop_connections(self) -> None:
+        """Close every client connection, as a rebooting device does."""
+        if self.front is not None:
+            self.front.drop_connections()
 
 
 async def serve_tcp(host: str, port: int, images: list[DeviceImage]) -> RunningServer:
     """Serve ``images`` (one unit id each) on host:port; port 0 picks a free port."""
+    names = ", ".join(image.device.id for image in images)
     server = ModbusTcpServer(
-        [image.sim_device() for image in images], address=(host, port), framer=FramerType.SOCKET
+        [image.sim_device() for image in images],
+        address=("127.0.0.1", 0),
+        framer=FramerType.SOCKET,
     )
     try:
         await server.serve_forever(background=True)
     except (RuntimeError, OSError) as exc:
-        names = ", ".join(image.device.id for image in images)
+        raise ServeError(f"cannot serve {names}: {exc}") from exc
+    backend = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    units = {image.device.entry.unit: image.faults for image in images}
+    front = FaultFront(("127.0.0.1", backend), units.get)
+    try:
+        bound = await front.start(host, port)
+    except OSError as exc:
+        await server.shutdown()  # type: ignore[no-untyped-call]
         raise ServeError(f"cannot serve {names} on {host}:{port}: {exc} (address in use?)") from exc
-    bound = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    return RunningServer(f"{host}:{bound}", "tcp", server, images, host=host, port=bound)
+    where = f"{host}:{bound}"
+    return RunningServer(where, "tcp", server, images, host=host, port=bound, front=front)
 
 
 async def serve_rtu(

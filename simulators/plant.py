@@ -218,6 +218,13 @@ class Plant:
         self.devices[device_id].model.override(signal, value)
         self._changed(device_id, signal, value)
 
+    def reset(self, device_id: str, model: DeviceModel) -> None:
+        """Give a device a new model: it restarts with its initial values."""
+        old = self.devices[device_id]
+        self.devices[device_id] = PlantDevice(old.device_id, old.node_id, old.type, model)
+        self._settled = False
+        self.advance(self.time)
+
     def _changed(self, device_id: str, signal: str, value: float) -> None:
         self._settled = False  # apply the change now, even within the resolution
         self.advance(self.time)

@@ -10,28 +10,44 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from config.simulation import FaultSettings
 from config.site import Site
+from simulators.control import ControlServer
+from simulators.faults import DeviceFaults
 from simulators.modbus_server import (
     DeviceImage,
     RunningServer,
+    ServeError,
     group_by_endpoint,
     serve_rtu,
     serve_tcp,
 )
 from simulators.plant import Plant
-from simulators.site_plant import build_plant
+from simulators.site_plant import build_plant, initial_model
 
 
 class Simulation:
     """The plant of every ``simulated`` device of a site, served over Modbus."""
 
-    def __init__(self, site: Site, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        site: Site,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        control: tuple[str, int] | None = None,
+    ) -> None:
         self.site = site
+        self.control_address = control
+        self.control: ControlServer | None = None
         self._clock = clock
         self._t0 = clock()
         self.plant: Plant = build_plant(site, start=0.0)
         self.images = {
-            d.id: DeviceImage(d, self.plant, self.now) for d in site.devices if d.simulated
+            d.id: DeviceImage(
+                d, self.plant, self.now, DeviceFaults.of(d.sim.faults if d.sim else FaultSettings())
+            )
+            for d in site.devices
+            if d.simulated
         }
         self.servers: list[RunningServer] = []
 
@@ -49,12 +65,22 @@ class Simulation:
                 else:
                     port = where if isinstance(where, int) else 0
                     self.servers.append(await serve_tcp(kind, port, images))
+            if self.control_address is not None:
+                self.control = ControlServer(self)
+                try:
+                    await self.control.start(*self.control_address)
+                except OSError as exc:
+                    host, port = self.control_address
+                    raise ServeError(f"cannot listen for control on {host}:{port}: {exc}") from exc
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
         """Stop every server (idempotent)."""
+        if self.control is not None:
+            await self.control.stop()
+            self.control = None
         servers, self.servers = self.servers, []
         for server in servers:
             await server.stop()
@@ -79,11 +105,29 @@ class Simulation:
 
     async def restart_server(self, device_id: str) -> None:
         server = self.server_of(device_id)
+        if server.running:
+            raise ServeError(f"{device_id} is being served already ({server.where})")
         index = self.servers.index(server)
         if server.kind == "rtu":
             self.servers[index] = await serve_rtu(server.where, server.images)
         else:
             self.servers[index] = await serve_tcp(server.host, server.port, server.images)
+
+    # -- fault injection ------------------------------------------------------------------------
+
+    def faults(self, device_id: str) -> DeviceFaults:
+        try:
+            return self.images[device_id].faults
+        except KeyError:
+            known = ", ".join(sorted(self.images))
+            raise KeyError(f"no simulated device {device_id!r}; devices: {known}") from None
+
+    def restart_device(self, device_id: str) -> None:
+        """The device reboots: its connections drop and its values return to their initial
+        ones (a PStar back at ``initial_kw``, as a real SST after a power cycle)."""
+        self.faults(device_id)
+        self.plant.reset(device_id, initial_model(self.site, self.site.device(device_id)))
+        self.server_of(device_id).drop_connections()
 
     async def __aenter__(self) -> Simulation:
         await self.start()

@@ -123,11 +123,15 @@ MODEL_BUILDERS: dict[str, Callable[[Device, Path], DeviceModel]] = {
 }
 
 
+def initial_model(site: Site, device: Device) -> DeviceModel:
+    """A simulated device's model as it starts (and restarts)."""
+    return MODEL_BUILDERS[device.type](device, Path(site.path).parent)
+
+
 def build_plant(site: Site, *, start: float = 0.0) -> Plant:
     """The plant of every ``simulated`` device of ``site``."""
-    base = Path(site.path).parent
     devices = [
-        PlantDevice(d.id, d.node_id, d.type, MODEL_BUILDERS[d.type](d, base))
+        PlantDevice(d.id, d.node_id, d.type, initial_model(site, d))
         for d in site.devices
         if d.simulated
     ]
