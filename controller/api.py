@@ -4,6 +4,12 @@ Reads are open; writes need ``Authorization: Bearer <token>`` with the token fro
 ``api_token_file``. The app serves the node's latest snapshot (see
 :mod:`controller.runtime.snapshot`), which an :class:`ApiState` holds; it never calls into the
 control loop except for a write, which travels to the node and back.
+
+A request body is judged before anyone reads it (:class:`BodyGuard`): a write is refused
+without the token (401/403), with a body that is not JSON (415) or larger than
+``MAX_BODY_BYTES`` (413) — the body is then never read, so a flood of large unauthenticated
+uploads costs the API process nothing. Every status an endpoint can answer is in the
+OpenAPI document, and every error is JSON ``{"error": ...}`` naming the field or the cause.
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ import asyncio
 import collections
 import hmac
 import itertools
+import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
@@ -30,11 +37,22 @@ from controller import api_models as m
 from controller.metrics import Registry, SnapshotCollector, exposition
 
 Json = dict[str, Any]
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"
 HISTORY_S = 300.0  # round events kept for /api/v1/history
+MAX_BODY_BYTES = 16 * 1024
+MAX_SUBSCRIBERS = 32  # concurrent /api/v1/events streams
+WRITE_PATHS = frozenset({"/api/v1/control"})  # need the token
+#: Readiness thresholds: overruns in the overrun window, cycles without a peer datagram, and
+#: the share of expired datagrams that points at clocks further apart than the TTL.
+OVERRUNS_NOT_READY = 3
+PEER_SILENCE_CYCLES = 3
+EXPIRED_MIN, EXPIRED_SHARE = 5, 0.5
 # Module level: with postponed annotations FastAPI resolves these names in module globals.
 BEARER = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+Responses = dict[int | str, dict[str, Any]]
+Receive = Callable[[], Awaitable[Json]]
+Send = Callable[[Json], Awaitable[None]]
 
 
 class ApiState:
@@ -95,7 +113,10 @@ def create_app(
         version=API_VERSION,
         description="Status, devices, peers, events and metrics of one controller node.",
     )
-    registry.register(SnapshotCollector(lambda: state.snapshot))
+    app.add_middleware(BodyGuard, token=token, token_problem=token_problem)
+    registry.register(
+        SnapshotCollector(lambda: state.snapshot, lambda: not readiness(state.snapshot, clock()))
+    )
     page_html = resources.files("controller").joinpath("web/index.html").read_text(encoding="utf-8")
 
     def current() -> Json:
@@ -104,6 +125,9 @@ def create_app(
         return state.snapshot
 
     responses: dict[str, tuple[Json, bytes]] = {}
+    invalid: Responses = {
+        422: {"model": m.Invalid, "description": "a parameter or the body is invalid"}
+    }
 
     def cached(key: str, adapter: TypeAdapter[Any], part: Callable[[Json], Any]) -> Response:
         """Validate and serialise a part of the snapshot once per snapshot, not per request."""
@@ -115,20 +139,20 @@ def create_app(
         return Response(entry[1], media_type="application/json")
 
     async def authorised(credentials: Credentials) -> None:
-        if token is None:
-            raise HTTPException(403, token_problem)
-        if credentials is None:
-            raise HTTPException(
-                401, "writes need 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"}
-            )
-        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise HTTPException(403, "wrong token")
+        """Documents the bearer scheme; the :class:`BodyGuard` already checked the token."""
+        problem = token_refusal(token, token_problem, credentials.credentials if credentials
+                                else None)  # fmt: skip
+        if problem is not None:
+            status, text = problem
+            raise HTTPException(status, text, _auth_headers(status))
 
     _errors(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
         return page_html
+
+    unready: Responses = {503: {"model": m.Error, "description": "no snapshot from the node yet"}}
 
     @app.get("/healthz", response_model=m.Health, tags=["health"])
     async def healthz() -> Json:
@@ -153,11 +177,22 @@ def create_app(
         body, content_type = exposition(registry)
         return Response(body, media_type=content_type)
 
-    @app.get("/api/v1/status", response_model=m.Status, tags=["status"])
+    @app.get("/api/v1/status", response_model=m.Status, tags=["status"], responses=unready)
     async def status() -> Response:
         return cached("status", STATUS, status_body)
 
-    @app.get("/api/v1/load-table", response_model=m.LoadTable, tags=["status"])
+    @app.get("/api/v1/ledger", response_model=m.Ledger, tags=["status"], responses=unready)
+    async def ledger() -> Response:
+        """Every change of the node's command (migrations, adjustments) and what the device
+        acknowledged: ``command = initial + migrated + adjusted``."""
+        return cached("ledger", LEDGER, lambda s: s["ledger"])
+
+    @app.get(
+        "/api/v1/load-table",
+        response_model=m.LoadTable,
+        tags=["status"],
+        responses={**unready, **invalid},
+    )
     async def load_table(
         format: Annotated[
             Literal["json", "text"], Query(description="json, or text as FREEDM prints it")
@@ -167,34 +202,30 @@ def create_app(
             return PlainTextResponse(current()["load_table"]["text"] + "\n")
         return cached("load-table", LOAD_TABLE, lambda s: s["load_table"])
 
-    @app.get("/api/v1/devices", response_model=list[m.Device], tags=["status"])
+    @app.get(
+        "/api/v1/devices",
+        response_model=list[m.Device],
+        tags=["status"],
+        responses={**unready, **invalid},
+    )
     async def devices(
         type: Annotated[
-            str | None, Query(description="only devices of this type (Sst, Desd, ...)")
+            DeviceTypeName | None, Query(description="only devices of this type (Sst, Desd, ...)")
         ] = None,
     ) -> Response:
-        if type is not None and type not in device_types():
-            known = ", ".join(sorted(device_types()))
-            raise RequestValidationError(
-                [
-                    {
-                        "loc": ("query", "type"),
-                        "msg": f"unknown device type {type!r}; known: {known}",
-                        "type": "value_error",
-                    }
-                ]
-            )
         return cached(
             f"devices:{type}",
             DEVICES,
             lambda s: [d for d in s["devices"] if type in (None, d["type"])],
         )
 
-    @app.get("/api/v1/peers", response_model=list[m.Peer], tags=["status"])
+    @app.get("/api/v1/peers", response_model=list[m.Peer], tags=["status"], responses=unready)
     async def peers() -> Response:
         return cached("peers", PEERS, lambda s: s["peers"])
 
-    @app.get("/api/v1/history", response_model=list[m.RoundEvent], tags=["status"])
+    @app.get(
+        "/api/v1/history", response_model=list[m.RoundEvent], tags=["status"], responses=invalid
+    )
     async def history(
         seconds: Annotated[
             float, Query(gt=0, le=HISTORY_S, description="how far back")
@@ -204,9 +235,22 @@ def create_app(
         since = clock() - seconds
         return [event for event in state.history if event["time"] >= since]
 
-    @app.get("/api/v1/events", response_class=EventSourceResponse, tags=["status"])
+    async def stream_slot() -> None:
+        if len(state.subscribers) >= MAX_SUBSCRIBERS:
+            raise HTTPException(
+                503, f"{MAX_SUBSCRIBERS} event streams are open already", {"Retry-After": "5"}
+            )
+
+    @app.get(
+        "/api/v1/events",
+        response_class=EventSourceResponse,
+        tags=["status"],
+        dependencies=[Depends(stream_slot)],
+        responses={503: {"model": m.Error, "description": "too many streams open"}},
+    )
     async def events(request: Request) -> AsyncIterator[ServerSentEvent]:
-        """Server-sent events: ``round`` each LB round; ``migration`` and ``state`` as they come."""
+        """Server-sent events: ``round`` each LB round; ``migration`` and ``state`` as they come.
+        At most ``MAX_SUBSCRIBERS`` streams at once; beyond, 503 with Retry-After."""
         queue: asyncio.Queue[Json] = asyncio.Queue(maxsize=256)
         state.subscribers.add(queue)
         try:
@@ -221,7 +265,10 @@ def create_app(
         response_model=m.Control,
         tags=["control"],
         dependencies=[Depends(authorised)],
-        responses={401: {"model": m.Error}, 403: {"model": m.Error}},
+        responses={
+            **{code: {"model": m.Error, "description": why} for code, why in WRITE_ERRORS.items()},
+            **invalid,
+        },
     )
     async def control(body: m.Control) -> Json:
         """Enable or disable the node (disabled: it holds its gateway, like dgiEnable = 0)."""
@@ -233,7 +280,21 @@ def create_app(
     return app
 
 
+WRITE_ERRORS = {
+    401: "no 'Authorization: Bearer <token>'",
+    403: "wrong token, or writes are disabled (no token file)",
+    413: f"body larger than {MAX_BODY_BYTES} bytes",
+    415: "body is not application/json",
+    503: "the node is not connected",
+    504: "the node did not answer in time",
+}
+#: The device types, as the ``type`` query parameter's enumeration (in the OpenAPI document).
+if TYPE_CHECKING:
+    DeviceTypeName = str
+else:
+    DeviceTypeName = Literal[tuple(sorted(device_types()))]
 STATUS: TypeAdapter[m.Status] = TypeAdapter(m.Status)
+LEDGER: TypeAdapter[m.Ledger] = TypeAdapter(m.Ledger)
 LOAD_TABLE: TypeAdapter[m.LoadTable] = TypeAdapter(m.LoadTable)
 PEERS: TypeAdapter[list[m.Peer]] = TypeAdapter(list[m.Peer])
 DEVICES: TypeAdapter[list[m.Device]] = TypeAdapter(list[m.Device])
@@ -251,6 +312,8 @@ def readiness(snapshot: Json | None, now: float) -> list[str]:
     if snapshot is None:
         return ["no snapshot from the node yet"]
     reasons = []
+    if not snapshot["devices"]:
+        reasons.append("the node has no devices")
     stale = [d["id"] for d in snapshot["devices"] if d["stale"]]
     if stale:
         reasons.append(f"devices stale: {', '.join(stale)}")
@@ -264,6 +327,58 @@ def readiness(snapshot: Json | None, now: float) -> list[str]:
         )
     if snapshot["released"]:
         reasons.append("actuators released to failsafe values")
+    elif snapshot["health"]["state"] == "recovering":
+        reasons.append(
+            f"devices answer again; trusted after {snapshot['health']['recovery_s']:g} s of answers"
+        )
+    reasons += _command_reasons(snapshot)
+    reasons += _timing_reasons(snapshot)
+    reasons += _peer_reasons(snapshot, now)
+    return reasons
+
+
+def _command_reasons(snapshot: Json) -> list[str]:
+    problem = snapshot["disagreement"]
+    if problem is None:
+        return []
+    return [
+        f"the actuator holds {problem['held']:g} but the node commanded {problem['commanded']:g}"
+    ]
+
+
+def _timing_reasons(snapshot: Json) -> list[str]:
+    recent = snapshot["recent"]
+    if recent["overruns"] >= OVERRUNS_NOT_READY:
+        return [
+            f"{recent['overruns']} LB rounds overran in the last {recent['overrun_window_s']:g} s"
+        ]
+    return []
+
+
+def _peer_reasons(snapshot: Json, now: float) -> list[str]:
+    reasons = []
+    peers = snapshot["peers"]
+    cycle = snapshot["timing"]["cycle_s"]
+    started = snapshot.get("started_at") or now
+    if peers and now - started > PEER_SILENCE_CYCLES * cycle:
+        heard = [p["last_seen"] for p in peers if p["last_seen"] is not None]
+        last = max(heard) if heard else None
+        if last is None or now - last > PEER_SILENCE_CYCLES * cycle:
+            since = "ever" if last is None else f"for {now - last:.1f} s"
+            reasons.append(f"no datagram accepted from any peer {since}")
+    datagrams = snapshot["recent"]["datagrams"]
+    expired, accepted = datagrams.get("expired", 0), datagrams.get("accepted", 0)
+    if expired >= EXPIRED_MIN and expired > EXPIRED_SHARE * (expired + accepted):
+        reasons.append(
+            f"{expired} of {expired + accepted} peer datagrams in the last "
+            f"{snapshot['recent']['window_s']:g} s arrived expired: clocks further apart than "
+            "the time-to-live (CSRC_DEFAULT_TIMEOUT)? synchronise them (NTP)"
+        )
+    for peer, epochs in snapshot["duplicates"]["peers"].items():
+        reasons.append(f"node id {peer} is used by two processes (boot epochs {epochs[0]}, "
+                       f"{epochs[1]})")  # fmt: skip
+    for reporter, epoch in snapshot["duplicates"]["this_node"].items():
+        reasons.append(f"{reporter} hears this node's id from another process too (epoch {epoch})")
     return reasons
 
 
@@ -287,10 +402,108 @@ def _errors(app: FastAPI) -> None:
 
 
 def jsonable(errors: Any) -> Any:
-    """Validation error details without the non-JSON bits (exception objects in ``ctx``)."""
+    """Validation error details as JSON: no exception objects (``ctx``), and an ``input``
+    that was raw bytes (a body that is not JSON) shown as text."""
     out = []
     for error in errors:
         clean = {k: v for k, v in error.items() if k != "ctx"}
         clean["loc"] = list(clean["loc"])
+        if isinstance(clean.get("input"), (bytes, bytearray)):
+            clean["input"] = bytes(clean["input"][:200]).decode("utf-8", "replace")
         out.append(clean)
     return out
+
+
+def token_refusal(
+    token: str | None, token_problem: str, given: str | None
+) -> tuple[int, str] | None:
+    """(status, reason) when a write must be refused, else None."""
+    if token is None:
+        return 403, token_problem
+    if given is None:
+        return 401, "writes need 'Authorization: Bearer <token>'"
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return 403, "wrong token"
+    return None
+
+
+def _auth_headers(status: int) -> dict[str, str] | None:
+    return {"WWW-Authenticate": "Bearer"} if status == 401 else None
+
+
+class BodyGuard:
+    """ASGI middleware: judge a request with a body before anyone reads it.
+
+    Writes (``WRITE_PATHS``) need the bearer token; every body must be ``application/json``
+    and at most ``MAX_BODY_BYTES`` (read into memory only up to that, then replayed to the
+    app). A refusal answers at once with ``Connection: close``: the body is never read.
+    """
+
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], *, token: str | None, token_problem: str
+    ) -> None:
+        self.app = app
+        self.token = token
+        self.token_problem = token_problem
+
+    async def __call__(self, scope: Json, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(scope["path"], headers)
+        if refusal is not None:
+            await _refuse(send, *refusal)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY_BYTES:
+                await _refuse(send, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Json:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+        if path in WRITE_PATHS:
+            given = headers.get("authorization", "")
+            scheme, _, credentials = given.partition(" ")
+            supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
+            refusal = token_refusal(self.token, self.token_problem, supplied)
+            if refusal is not None:
+                return refusal
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return 413, f"body larger than {MAX_BODY_BYTES} bytes"
+        has_body = length not in (None, "0") or "transfer-encoding" in headers
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if has_body and kind != "application/json":
+            shown = kind or "no content type"
+            return 415, f"the body must be application/json, not {shown}"
+        return None
+
+
+async def _refuse(send: Send, status: int, text: str) -> None:
+    body = json.dumps({"error": text}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

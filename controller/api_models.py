@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class Strict(BaseModel):
@@ -17,6 +17,11 @@ class Counters(BaseModel):
     round_overruns: int
     migrations_in: int
     migrations_out: int
+    command_disagreements: int = Field(
+        description="times the actuator stopped holding the node's command"
+    )
+    write_errors: int = Field(description="actuator writes that failed (each written again)")
+    failsafe_releases: int = Field(description="times the node released to failsafe values")
 
 
 class Timing(BaseModel):
@@ -33,6 +38,20 @@ class DeviceFreshness(BaseModel):
     last_read: float | None
 
 
+class Disagreement(BaseModel):
+    held: float = Field(description="the setpoint the actuator holds (read back)")
+    commanded: float = Field(description="the setpoint the node commanded and was acknowledged")
+    since: float = Field(description="Unix time the disagreement was first seen")
+
+
+class DeviceHealth(BaseModel):
+    state: Literal["healthy", "failing", "recovering", "released"]
+    since: float | None = Field(description="Unix time of the first bad round of this episode")
+    recovering_since: float | None
+    hold_s: float = Field(description="failing this long releases to failsafe values")
+    recovery_s: float = Field(description="devices must answer this long to be trusted again")
+
+
 class Status(BaseModel):
     node: str
     site: str
@@ -44,13 +63,19 @@ class Status(BaseModel):
     net_generation: float = Field(description="NG: generation + storage - drain (kW)")
     predicted_gateway: float = Field(description="PG: the gateway the node has commanded (kW)")
     k: float = Field(description="K: predicted gross power flow of the group (kW)")
-    pstar: float | None = Field(
-        description="the PStar the actuator holds: last written, or read back at start (kW)"
+    pstar: float | None = Field(description="the PStar the actuator holds, read back (kW)")
+    commanded: float | None = Field(description="the PStar the node commands: its ledger (kW)")
+    disagreement: Disagreement | None = Field(
+        description="the actuator does not hold the command (null when it does)"
+    )
+    residual: float = Field(
+        description="Σ (NG - PG) over the group as heard: what migrations cannot balance (kW)"
     )
     synchronised: bool
     enabled: bool = Field(description="operator gate (PUT /api/v1/control)")
     dgi_enable: bool | None = Field(description="the Logger's dgiEnable; null without a Logger")
     released: bool = Field(description="actuators released to failsafe values")
+    health: DeviceHealth
     counters: Counters
     timing: Timing
     devices: list[DeviceFreshness]
@@ -108,6 +133,9 @@ class Peer(BaseModel):
     state: str | None = Field(description="the peer's state as this node's peer sets hold it")
     status: PeerStatus | None = Field(description="the peer's last Status message")
     last_seen: float | None
+    delay_ms: float | None = Field(
+        description="age of its last datagram on arrival: network delay plus clock difference"
+    )
     accepted: int
     dropped: dict[str, int] = Field(description="datagrams dropped, by reason")
 
@@ -132,8 +160,44 @@ class RoundEvent(BaseModel):
     group: list[GroupMember]
 
 
+class LedgerEntry(BaseModel):
+    seq: int = Field(description="the entry's id; every entry is one write")
+    kind: Literal[
+        "start", "supply", "demand", "rollback", "hold", "adopt", "resync", "reassert", "track"
+    ]
+    amount: float = Field(description="the change of the command (kW; 0 for a write again)")
+    pstar: float = Field(description="the command after this entry (kW)")
+    setpoint: float = Field(description="the value written to the actuator")
+    at: float
+    peer: str | None
+    tx: int | None = Field(description="the draft transaction (adaptive mode)")
+    written: bool = Field(description="a write carrying it went to the device")
+    acknowledged: bool = Field(description="the device acknowledged it")
+
+
+class LedgerSummary(BaseModel):
+    initial: float = Field(description="the command the node started from (kW)")
+    command: float
+    setpoint: float
+    migrated: float = Field(description="Σ of migrations: supply +, demand -, rollbacks (kW)")
+    adjusted: float = Field(description="Σ of changes that are not migrations (kW)")
+    seq: int
+    sent_seq: int
+    acked_seq: int
+    acked_setpoint: float | None
+
+
+class Ledger(BaseModel):
+    """command = initial + migrated + adjusted; the entries are the newest 50."""
+
+    summary: LedgerSummary
+    entries: list[LedgerEntry]
+
+
 class Control(Strict):
-    enabled: bool = Field(description="false: the node holds its gateway and takes no part")
+    enabled: StrictBool = Field(
+        description="false: the node holds its gateway and takes no part (true/false only)"
+    )
 
 
 class Health(BaseModel):
@@ -148,3 +212,10 @@ class Readiness(BaseModel):
 
 class Error(BaseModel):
     error: str
+
+
+class Invalid(BaseModel):
+    """A parameter or the body did not validate: ``error`` names each field and rule."""
+
+    error: str
+    details: list[dict[str, Any]]

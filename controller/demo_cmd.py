@@ -78,8 +78,24 @@ class Tracker:
         return min(starts) + plan.gm_s + plan.sc_s
 
 
+def held_pstar(site: Site, plant: Plant, node_id: str) -> float:
+    """The PStar a node's actuator holds, read from the plant (the device), not the node."""
+    storage = site.algorithm.actuation == "desd"
+    kind, signal = ("Desd", "storage") if storage else ("Sst", "gateway")
+    actuator = min(d.id for d in site.devices_of(node_id) if d.type == kind)
+    value = plant.commanded(actuator, signal) or 0.0
+    if storage:
+        view = plant.substations()[node_id]
+        value += view.generation - view.drain - view.ev_power
+    return value
+
+
 def report(
-    site: Site, nodes: list[NodeRuntime], tracker: Tracker, duration: float | None
+    site: Site,
+    nodes: list[NodeRuntime],
+    tracker: Tracker,
+    duration: float | None,
+    initial: dict[str, float],
 ) -> dict[str, object]:
     fields = (
         "id",
@@ -92,12 +108,11 @@ def report(
     )
     rows = []
     change = 0.0
+    tracker.sim.plant.advance(tracker.sim.now())
     for node in nodes:
         status = node.status()
         rows.append({key: status[key] for key in fields})
-        initial = node.initial_pstar or 0.0
-        final = node.devices.written if node.devices.written is not None else initial
-        change += final - initial
+        change += held_pstar(site, tracker.sim.plant, node.node.id) - initial[node.node.id]
     tolerance = site.algorithm.tolerance
     return {
         "site": site.name,
@@ -128,7 +143,7 @@ def node_table(nodes: list[NodeRuntime], tracker: Tracker, tolerance: float) -> 
     colours = {"supply": "green", "demand": "red", "normal": "white"}
     for node in nodes:
         lb = node.lb
-        written = node.devices.written
+        written = lb.readings.pstar
         table.add_row(
             node.node.id,
             f"[{colours.get(lb.state, 'white')}]{lb.state.upper()}[/]",
@@ -157,6 +172,8 @@ async def run_demo(
             d.id: sim.address(d.id) for d in site.devices if d.simulated and not d.entry.serial_port
         }
         nodes = [NodeRuntime(site, n.id, keyring, addresses=addresses) for n in site.nodes]
+        sim.plant.advance(sim.now())
+        initial = {n.id: held_pstar(site, sim.plant, n.id) for n in site.nodes}
         await asyncio.gather(*(node.start() for node in nodes))  # together: one first cycle
         tracker = Tracker(sim, nodes)
         tracker_task = asyncio.create_task(tracker.run(), name="tracker")
@@ -172,7 +189,7 @@ async def run_demo(
             await show_until_stop(lambda: node_table(nodes, tracker, tolerance), console, duration)
         else:
             await wait_for_stop(duration)
-            console.print_json(json.dumps(report(site, nodes, tracker, duration)))
+            console.print_json(json.dumps(report(site, nodes, tracker, duration, initial)))
     except (KeyFileError, ApiStartError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 1

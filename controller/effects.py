@@ -29,9 +29,13 @@ class Transmit:
 
 @dataclass(frozen=True)
 class SetPStar:
-    """Command the node's gateway (PStar) to ``kw``; the runtime maps it to the actuator."""
+    """Command the node's gateway (PStar) to ``kw``: write ``setpoint`` to the actuator (the
+    Sst's gateway, or under storage actuation the Desd's storage) and acknowledge ``seq``
+    (the ledger entry) when the device has taken it. Writes are never skipped as repeats."""
 
     kw: float
+    seq: int
+    setpoint: float
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,14 @@ class DraftAbort:
     tx: int
 
 
+@dataclass(frozen=True)
+class DuplicateId:
+    """Peer → node: "I hear your id from two processes at once, boot epochs a and b"."""
+
+    epoch_a: int
+    epoch_b: int
+
+
 Message = (
     StateChange
     | Status
@@ -94,6 +102,7 @@ Message = (
     | TooLate
     | DraftCommit
     | DraftAbort
+    | DuplicateId
 )
 
 #: Wire names; the position in this table never matters, the name does.
@@ -109,6 +118,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         TooLate,
         DraftCommit,
         DraftAbort,
+        DuplicateId,
     )
 }
 

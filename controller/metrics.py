@@ -28,7 +28,15 @@ METRICS = {
     "dgi_gateway_kw": "G: measured gateway power, + = exported to the bus",
     "dgi_net_generation_kw": "NG: generation + storage - drain",
     "dgi_predicted_gateway_kw": "PG: the gateway the node has commanded",
-    "dgi_pstar_kw": "the PStar the actuator holds (last written, or read back at start)",
+    "dgi_pstar_kw": "the PStar the actuator holds, read back from the device",
+    "dgi_pstar_commanded_kw": "the PStar the node commands (its ledger)",
+    "dgi_command_disagreement": "1 while the actuator does not hold the node's command",
+    "dgi_command_disagreements_total": "times the actuator stopped holding the node's command",
+    "dgi_group_residual_kw": "sum of NG - PG over the group: what migrations cannot balance",
+    "dgi_failsafe_releases_total": "times the node released its actuators to failsafe values",
+    "dgi_actuator_write_errors_total": "actuator writes that failed (each written again)",
+    "dgi_ready": "1 when the node is ready (/readyz answers 200)",
+    "dgi_duplicate_node_ids": "node ids heard from two processes at once (this node's included)",
     "dgi_gross_power_flow_kw": "K: predicted gross power flow of the group",
     "dgi_migrations_total": "migrations by direction (in/out) and outcome",
     "dgi_migration_latency_seconds": "supply side: DraftRequest sent to the migration settled",
@@ -60,15 +68,21 @@ def _gauge(name: str, value: float | None, labels: dict[str, str] | None = None)
 
 
 class SnapshotCollector(Collector):
-    """Yields the node's metrics from the snapshot ``latest()`` returns (none before the first)."""
+    """Yields the node's metrics from the snapshot ``latest()`` returns (none before the first);
+    ``ready()`` tells whether the node is ready now."""
 
-    def __init__(self, latest: Callable[[], Json | None]) -> None:
+    def __init__(
+        self, latest: Callable[[], Json | None], ready: Callable[[], bool] | None = None
+    ) -> None:
         self.latest = latest
+        self.ready = ready
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.latest()
         if snapshot is None:
             return
+        if self.ready is not None:
+            yield from (g for g in [_gauge("dgi_ready", 1.0 if self.ready() else 0.0)] if g)
         yield from _lb(snapshot)
         yield from _peers_and_rounds(snapshot)
         yield from _devices(snapshot)
@@ -88,7 +102,9 @@ def _lb(s: Json) -> Iterator[Metric]:
         ("dgi_net_generation_kw", "net_generation"),
         ("dgi_predicted_gateway_kw", "predicted_gateway"),
         ("dgi_pstar_kw", "pstar"),
+        ("dgi_pstar_commanded_kw", "commanded"),
         ("dgi_gross_power_flow_kw", "k"),
+        ("dgi_group_residual_kw", "residual"),
     ):
         gauge = _gauge(name, s[key])
         if gauge is not None:
@@ -105,6 +121,9 @@ def _lb(s: Json) -> Iterator[Metric]:
         _gauge("dgi_is_leader", 1.0 if s["leader"] == s["node"] else 0.0),
         _gauge("dgi_enabled", 1.0 if s["enabled"] and s["dgi_enable"] is not False else 0.0),
         _gauge("dgi_released", 1.0 if s["released"] else 0.0),
+        _gauge("dgi_command_disagreement", 0.0 if s["disagreement"] is None else 1.0),
+        _gauge("dgi_duplicate_node_ids", float(len(s["duplicates"]["peers"])
+                                               + (1 if s["duplicates"]["this_node"] else 0))),
     ) if g is not None)  # fmt: skip
 
 
@@ -119,6 +138,9 @@ def _peers_and_rounds(s: Json) -> Iterator[Metric]:
     for name, value in (
         ("dgi_round_overruns", counters["round_overruns"]),
         ("dgi_rounds", counters["rounds"]),
+        ("dgi_command_disagreements", counters["command_disagreements"]),
+        ("dgi_failsafe_releases", counters["failsafe_releases"]),
+        ("dgi_actuator_write_errors", counters["write_errors"]),
     ):
         counter = CounterMetricFamily(name, METRICS[name + "_total"])
         counter.add_metric([], value)

@@ -3,6 +3,12 @@
 Work for the LB module runs only during the LB phase: a message or timer that arrives in
 another phase is kept and delivered, in order, when the next LB phase starts (as FREEDM's
 broker did). Datagrams are authenticated and counted on arrival, whatever the phase.
+
+The core also watches for a node id used by two processes at once (two boot epochs heard
+together, :meth:`~controller.peer.wire.Wire.twins`): it reports it, and tells the node whose
+id it is with a ``DuplicateId``; a node told so reports it too. Nothing is dropped for it —
+transaction ids keep the two processes' drafts apart — and the reports clear by themselves
+once one of the two stops (``twin_quiet_s`` later).
 """
 
 from __future__ import annotations
@@ -11,8 +17,10 @@ from dataclasses import dataclass, field
 
 from controller.effects import BROADCAST, Effect, Note, Send, TimerKey, Transmit
 from controller.lb.core import LoadBalancer
+from controller.messages import DuplicateId
 from controller.peer.wire import Dropped, Inbound, Wire
 from controller.readings import Readings
+from controller.stats import Recent
 
 
 @dataclass
@@ -24,6 +32,12 @@ class NodeCore:
     phase: str | None = None
     deferred: list[Inbound | TimerKey] = field(default_factory=list)
     last_seen: dict[str, float] = field(default_factory=dict)  # peer -> last accepted datagram
+    delay_ms: dict[str, float] = field(default_factory=dict)  # peer -> age of its last datagram
+    recent: Recent = field(default_factory=Recent)  # datagram results of the last 30 s
+    twins: dict[str, tuple[int, int]] = field(default_factory=dict)  # peers heard twice
+    # reporter -> (the other process's epoch, when it last said so)
+    twin_of_me: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _told: dict[str, float] = field(default_factory=dict)
     _logged: set[tuple[str | None, str]] = field(default_factory=set)
 
     @property
@@ -44,13 +58,26 @@ class NodeCore:
         return self._out(fx, now)
 
     def round(self, readings: Readings, now: float) -> list[Effect]:
-        return self._out(self.lb.round(readings, now), now)
+        return self._out(self._watch_twins(now) + self.lb.round(readings, now), now)
+
+    def command_sent(self, seq: int) -> None:
+        """The actuator sent the write of ledger entry ``seq`` (any phase: device I/O)."""
+        self.lb.command_sent(seq)
+
+    def command_acked(self, seq: int, setpoint: float, now: float) -> list[Effect]:
+        """The actuator acknowledged ledger entry ``seq`` (any phase: device I/O)."""
+        return self._out(self.lb.command_acked(seq, setpoint, now), now)
 
     def datagram(self, data: bytes, now: float) -> list[Effect]:
         result = self.wire.open(data, now)
         if isinstance(result, Dropped):
+            self.recent.add(result.reason, now)
             return [self._dropped(result)]
+        self.recent.add("accepted", now)
         self.last_seen[result.sender] = now
+        self.delay_ms[result.sender] = result.age_ms
+        if isinstance(result.message, DuplicateId):
+            return self._told_twin(result.sender, result.message, now)
         if self.phase != "lb":
             self.deferred.append(result)
             return []
@@ -61,6 +88,44 @@ class NodeCore:
             self.deferred.append(key)
             return []
         return self._out(self.lb.timer(key, now), now)
+
+    def _watch_twins(self, now: float) -> list[Effect]:
+        """Report a peer id heard from two processes, tell that node (every quiet time), and
+        report when it clears; forget reports about this node that are no longer repeated."""
+        fx: list[Effect] = []
+        quiet = self.wire.twin_quiet_s
+        found = self.wire.twins(now)
+        for peer, (a, b) in found.items():
+            if peer not in self.twins:
+                text = f"node id {peer} is used by two processes (boot epochs {a} and {b})"
+                fx.append(Note("duplicate_id", text, {"peer": peer, "epochs": [a, b]}, "error"))
+            if now - self._told.get(peer, -1e18) >= quiet:
+                self._told[peer] = now
+                fx.append(Send(peer, DuplicateId(a, b)))
+        for peer in set(self.twins) - set(found):
+            fx.append(Note("duplicate_id", f"node id {peer} is used by one process again",
+                           {"peer": peer}))  # fmt: skip
+        self.twins = found
+        for reporter, (_, when) in list(self.twin_of_me.items()):
+            if now - when > 2 * quiet:
+                del self.twin_of_me[reporter]
+                fx.append(Note("duplicate_id", f"{reporter} no longer hears this id twice"))
+        return fx
+
+    def _told_twin(self, sender: str, message: DuplicateId, now: float) -> list[Effect]:
+        mine = self.wire.epoch
+        if mine not in (message.epoch_a, message.epoch_b):
+            return []  # about the other process, which may be this one's twin
+        other = message.epoch_b if mine == message.epoch_a else message.epoch_a
+        first = sender not in self.twin_of_me
+        self.twin_of_me[sender] = (other, now)
+        if not first:
+            return []
+        text = (
+            f"{sender} hears this node's id ({self.node_id}) from another process too (boot "
+            f"epoch {other}): stop the process that should not run as {self.node_id}"
+        )
+        return [Note("duplicate_id", text, {"reporter": sender, "epoch": other}, "error")]
 
     def _out(self, effects: list[Effect], now: float) -> list[Effect]:
         """Seal every ``Send``; a broadcast is sealed once and sent to each peer."""

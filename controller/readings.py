@@ -4,6 +4,10 @@
 loads). Under storage actuation the storage is the actuator, as the gateway is under SST
 actuation, so it is left out of ``NG``; the node then commands
 ``storage = PStar - generation + drain``.
+
+``setpoint`` is the value the actuator's command point holds (read back every round), with
+``setpoint_read_at``, when that read was sent: the ledger compares it with the acknowledged
+command only when the read is younger than the acknowledgement.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class DeviceView:
     commanded: Mapping[str, float | None]
     limits: Mapping[str, tuple[float, float]]
     fresh: bool = True
+    read_at: float | None = None  # when the read that gave these values was sent
+    resolutions: Mapping[str, float] | None = None  # command signal -> smallest step it holds
 
 
 @dataclass(frozen=True)
@@ -35,14 +41,19 @@ class Readings:
     storage: float = 0.0
     drain: float = 0.0
     counts: Mapping[str, int] | None = None
-    pstar: float | None = None  # the commanded gateway, read back from the actuator
+    pstar: float | None = None  # the gateway the actuator's held setpoint gives (read back)
     pstar_min: float = -math.inf
     pstar_max: float = math.inf
+    setpoint: float | None = None  # the actuator's command point as read back
+    setpoint_read_at: float | None = None
+    setpoint_resolution: float = 0.0
+    read_at: float | None = None  # the earliest read of this round
     dgi_enable: bool | None = None  # None: no Logger device
     frequency: float | None = None  # None: no Omega device
     fresh: bool = True
     storage_actuated: bool = False
     stale: tuple[str, ...] = ()
+    recovering: bool = False  # every device answers, but not yet for long enough to trust
 
     @property
     def net_generation(self) -> float:
@@ -68,10 +79,13 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
     counts: dict[str, int] = {}
     for view in views:
         counts[view.type] = counts.get(view.type, 0) + 1
+    actuator = _first(views, "Desd" if actuation == "desd" else "Sst")
     pstar, low, high = _actuator(views, actuation, generation, drain)
+    signal = "storage" if actuation == "desd" else "gateway"
     logger, omega = _first(views, "Logger"), _first(views, "Omega")
     enable = logger.states.get("dgiEnable") if logger else None
     stale = tuple(sorted(v.id for v in views if not v.fresh and v.type in NEEDED_TYPES))
+    reads = [v.read_at for v in views if v.read_at is not None]
     return Readings(
         gateway=_sum(views, "Sst", "gateway"),
         generation=generation,
@@ -81,6 +95,10 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
         pstar=pstar,
         pstar_min=low,
         pstar_max=high,
+        setpoint=actuator.commanded.get(signal) if actuator else None,
+        setpoint_read_at=actuator.read_at if actuator else None,
+        setpoint_resolution=(actuator.resolutions or {}).get(signal, 0.0) if actuator else 0.0,
+        read_at=min(reads) if reads else None,
         dgi_enable=None if logger is None else enable == 1.0,
         frequency=omega.states.get("frequency") if omega else None,
         fresh=not stale,
@@ -117,3 +135,8 @@ def _actuator(
 def storage_command(pstar: float, readings: Readings) -> float:
     """The Desd setpoint that makes the node export ``pstar`` (storage actuation)."""
     return pstar - readings.generation + readings.drain
+
+
+def setpoint_for(pstar: float, readings: Readings) -> float:
+    """What the actuator's command point must hold for the node to export ``pstar``."""
+    return storage_command(pstar, readings) if readings.storage_actuated else pstar

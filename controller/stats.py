@@ -7,6 +7,7 @@ API process turns them into Prometheus metrics, so scraping costs the control lo
 from __future__ import annotations
 
 import bisect
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 ROUND_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -39,3 +40,33 @@ class Histogram:
             running += n
             cumulative.append([bound, running])
         return {"buckets": cumulative, "sum": self.total, "count": self.count}
+
+
+@dataclass
+class Recent:
+    """How many events of each kind happened in the last ``window_s`` seconds (pure).
+
+    One-second buckets: memory stays bounded whatever the event rate.
+    """
+
+    window_s: float = 30.0
+    buckets: deque[tuple[int, Counter[str]]] = field(default_factory=deque)
+
+    def add(self, kind: str, now: float, n: int = 1) -> None:
+        second = int(now)
+        if not self.buckets or self.buckets[-1][0] != second:
+            self.buckets.append((second, Counter()))
+        self.buckets[-1][1][kind] += n
+        self._expire(now)
+
+    def counts(self, now: float) -> Counter[str]:
+        self._expire(now)
+        total: Counter[str] = Counter()
+        for _, counter in self.buckets:
+            total.update(counter)
+        return total
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.window_s
+        while self.buckets and self.buckets[0][0] + 1 <= horizon:
+            self.buckets.popleft()

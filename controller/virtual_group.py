@@ -2,9 +2,16 @@
 around a toy plant. Deterministic for a seed; used by randomized tests, benchmarks and
 experiments that need many runs quickly.
 
-Each substation's gateway follows its PStar (first-order lag, 0 = instant) and its net
-generation is set by the caller. Phases and rounds follow the site's timings exactly as a
-real node's scheduler would.
+Each substation's gateway follows the setpoint its SST holds (first-order lag, 0 = instant)
+and its net generation is set by the caller. Phases and rounds follow the site's timings
+exactly as a real node's scheduler would.
+
+Device I/O takes time, as it does in a lab (:class:`DeviceTiming`): a round's read is sent,
+samples the device halfway through its latency and reaches the core at the end of it; a
+write reaches the device halfway and is acknowledged at the end; writes are coalesced like
+the runtime's actuator (the newest command is written next). So a read can be sampled before
+a write lands and arrive after it is acknowledged — the race a node must survive. A device
+can also be restarted (its setpoint back to the initial value) behind the node's back.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import itertools
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from config.timings import PROFILES, Timings
 from controller.effects import CancelTimer, Effect, Note, SetPStar, StartTimer, TimerKey, Transmit
@@ -31,9 +38,21 @@ from controller.readings import Readings
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
 
 
+@dataclass(frozen=True)
+class DeviceTiming:
+    """Latency of one device read and one write, drawn uniformly from (low, high) seconds."""
+
+    read_s: tuple[float, float] = (0.0, 0.0)
+    write_s: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def instant(self) -> bool:
+        return self.read_s == (0.0, 0.0) and self.write_s == (0.0, 0.0)
+
+
 @dataclass
 class Substation:
-    """The toy plant of one node."""
+    """The toy plant of one node: the SST's held setpoint, its gateway, the net generation."""
 
     pstar: float
     gateway: float
@@ -50,7 +69,7 @@ class Substation:
         else:
             self.gateway += (self.pstar - self.gateway) * (1 - math.exp(-dt / self.lag_s))
 
-    def readings(self) -> Readings:
+    def readings(self, read_at: float) -> Readings:
         return Readings(
             gateway=self.gateway,
             generation=self.net_generation,
@@ -58,6 +77,9 @@ class Substation:
             pstar=self.pstar,
             pstar_min=-self.rating,
             pstar_max=self.rating,
+            setpoint=self.pstar,
+            setpoint_read_at=read_at,
+            read_at=read_at,
         )
 
 
@@ -69,6 +91,10 @@ class VirtualNode:
     initial_pstar: float
     timers: dict[TimerKey, int] = field(default_factory=dict)
     pstar_writes: int = 0
+    reading: bool = False  # a round's read is in flight
+    writing: bool = False
+    wanted: SetPStar | None = None  # the newest command not yet written
+    skipped_rounds: int = 0
 
 
 class VirtualGroup:
@@ -85,9 +111,12 @@ class VirtualGroup:
         faults: Faults | None = None,
         lag_s: float = 0.0,
         start: float = 1_000_000.0,
+        devices: DeviceTiming = DeviceTiming(),
     ) -> None:
         self.now = start
         self.plan = PhasePlan.from_timings(timings)
+        self.devices = devices
+        self.rng = random.Random(seed + 7919)  # device latencies; the network has its own
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._planned_until = self.plan.next_cycle(start)  # nodes start at a cycle boundary
@@ -125,6 +154,10 @@ class VirtualGroup:
     def run(self, seconds: float) -> None:
         self.run_until(self.now + seconds)
 
+    def _latency(self, span: tuple[float, float]) -> float:
+        low, high = span
+        return low if high <= low else self.rng.uniform(low, high)
+
     # -- events -----------------------------------------------------------------------------------
 
     def _ticker(self, kind: str, index: int) -> Callable[[], None]:
@@ -133,10 +166,33 @@ class VirtualGroup:
     def _tick(self, kind: str, index: int) -> None:
         for node_id, node in self.nodes.items():
             if kind == "round":
-                node.plant.advance(self.now)
-                self._apply(node_id, node.core.round(node.plant.readings(), self.now))
+                self._read(node_id, node)
             else:
                 self._apply(node_id, node.core.phase_started(kind, self.now))
+
+    def _read(self, node_id: str, node: VirtualNode) -> None:
+        """A round: send the read, sample the device, hand the values to the core."""
+        if node.reading:
+            node.skipped_rounds += 1  # the runtime skips a round that finds one running
+            return
+        if self.devices.instant:
+            node.plant.advance(self.now)
+            self._apply(node_id, node.core.round(node.plant.readings(self.now), self.now))
+            return
+        node.reading = True
+        sent, latency = self.now, self._latency(self.devices.read_s)
+        sampled: list[Readings] = []
+
+        def sample() -> None:
+            node.plant.advance(self.now)
+            sampled.append(node.plant.readings(sent))
+
+        def arrive() -> None:
+            node.reading = False
+            self._apply(node_id, node.core.round(sampled[0], self.now))
+
+        self.schedule(latency / 2, sample)
+        self.schedule(latency, arrive)
 
     def _receiver(self, node_id: str) -> Callable[[bytes], None]:
         def receive(data: bytes) -> None:
@@ -151,9 +207,9 @@ class VirtualGroup:
             if isinstance(effect, Transmit):
                 node.transport.send(effect.to, effect.data)
             elif isinstance(effect, SetPStar):
-                node.plant.advance(self.now)
-                node.plant.pstar = effect.kw
-                node.pstar_writes += 1
+                node.wanted = effect
+                if not node.writing:
+                    self._write(node_id, node)
             elif isinstance(effect, StartTimer):
                 token = next(self._order)
                 node.timers[effect.key] = token
@@ -165,6 +221,33 @@ class VirtualGroup:
             elif isinstance(effect, Note):
                 self.notes.append((self.now, node_id, effect))
 
+    def _write(self, node_id: str, node: VirtualNode) -> None:
+        """Write the newest command: it lands halfway, the acknowledgement comes at the end."""
+        command = node.wanted
+        if command is None:
+            return
+        node.wanted, node.writing = None, True
+        node.core.command_sent(command.seq)
+        latency = self._latency(self.devices.write_s)
+
+        def land() -> None:
+            node.plant.advance(self.now)
+            node.plant.pstar = command.setpoint
+            node.pstar_writes += 1
+
+        def acknowledge() -> None:
+            node.writing = False
+            self._apply(node_id, node.core.command_acked(command.seq, command.setpoint, self.now))
+            if node.wanted is not None:
+                self._write(node_id, node)
+
+        if latency <= 0:
+            land()
+            acknowledge()
+            return
+        self.schedule(latency / 2, land)
+        self.schedule(latency, acknowledge)
+
     def _firer(self, node_id: str, key: TimerKey, token: int) -> Callable[[], None]:
         return lambda: self._fire(node_id, key, token)
 
@@ -174,13 +257,22 @@ class VirtualGroup:
             del node.timers[key]
             self._apply(node_id, node.core.timer(key, self.now))
 
-    # -- what tests and benchmarks look at -------------------------------------------------------
+    # -- what tests and benchmarks do and look at -----------------------------------------------
 
     def set_net_generation(self, node_id: str, value: float) -> None:
         self.nodes[node_id].plant.net_generation = value
 
+    def restart_device(self, node_id: str) -> None:
+        """The node's SST reboots: it holds its initial setpoint again."""
+        plant = self.nodes[node_id].plant
+        plant.advance(self.now)
+        plant.pstar = self.nodes[node_id].initial_pstar
+
     def set_faults(self, faults: Faults) -> None:
         self.network.faults = faults
+
+    def set_device_timing(self, devices: DeviceTiming) -> None:
+        self.devices = replace(devices)
 
     def imbalance(self) -> dict[str, float]:
         """Per node, measured gateway minus net generation."""
@@ -192,7 +284,12 @@ class VirtualGroup:
         return all(abs(d) <= tolerance for d in self.imbalance().values())
 
     def setpoint_sum_change(self) -> float:
+        """Σ (held setpoint - initial) over the devices, not the nodes' bookkeeping."""
         return sum(v.plant.pstar - v.initial_pstar for v in self.nodes.values())
+
+    def beliefs(self) -> dict[str, tuple[float, float]]:
+        """Per node (its command, what its device holds)."""
+        return {n: (v.core.lb.ledger.command, v.plant.pstar) for n, v in self.nodes.items()}
 
     def lb(self, node_id: str) -> LoadBalancer:
         return self.nodes[node_id].core.lb

@@ -35,7 +35,7 @@ class Plant:
     frequency: float | None = None
     fresh: bool = True
 
-    def readings(self) -> Readings:
+    def readings(self, now: float = 0.0) -> Readings:
         counts = {"Sst": 1, "Drer": 1}
         if self.frequency is not None:
             counts["Omega"] = 1
@@ -44,6 +44,9 @@ class Plant:
             generation=self.net_generation,
             counts=counts,
             pstar=self.pstar,
+            setpoint=self.pstar,
+            setpoint_read_at=now,
+            read_at=now,
             pstar_min=-100.0,
             pstar_max=100.0,
             dgi_enable=self.dgi_enable,
@@ -85,10 +88,13 @@ class Link:
                     self.sent.append((node, target, effect.message))
                     if type(effect.message).__name__ not in self.lost:
                         self.wire.append((node, target, effect.message))
-            elif isinstance(effect, SetPStar):
+            elif isinstance(effect, SetPStar):  # an instant device: written and acknowledged
                 plant = self.plants[node]
                 plant.pstar = plant.gateway = effect.kw
                 self.setpoints.append((node, effect.kw))
+                core = self.cores[node]
+                core.command_sent(effect.seq)
+                self.apply(node, core.command_acked(effect.seq, effect.setpoint, self.now))
             elif isinstance(effect, StartTimer):
                 self.timers[(node, effect.key)] = effect.at
             elif isinstance(effect, CancelTimer):
@@ -102,7 +108,7 @@ class Link:
 
     def round(self) -> None:
         for node, core in self.cores.items():
-            self.apply(node, core.round(self.plants[node].readings(), self.now))
+            self.apply(node, core.round(self.plants[node].readings(self.now), self.now))
 
     def deliver(self) -> None:
         """Deliver every message in flight (and those they cause), first in first out."""

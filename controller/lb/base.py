@@ -1,19 +1,39 @@
-"""The state a load balancer keeps, shared by its supply side, demand side and round."""
+"""The state a load balancer keeps, shared by its supply side, demand side and round.
+
+PStar changes in one place, :meth:`LbState._set_pstar`, which records the change in the
+command ledger (:mod:`controller.lb.ledger`) and asks for one write. The device's answer
+comes back as :meth:`LbState.command_acked`; the read-back of every round is compared with
+the acknowledged command by :meth:`LbState._reconcile`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from controller.effects import Effect, Note, SetPStar
+from controller.lb.ledger import MIGRATIONS, Ledger
 from controller.lb.rules import NORMAL
 from controller.lb.settings import LbSettings
 from controller.lb.transactions import DemandTx, SupplyTx
 from controller.messages import Status
-from controller.readings import Readings
+from controller.readings import Readings, setpoint_for
+
+#: float32 holds about 24 bits: a held setpoint this close (relative) is the written one.
+FLOAT32_EPS = 2.0**-22
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """The device holds ``held`` while the node acknowledged ``commanded`` (setpoints)."""
+
+    held: float
+    commanded: float
+    since: float
 
 
 class LbState:
-    """Fields and the two helpers every part of the load balancer uses."""
+    """Fields and the helpers every part of the load balancer uses."""
 
     def __init__(
         self, node_id: str, peers: Iterable[str], settings: LbSettings, *, epoch: int
@@ -28,9 +48,12 @@ class LbState:
         self.readings = Readings()
         self.gateway = 0.0  # G
         self.net_generation = 0.0  # NG
-        self.predicted = 0.0  # PG
+        self.predicted = 0.0  # PG (adaptive: always the ledger's command)
         self.k = 0.0  # K
         self.synced = False
+        self.ledger = Ledger()
+        self.disagreement: Disagreement | None = None
+        self.disagreements = 0  # episodes: a device that stopped holding the command
         # supply side
         self.window = 0
         self.window_open = False
@@ -47,15 +70,129 @@ class LbState:
         self.moved_in = 0.0
         self.moved_out = 0.0
 
-    def _set_pstar(self, kw: float, fx: list[Effect]) -> None:
-        """SetPStar: the only place PStar changes; PG follows it."""
+    # -- the command ----------------------------------------------------------------------------
+
+    def _set_pstar(
+        self,
+        kw: float,
+        kind: str,
+        now: float,
+        fx: list[Effect],
+        *,
+        peer: str | None = None,
+        tx: int | None = None,
+    ) -> None:
+        """SetPStar: the only place PStar changes; PG follows it, the ledger records it.
+
+        FREEDM resets PG to the measured gateway at each synchronisation, so a migration
+        there may start from a PG that is not the command: that difference is recorded as
+        a ``resync`` adjustment first, and the migration as exactly its amount.
+        """
+        ledger = self.ledger
+        if kind in MIGRATIONS and abs(self.predicted - ledger.command) > 1e-12:
+            ledger.record("resync", self.predicted, self._setpoint(self.predicted), now)
+        entry = ledger.record(kind, kw, self._setpoint(kw), now, peer=peer, tx=tx)
         self.predicted = kw
-        fx.append(SetPStar(kw))
+        fx.append(SetPStar(kw, entry.seq, entry.setpoint))
+
+    def _write_again(self, kind: str, now: float, fx: list[Effect]) -> None:
+        """Write the unchanged command once more (``reassert``, or ``track`` under storage
+        actuation, whose setpoint follows generation and drain)."""
+        command = self.ledger.command
+        entry = self.ledger.record(kind, command, self._setpoint(command), now)
+        fx.append(SetPStar(command, entry.seq, entry.setpoint))
+
+    def _setpoint(self, pstar: float) -> float:
+        return setpoint_for(pstar, self.readings)
+
+    def command_acked(self, seq: int, setpoint: float, now: float) -> list[Effect]:
+        """The device took the write of ledger entry ``seq`` (and every earlier one)."""
+        self.ledger.acked(seq, setpoint, now)
+        return []
+
+    def command_sent(self, seq: int) -> None:
+        """The write of ``seq`` is on its way to the device."""
+        self.ledger.sent_seq = max(self.ledger.sent_seq, seq)
+
+    def _start(self, readings: Readings, now: float) -> None:
+        """The command to start from: what the actuator holds, read back (acknowledged by
+        the reading itself), or the measured gateway when its setpoint cannot be read."""
+        if readings.pstar is not None and readings.setpoint is not None:
+            pstar, setpoint = readings.pstar, readings.setpoint
+        else:
+            pstar, setpoint = readings.gateway, self._setpoint(readings.gateway)
+        read_at = readings.setpoint_read_at if readings.setpoint_read_at is not None else now
+        self.ledger.start(pstar, setpoint, read_at)
+        self.predicted = pstar
+
+    def _tolerance(self, setpoint: float) -> float:
+        resolution = self.readings.setpoint_resolution
+        return max(self.settings.setpoint_tolerance, resolution, abs(setpoint) * FLOAT32_EPS)
+
+    def _reconcile(self, now: float, fx: list[Effect]) -> None:
+        """The device is the truth: compare its held setpoint with the acknowledged command
+        (only with a read sent after the acknowledgement) and settle a disagreement by the
+        configured policy — write the command again, or adopt the device's value."""
+        readings, ledger = self.readings, self.ledger
+        held = readings.setpoint
+        if held is None or not readings.fresh or not ledger.comparable(readings.setpoint_read_at):
+            return
+        commanded = ledger.acked_setpoint
+        assert commanded is not None
+        if abs(held - commanded) <= self._tolerance(commanded):
+            if self.disagreement is not None:
+                lasted = now - self.disagreement.since
+                self._note(fx, "agreement", f"the actuator holds the command again after "
+                           f"{lasted:.1f} s", held=held)  # fmt: skip
+                self.disagreement = None
+            self._track(now, fx)
+            return
+        first = self.disagreement is None
+        if first:
+            self.disagreements += 1
+            self.disagreement = Disagreement(held, commanded, now)
+        policy = self.settings.reconcile
+        text = (
+            f"the actuator holds {held:g} but the node commanded {commanded:g} (device "
+            f"restarted, overridden or in its own fallback); "
+            + ("writing the command again" if policy == "reassert" else "adopting its value")
+        )
+        self._note(
+            fx, "disagreement", text, "warning" if first else "debug",
+            held=held, commanded=commanded, policy=policy,
+        )  # fmt: skip
+        if policy == "reassert":
+            self._write_again("reassert", now, fx)
+        elif readings.pstar is not None:
+            self._set_pstar(readings.pstar, "adopt", now, fx)
+
+    def _track(self, now: float, fx: list[Effect]) -> None:
+        """Storage actuation: keep the battery at ``PStar - generation + drain`` as the
+        generation and the drain change, so the export stays at the command."""
+        if not self.readings.storage_actuated or self.ledger.pending:
+            return
+        needed = self._setpoint(self.ledger.command)
+        if abs(needed - self.ledger.setpoint) > self._tolerance(needed):
+            self._write_again("track", now, fx)
+
+    # -- what the node tells -------------------------------------------------------------------
+
+    def residual(self) -> float:
+        """Σ (NG - PG) over this node and the peers it hears from: what migrations cannot
+        balance because the group as a whole is in surplus (> 0) or deficit (< 0)."""
+        own = self.net_generation - self.predicted
+        return own + sum(s.net_generation - s.predicted for s in self.peer_status.values())
 
     @staticmethod
     def _note(fx: list[Effect], kind: str, text: str, level: str = "info", **data: object) -> None:
         fx.append(Note(kind, text, data, level))
 
     def _can_take(self) -> bool:
-        """Fresh devices and not disabled by the Logger: the node may change its PStar."""
-        return self.readings.fresh and self.readings.dgi_enable is not False
+        """Fresh, trusted devices holding the command, and not disabled by the Logger: the
+        node may change its PStar for a peer."""
+        return (
+            self.readings.fresh
+            and self.ledger.started
+            and self.disagreement is None
+            and self.readings.dgi_enable is not False
+        )

@@ -59,7 +59,6 @@ class LoadBalancer(SupplySide, DemandSide):
         super().__init__(node_id, peers, settings, epoch=epoch)
         self.rounds = 0
         self._sync_due = False
-        self._started = False
         self._enabled = True
         self._table_states: tuple[str, ...] = ()
         self._table_at = -1e18
@@ -96,24 +95,17 @@ class LoadBalancer(SupplySide, DemandSide):
         self.rounds += 1
         self.readings = readings
         self.gateway, self.net_generation = readings.gateway, readings.net_generation
-        if not self._started:
-            self._started = True
-            self.predicted = self._actual_pstar()
+        if not self.ledger.started and readings.fresh:
+            self._start(readings, now)
+        self._reconcile(now, fx)
         if self._sync_due and readings.fresh:
             self._synchronise(fx)
         self._update_state(fx)
         self._print_table(now, fx)
-        if readings.stale != self._stale:  # on edges only
-            self._stale = readings.stale
-            text = (
-                f"devices stale: {', '.join(readings.stale)}; not drafting"
-                if readings.stale
-                else "devices fresh"
-            )
-            self._note(fx, "stale", text, "warning" if readings.stale else "info")
+        self._note_freshness(readings, fx)
         if not readings.fresh:
             return fx
-        if not self._check_enabled(fx):
+        if not self._check_enabled(now, fx):
             return fx
         fx.append(
             Send(BROADCAST, Status(self.state, self.gateway, self.net_generation, self.predicted))
@@ -138,20 +130,32 @@ class LoadBalancer(SupplySide, DemandSide):
 
     # -- the round --------------------------------------------------------------------------------
 
-    def _actual_pstar(self) -> float:
-        """What the actuator holds now: the read-back PStar, or the measured gateway."""
-        pstar = self.readings.pstar
-        return pstar if pstar is not None else self.gateway
+    def _note_freshness(self, readings: Readings, fx: list[Effect]) -> None:
+        """Stale or recovering devices, on edges only."""
+        key = (*readings.stale, "(recovering)") if readings.recovering else readings.stale
+        if key == self._stale:
+            return
+        self._stale = key
+        if readings.stale:
+            text, level = f"devices stale: {', '.join(readings.stale)}; not drafting", "warning"
+        elif readings.recovering:
+            text, level = "devices answer again; not trusted until they keep answering", "info"
+        else:
+            text, level = "devices fresh", "info"
+        self._note(fx, "stale", text, level)
 
     def _synchronise(self, fx: list[Effect]) -> None:
-        """PG from the plant, K from the gateways heard of (ALGORITHM.md §5).
+        """K from the gateways heard of; FREEDM also resets PG (ALGORITHM.md §5).
 
-        FREEDM resets PG to the measured gateway. Adaptive mode resets it to the commanded
-        PStar read back from the actuator: a plant that lags its setpoint then does not make
-        the node migrate the same surplus again.
+        FREEDM resets PG to the measured gateway — but only from a reading sent after the
+        device acknowledged the last write, never an older one. Adaptive mode keeps PG: it
+        is the ledger's command, which no reading changes (docs/algorithm.md).
         """
+        if not self.settings.adaptive:
+            if not self.ledger.comparable(self.readings.read_at):
+                return  # a write is in flight, or this reading predates it: next round
+            self.predicted = self.gateway
         self._sync_due = False
-        self.predicted = self._actual_pstar() if self.settings.adaptive else self.gateway
         self.k = self.gateway + sum(status.gateway for status in self.peer_status.values())
         self.synced = True
         self._note(
@@ -197,7 +201,7 @@ class LoadBalancer(SupplySide, DemandSide):
         )
         self._note(fx, "load_table", table)
 
-    def _check_enabled(self, fx: list[Effect]) -> bool:
+    def _check_enabled(self, now: float, fx: list[Effect]) -> bool:
         """Logger gating: dgiEnable != 1 holds the SST where it is (SetPStar(G))."""
         enabled = self.readings.dgi_enable is not False
         if enabled != self._enabled:
@@ -206,7 +210,7 @@ class LoadBalancer(SupplySide, DemandSide):
                 fx, "enable", "enabled by the Logger" if enabled else "disabled by the Logger"
             )
         if not enabled:
-            self._set_pstar(self.gateway, fx)
+            self._set_pstar(self.gateway, "hold", now, fx)
         return enabled
 
     # -- everyone ---------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ class DemandSide(LbState):
             self._take(sender, msg, now, fx)
         elif self.net_generation <= self.predicted - msg.amount:
             fx.append(Send(sender, DraftAccept(msg.tx, msg.amount)))
-            self._set_pstar(self.predicted - msg.amount, fx)
+            self._set_pstar(self.predicted - msg.amount, "demand", now, fx, peer=sender, tx=msg.tx)
             self._note_accept(sender, msg.tx, msg.amount, fx)
             self._count_in(sender, msg.amount, None, fx)
         else:
@@ -64,7 +64,7 @@ class DemandSide(LbState):
             fx.append(Send(sender, TooLate(msg.tx, msg.amount)))
             return
         self.demand_tx[key] = DemandTx(sender, msg.tx, take, now)
-        self._set_pstar(self.predicted - take, fx)
+        self._set_pstar(self.predicted - take, "demand", now, fx, peer=sender, tx=msg.tx)
         self.k -= take
         self._note_accept(sender, msg.tx, take, fx)
         fx.append(Send(sender, DraftAccept(msg.tx, take)))
@@ -105,7 +105,7 @@ class DemandSide(LbState):
         if record is None or record.state not in (PROVISIONAL, UNRESOLVED):
             return
         record.state = ABORTED
-        self._set_pstar(self.predicted + record.amount, fx)
+        self._set_pstar(self.predicted + record.amount, "rollback", now, fx, peer=sender, tx=msg.tx)
         self.k += record.amount
         fx.append(CancelTimer(("confirm", sender, msg.tx)))
         self._note(

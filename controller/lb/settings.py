@@ -29,6 +29,8 @@ class LbSettings:
     retention_s: float = 120.0  # adaptive: transaction outcomes are remembered this long
     table_every_s: float = 5.0
     max_amount: float = 1.0e6
+    reconcile: str = "reassert"  # or "adopt": what a device/command disagreement leads to
+    setpoint_tolerance: float = 0.001  # kW: a held setpoint this close is the command
 
     @property
     def adaptive(self) -> bool:
@@ -51,4 +53,6 @@ class LbSettings:
             resend_s=resend,
             lease_s=max(4 * request, 4 * resend),
             max_amount=algorithm.max_amount,
+            reconcile=algorithm.reconcile,
+            setpoint_tolerance=algorithm.setpoint_tolerance_kw,
         )

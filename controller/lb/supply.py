@@ -79,7 +79,8 @@ class SupplySide(LbState):
         if best is not None and self.state == SUPPLY:
             step = self.settings.step
             fx.append(Send(best, DraftSelect(0, step)))
-            self._set_pstar(self.predicted + step, fx)  # optimistic: before any answer
+            # optimistic: before any answer
+            self._set_pstar(self.predicted + step, "supply", now, fx, peer=best, tx=0)
             self.k += step
             self._note(
                 fx,
@@ -157,7 +158,7 @@ class SupplySide(LbState):
             self._note(fx, "abort", f"tx {msg.tx} to {sender}: no longer able to act; aborted")
         elif record.state == PENDING and msg.amount <= record.offered:
             record.state, record.taken = COMMITTED, msg.amount
-            self._set_pstar(self.predicted + msg.amount, fx)
+            self._set_pstar(self.predicted + msg.amount, "supply", now, fx, peer=sender, tx=msg.tx)
             fx.append(CancelTimer(("resend", msg.tx)))
             fx.append(CancelTimer(("lease", msg.tx)))
             fx.append(Send(sender, DraftCommit(msg.tx)))
@@ -180,7 +181,8 @@ class SupplySide(LbState):
 
     def _on_too_late(self, sender: str, msg: TooLate, now: float, fx: list[Effect]) -> None:
         if not self.settings.adaptive:
-            self._set_pstar(self.predicted - msg.amount, fx)  # roll the optimistic step back
+            # roll the optimistic step back
+            self._set_pstar(self.predicted - msg.amount, "rollback", now, fx, peer=sender)
             self.k -= msg.amount
             self._note(fx, "too_late", f"{sender} refused {msg.amount:g}; rolled back")
             return

@@ -1,9 +1,10 @@
 """The wire stage of a node: messages ↔ authenticated datagrams. Pure: time is passed in.
 
-Outgoing messages get the sender's boot epoch and the next sequence number. Incoming datagrams
-pass, in order: format and key id, MAC, header, destination, group membership, time-to-live,
-replay window, message shape, message values. A datagram that fails a check is dropped and
-counted under its reason; nothing else happens.
+Outgoing messages get the sender's boot epoch (its start time in ms) and the next sequence
+number. Incoming datagrams pass, in order: format and key id, MAC, header, destination, group
+membership, time-to-live, boot epoch (one from the future beyond the allowed clock skew is
+refused, never adopted), replay window, message shape, message values. A datagram that fails
+a check is dropped and counted under its reason; nothing else happens.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ DROP_REASONS = (
     "unknown_key",
     "replay",
     "expired",
+    "bad_epoch",
     "malformed",
     "not_member",
     "invalid",
@@ -45,6 +47,7 @@ class Inbound:
     sender: str
     message: Message
     epoch: int
+    age_ms: float = 0.0  # on arrival: network delay plus the difference of the two clocks
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class Wire:
         group: str = "site",
         ttl_ms: int = 1000,
         max_skew_ms: int = 1000,
+        twin_overlap_s: float = 1.0,
+        twin_quiet_s: float = 5.0,
     ) -> None:
         self.node_id = node_id
         self.members = frozenset(members) - {node_id}
@@ -94,6 +99,8 @@ class Wire:
         self.group = group
         self.ttl_ms = ttl_ms
         self.max_skew_ms = max_skew_ms
+        self.twin_overlap_s = twin_overlap_s
+        self.twin_quiet_s = twin_quiet_s
         self.seq = 0
         self.replay = ReplayGuard()
         self.stats = WireStats()
@@ -131,7 +138,7 @@ class Wire:
             return self._drop("invalid", envelope, str(exc))
         self.stats.by_type[(envelope.type, "accepted")] += 1
         self.stats.by_peer[(envelope.src, "accepted")] += 1
-        return Inbound(envelope.src, message, envelope.epoch)
+        return Inbound(envelope.src, message, envelope.epoch, now * 1000 - envelope.send_time_ms)
 
     def _check_envelope(self, envelope: Envelope, now: float) -> None:
         if envelope.dst not in (self.node_id, BROADCAST):
@@ -141,8 +148,26 @@ class Wire:
         age_ms = now * 1000 - envelope.send_time_ms
         if age_ms > envelope.ttl_ms or -age_ms > self.max_skew_ms:
             raise DropReason("expired", f"sent {age_ms:.0f} ms ago, ttl {envelope.ttl_ms} ms")
-        if not self.replay.check_and_record(envelope.src, envelope.epoch, envelope.seq):
+        ahead_ms = envelope.epoch - now * 1000
+        if ahead_ms > self.max_skew_ms:
+            raise DropReason(
+                "bad_epoch",
+                f"boot epoch {envelope.epoch} is {ahead_ms / 1000:.0f} s in the future "
+                f"(allowed clock skew {self.max_skew_ms} ms)",
+            )
+        if not self.replay.check_and_record(envelope.src, envelope.epoch, envelope.seq, now):
             raise DropReason("replay", f"epoch {envelope.epoch} seq {envelope.seq} already seen")
+
+    def twins(self, now: float) -> dict[str, tuple[int, int]]:
+        """Senders heard under two boot epochs at once (two processes with one node id)."""
+        found = {}
+        for sender in self.members:
+            pair = self.replay.twins(
+                sender, now, overlap_s=self.twin_overlap_s, quiet_s=self.twin_quiet_s
+            )
+            if pair is not None:
+                found[sender] = pair
+        return found
 
     def _drop(self, reason: str, envelope: Envelope | None, detail: str) -> Dropped:
         # Labels stay bounded: a type or sender name is only used when it is a known one.

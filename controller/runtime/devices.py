@@ -1,9 +1,15 @@
 """A node's devices at run time: concurrent reads, the actuator, and the failsafe.
 
 Reads of all devices of a round run concurrently (one driver per device, one request per
-device with the shipped profiles). The actuator writes PStar — to the first Sst's gateway, or
-under storage actuation to the first Desd as ``PStar - generation + drain`` — and always
-writes the newest value: requests that arrive while a write is in flight are coalesced.
+device with the shipped profiles). The actuator writes what the core's ``SetPStar`` says —
+the setpoint of the first Sst's gateway, or under storage actuation of the first Desd's
+storage — and always the newest one: commands that arrive while a write is in flight are
+coalesced. Nothing is skipped as "already written": after a link loss or a restart the
+device may hold anything, and only its read-back says what. Each write is reported when it
+is sent and when the device acknowledges it; a failed one is written again next round.
+
+A release writes every writable point's failsafe value and keeps trying the ones that fail
+until each is acknowledged; commands that come meanwhile wait for the node to resume.
 """
 
 from __future__ import annotations
@@ -13,14 +19,21 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from config.profile import Point
 from config.site import Device
-from controller.readings import DeviceView, Readings, readings_from, storage_command
+from controller.effects import SetPStar
+from controller.readings import DeviceView, Readings, readings_from
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import Address, build_driver
 
 log = logging.getLogger(__name__)
+
+
+def resolution(point: Point) -> float:
+    """The smallest change of value the point can hold (0: a float, relative precision)."""
+    return 0.0 if point.type in ("float32", "float64") else abs(point.scale)
 
 
 def view_of(driver: DeviceDriver, now: float) -> DeviceView:
@@ -45,7 +58,14 @@ def view_of(driver: DeviceDriver, now: float) -> DeviceView:
         if p.is_command
     }
     return DeviceView(
-        driver.device_id, profile.device_type, states, commanded, limits, not driver.is_stale(now)
+        driver.device_id,
+        profile.device_type,
+        states,
+        commanded,
+        limits,
+        not driver.is_stale(now),
+        read_at=driver.last_read_started,
+        resolutions={p.signal: resolution(p) for p in profile.points if p.is_command},
     )
 
 
@@ -68,13 +88,16 @@ class DeviceSet:
             d.id: build_driver(d, pool, address=(addresses or {}).get(d.id)) for d in devices
         }
         self.readings = Readings()
-        self.wanted: float | None = None
-        self.written: float | None = None
+        self.wanted: SetPStar | None = None  # the newest command asked for
+        self.acked: SetPStar | None = None  # the newest command the device acknowledged
         self.last_write_at: float | None = None
         self.write_errors = 0
-        self._wake = asyncio.Event()
+        self.released = False
+        self.failsafe_pending: list[tuple[DeviceDriver, Point]] = []
         self._writer: asyncio.Task[None] | None = None
-        self.on_written: Callable[[float, float], None] | None = None  # (value, time)
+        self._write_failing = False
+        self.on_sent: Callable[[int], None] | None = None  # (seq)
+        self.on_acked: Callable[[int, float, float], None] | None = None  # (seq, setpoint, at)
 
     async def read(self) -> Readings:
         """Read every device concurrently; failures leave that device stale (already logged)."""
@@ -91,41 +114,51 @@ class DeviceSet:
 
     # -- the actuator -----------------------------------------------------------------------------
 
-    def command(self, pstar: float) -> None:
-        """Ask for PStar = ``pstar``; the writer task writes the newest value asked for."""
-        self.wanted = pstar
+    def command(self, command: SetPStar) -> None:
+        """Ask for ``command``; the writer task writes the newest command asked for."""
+        self.wanted = command
+        self.retry()
+
+    def retry(self) -> None:
+        """Write what is wanted but not acknowledged (after a failed write, or a resume)."""
+        if self.released or self.wanted is None:
+            return
+        if self.acked is not None and self.wanted.seq <= self.acked.seq:
+            return
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop(), name="actuator")
-        self._wake.set()
 
     async def _write_loop(self) -> None:
-        while self.wanted is not None and self.wanted != self.written:
-            value = self.wanted
+        while not self.released and self.wanted is not None:
+            command = self.wanted
+            if self.acked is not None and command.seq <= self.acked.seq:
+                return
+            if self.on_sent is not None:
+                self.on_sent(command.seq)
             try:
-                await self._write(value)
+                await self._write(command.setpoint)
             except DriverError as exc:
                 self.write_errors += 1
-                log.warning("PStar %.3f not written: %s (retried next round)", value, exc)
+                level = logging.DEBUG if self._write_failing else logging.WARNING
+                log.log(level, "PStar %.3f not written: %s (written again next round)",
+                        command.kw, exc)  # fmt: skip
+                self._write_failing = True
                 return
-            self.written = value
+            if self._write_failing:
+                log.info("PStar %.3f written after %d failed write(s)", command.kw,
+                         self.write_errors)  # fmt: skip
+                self._write_failing = False
+            self.acked = command
             self.last_write_at = self.clock()
-            if self.on_written is not None:
-                self.on_written(value, self.last_write_at)
+            if self.on_acked is not None:
+                self.on_acked(command.seq, command.setpoint, self.last_write_at)
 
-    async def _write(self, pstar: float) -> None:
-        kind = "Desd" if self.actuation == "desd" else "Sst"
+    async def _write(self, setpoint: float) -> None:
+        kind, signal = ("Desd", "storage") if self.actuation == "desd" else ("Sst", "gateway")
         driver = self._first(kind)
         if driver is None:
             raise DriverError("node", f"has no {kind} device to command")
-        if kind == "Desd":
-            await driver.command("storage", storage_command(pstar, self.readings))
-        else:
-            await driver.command("gateway", pstar)
-
-    def retry(self) -> None:
-        """Write again what is wanted but not written (after a failed write)."""
-        if self.wanted is not None and self.wanted != self.written:
-            self.command(self.wanted)
+        await driver.command(signal, setpoint)
 
     def _first(self, device_type: str) -> DeviceDriver | None:
         ids = sorted(i for i, t in self.types.items() if t == device_type)
@@ -134,13 +167,36 @@ class DeviceSet:
     # -- release ----------------------------------------------------------------------------------
 
     async def release(self) -> None:
-        """Write every writable point's failsafe value, on every device that answers."""
-        self.wanted = None
-        for driver in self.drivers.values():
+        """Go safe: write every writable point's failsafe value, now and — for the writes
+        that fail — again each round until the device acknowledges them."""
+        self.released = True
+        self.failsafe_pending = [
+            (driver, point)
+            for driver in self.drivers.values()
+            for point in driver.profile.points
+            if point.writable and point.failsafe is not None
+        ]
+        await self.retry_failsafe()
+
+    async def retry_failsafe(self) -> None:
+        pending, self.failsafe_pending = self.failsafe_pending, []
+        for driver, point in pending:
+            assert point.failsafe is not None
             try:
-                await driver.write_failsafe()
+                await driver.write(point.name, point.failsafe)
             except DriverError as exc:
-                log.warning("failsafe not written: %s", exc)
+                log.debug("failsafe not written yet: %s", exc)
+                self.failsafe_pending.append((driver, point))
+        for driver, point in pending:
+            if (driver, point) not in self.failsafe_pending:
+                log.info("%s %s: failsafe value %g written", driver.device_id, point.name,
+                         point.failsafe)  # fmt: skip
+
+    def resume(self) -> None:
+        """Control again: failsafe writes stop; a command that waited is written."""
+        self.released = False
+        self.failsafe_pending = []
+        self.retry()
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -1,10 +1,14 @@
 """One node at run time: devices, peer socket, the phase scheduler, and the core between them.
 
 The runtime is the only place effects become I/O: datagrams go out on UDP, PStar goes to the
-actuator, timers become ``loop.call_at`` handles, notes become log lines (and reach any
-listener, e.g. a live view). A device the round needs that stays stale longer than the hold
-time makes the node release its actuators to their failsafe values; once every device
-answers again the node resumes at the next LB phase, resynchronised.
+actuator (whose sends and acknowledgements go back to the core's ledger), timers become
+``loop.call_at`` handles, notes become log lines (and reach any listener, e.g. a live view).
+
+Device health (:mod:`controller.health`): one bad round starts an episode that only ends when
+the devices have answered every round for ``recovery_s``; an episode that lasts the hold time
+releases the actuators to their failsafe values (retried until acknowledged). Until the
+episode ends the core sees the devices as not fresh and does not draft; after a release the
+node resumes control when it ends, and the core reconciles the device with its command.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from config.site import Site, split_host_port
 from controller.effects import CancelTimer, Effect, Note, SetPStar, StartTimer, TimerKey, Transmit
+from controller.health import DeviceHealth
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
 from controller.messages import Limits
@@ -32,6 +37,7 @@ from controller.runtime.devices import DeviceSet
 from controller.runtime.figures import Figures
 from controller.runtime.scheduler import PhaseScheduler
 from controller.runtime.snapshot import round_event, snapshot
+from controller.stats import Recent
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import Address
 
@@ -83,18 +89,19 @@ class NodeRuntime:
             addresses=addresses,
             clock=clock,
         )
-        self.hold_s = algorithm.failsafe_hold_s
-        self.scheduler = PhaseScheduler(self.plan, self._phase, self._round, clock=clock)
+        self.health = DeviceHealth(algorithm.failsafe_hold_s, algorithm.recovery_s)
+        self.scheduler = PhaseScheduler(
+            self.plan, self._phase, self._round, clock=clock, on_overrun=self._overrun
+        )
         self.transport: UdpTransport | None = None
         self.skipped_rounds = 0  # a round that found the previous one still running
+        self.overruns = Recent(window_s=10 * self.plan.cycle_s)
         self.listeners: list[NoteListener] = []
-        self.stale_since: float | None = None
-        self.released = False
         self.operator_enabled = True
         self.cycles = 0
+        self.started_at: float | None = None
         self.last_round_at: float | None = None
         self.figures = Figures()
-        self.initial_pstar: float | None = None
         self.api: ApiLink | None = None
         if api:
             host, port = split_host_port(self.node.api)
@@ -103,7 +110,8 @@ class NodeRuntime:
                 host, port, node_id=node_id, token_file=token_file, on_write=self._write
             )
         self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
-        self.devices.on_written = self._written
+        self.devices.on_sent = self.core.command_sent
+        self.devices.on_acked = self._acked
         self._busy = False
         self._in_flight: set[asyncio.Task[object]] = set()
 
@@ -115,8 +123,8 @@ class NodeRuntime:
         self.transport = await UdpTransport.bind(
             split_host_port(self.node.peer), peers, self._datagram
         )
-        readings = await self.devices.read()
-        self.initial_pstar = readings.pstar
+        await self.devices.read()
+        self.started_at = self.clock()
         if self.api is not None:
             await self.api.start(snapshot(self, self.clock()))
         first = self.scheduler.start()
@@ -165,17 +173,20 @@ class NodeRuntime:
             task.add_done_callback(self._in_flight.discard)
         if self._busy:
             self.skipped_rounds += 1
+            self._overrun()
             self.log.warning("round %d skipped: the previous round is still running", index)
             return
         self._busy = True
         started = time.perf_counter()
         try:
-            readings = await self.devices.read()
-            await self._watch_devices(readings)
+            readings = await self._judged(await self.devices.read())
             if not self.operator_enabled:  # the operator gate acts like the Logger's dgiEnable
                 readings = dataclasses.replace(readings, dgi_enable=False)
             self._execute(self.core.round(readings, self.clock()))
-            self.devices.retry()
+            if self.health.released:
+                await self.devices.retry_failsafe()
+            else:
+                self.devices.retry()
         finally:
             self._busy = False
             duration = time.perf_counter() - started
@@ -192,22 +203,29 @@ class NodeRuntime:
         self._timers.pop(key, None)
         self._execute(self.core.timer(key, self.clock()))
 
-    async def _watch_devices(self, readings: Readings) -> None:
-        """Stale past the hold time: release. Fresh again: resume (resynchronised next phase)."""
+    async def _judged(self, readings: Readings) -> Readings:
+        """The round's readings as the core may use them: not fresh while the devices are on
+        probation; a release after the hold time, a resume when the episode ends."""
         now = self.clock()
-        if readings.fresh:
-            if self.released:
-                self.log.info("devices answer again; resuming control")
-            self.stale_since, self.released = None, False
-            return
-        self.stale_since = self.stale_since or now
-        if not self.released and now - self.stale_since >= self.hold_s:
-            self.released = True
+        event = self.health.observe(readings.fresh, now)
+        if event == "release":
+            held = now - (self.health.unhealthy_since or now)
             self.log.warning(
-                "devices stale for %.1f s (%s): releasing to failsafe values",
-                now - self.stale_since, ", ".join(readings.stale),
+                "devices failing for %.1f s (%s): releasing to failsafe values",
+                held, ", ".join(readings.stale) or "answering only now and then",
             )  # fmt: skip
             await self.devices.release()
+        elif event == "resume":
+            self.log.info("devices answered for %.1f s: resuming control", self.health.recovery_s)
+            self.devices.resume()
+        elif event == "recovered":
+            self.log.info("devices trusted again after %.1f s of answers", self.health.recovery_s)
+        if readings.fresh and not self.health.trusted:
+            return dataclasses.replace(readings, fresh=False, recovering=True)
+        return readings
+
+    def _overrun(self) -> None:
+        self.overruns.add("overrun", self.clock())
 
     # -- effects ----------------------------------------------------------------------------------
 
@@ -218,10 +236,7 @@ class NodeRuntime:
                 if self.transport is not None:
                     self.transport.send(effect.to, effect.data)
             elif isinstance(effect, SetPStar):
-                if self.released:
-                    self.log.warning("PStar %.3f not written: the node is released", effect.kw)
-                else:
-                    self.devices.command(effect.kw)
+                self.devices.command(effect)  # held back while released
             elif isinstance(effect, StartTimer):
                 old = self._timers.pop(effect.key, None)
                 if old is not None:
@@ -243,9 +258,12 @@ class NodeRuntime:
             self.log.log(level, "%s", note.text)
         self._tell(note)
 
-    def _written(self, value: float, at: float) -> None:
-        """The actuator's write was acknowledged by the device."""
-        self._tell(Note("written", f"PStar {value:g} written", {"value": value}, "debug"), at)
+    def _acked(self, seq: int, setpoint: float, at: float) -> None:
+        """The device acknowledged the actuator's write of ledger entry ``seq``."""
+        data = {"seq": seq, "setpoint": setpoint}
+        text = f"setpoint {setpoint:g} written (entry {seq})"
+        self._tell(Note("written", text, data, "debug"), at)
+        self._execute(self.core.command_acked(seq, setpoint, at))
 
     def _tell(self, note: Note, at: float | None = None) -> None:
         when = self.clock() if at is None else at
@@ -283,6 +301,10 @@ class NodeRuntime:
     def lb(self) -> LoadBalancer:
         return self.core.lb
 
+    @property
+    def released(self) -> bool:
+        return self.health.released
+
     def status(self) -> dict[str, object]:
         lb = self.lb
         return {
@@ -296,8 +318,9 @@ class NodeRuntime:
             "k": lb.k,
             "migrations_in": lb.migrations_in,
             "migrations_out": lb.migrations_out,
-            "setpoint": self.devices.written,
-            "initial_setpoint": self.initial_pstar,
+            "commanded": lb.ledger.command if lb.ledger.started else None,
+            "held": lb.readings.pstar,
+            "initial_setpoint": lb.ledger.initial if lb.ledger.started else None,
             "rounds": lb.rounds,
             "released": self.released,
             "stale": list(lb.readings.stale),

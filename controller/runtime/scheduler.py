@@ -33,11 +33,13 @@ class PhaseScheduler:
         on_round: RoundCallback,
         *,
         clock: Callable[[], float] = time.time,
+        on_overrun: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
         self.on_phase = on_phase
         self.on_round = on_round
         self.clock = clock
+        self.on_overrun = on_overrun
         self.missed = 0
         self.first_cycle: float | None = None
         self._scheduler: AsyncIOScheduler | None = None
@@ -79,6 +81,8 @@ class PhaseScheduler:
 
     def _missed(self, event: JobExecutionEvent) -> None:
         self.missed += 1
+        if self.on_overrun is not None:
+            self.on_overrun()
         log.warning("phase job %s did not run on time (overrun)", event.job_id)
 
     def stop_jobs(self) -> None:

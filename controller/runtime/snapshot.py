@@ -6,6 +6,7 @@ reaches into the control loop.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ Json = dict[str, Any]
 
 def snapshot(node: NodeRuntime, now: float) -> Json:
     lb = node.lb
+    disagreement = lb.disagreement
+    recent = node.core.recent.counts(now)
     return {
         "node": node.node.id,
         "site": node.site.name,
@@ -31,17 +34,42 @@ def snapshot(node: NodeRuntime, now: float) -> Json:
         "net_generation": lb.net_generation,
         "predicted_gateway": lb.predicted,
         "k": lb.k,
-        "pstar": node.devices.written if node.devices.written is not None else node.initial_pstar,
+        "pstar": lb.readings.pstar,
+        "commanded": lb.ledger.command if lb.ledger.started else None,
+        "disagreement": None if disagreement is None else dataclasses.asdict(disagreement),
+        "residual": lb.residual(),
         "synchronised": lb.synced,
         "enabled": node.operator_enabled,
         "dgi_enable": lb.readings.dgi_enable,
         "released": node.released,
+        "health": {
+            "state": node.health.state,
+            "since": node.health.unhealthy_since,
+            "recovering_since": node.health.fresh_since,
+            "hold_s": node.health.hold_s,
+            "recovery_s": node.health.recovery_s,
+        },
+        "ledger": {"summary": lb.ledger.summary(), "entries": lb.ledger.recent()},
+        "recent": {
+            "window_s": node.core.recent.window_s,
+            "datagrams": dict(recent),
+            "overruns": node.overruns.counts(now)["overrun"],
+            "overrun_window_s": node.overruns.window_s,
+        },
+        "duplicates": {
+            "peers": {peer: list(pair) for peer, pair in node.core.twins.items()},
+            "this_node": {r: epoch for r, (epoch, _) in node.core.twin_of_me.items()},
+        },
+        "started_at": node.started_at,
         "counters": {
             "rounds": lb.rounds,
             "cycles": node.cycles,
             "round_overruns": node.skipped_rounds + node.scheduler.missed,
             "migrations_in": lb.migrations_in,
             "migrations_out": lb.migrations_out,
+            "command_disagreements": lb.disagreements,
+            "write_errors": node.devices.write_errors,
+            "failsafe_releases": node.health.releases,
         },
         "migration_outcomes": [[d, o, n] for (d, o), n in sorted(node.figures.outcomes.items())],
         "timing": {
@@ -120,6 +148,7 @@ def peers(node: NodeRuntime) -> list[Json]:
                     "predicted_gateway": status.predicted,
                 },
                 "last_seen": node.core.last_seen.get(peer),
+                "delay_ms": node.core.delay_ms.get(peer),
                 "accepted": results.get((peer, "accepted"), 0),
                 "dropped": dropped,
             }

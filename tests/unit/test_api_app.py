@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,8 +26,8 @@ async def live_snapshot() -> dict[str, Any]:
     node = NodeRuntime(
         example("three-substations.toml"), "sst1", Keyring("k", {"k": bytes(32)}), api=False
     )
-    node.initial_pstar = -20.0  # as read back when a node starts
     body = snapshot(node, NOW)
+    body["pstar"] = body["commanded"] = -20.0  # as read back when a node starts
     await node.devices.close()
     body["timing"]["last_round_at"] = NOW - 0.05
     for device in body["devices"]:
@@ -83,8 +84,9 @@ def test_devices_list_every_point_and_filter_by_type(client: TestClient) -> None
     assert [d["id"] for d in client.get("/api/v1/devices?type=Desd").json()] == ["sst1-storage"]
     bad = client.get("/api/v1/devices?type=Transformer")
     assert bad.status_code == 422
-    assert bad.json()["error"].startswith(
-        "query.type: unknown device type 'Transformer'; known: Desd"
+    assert bad.json()["error"] == (
+        "query.type: Input should be 'Desd', 'Drer', 'Evse', 'Fid', 'Load', 'Logger', 'Omega' "
+        "or 'Sst'"
     )
 
 
@@ -162,10 +164,54 @@ def test_a_bad_body_names_the_field(client: TestClient) -> None:
         == "body.enabled: Field required; body.enable: Extra inputs are not permitted"
     )
     answer = client.put("/api/v1/control", json={"enabled": "maybe"}, headers=auth)
-    assert (
-        answer.json()["error"]
-        == "body.enabled: Input should be a valid boolean, unable to interpret input"
-    )
+    assert answer.json()["error"] == "body.enabled: Input should be a valid boolean"
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {**AUTH, "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "error"),
+    [
+        (JSON, b'{"enabled": 0}', 422, "body.enabled: Input should be a valid boolean"),
+        (JSON, b'{"enabled": 1}', 422, "body.enabled: Input should be a valid boolean"),
+        (JSON, b'{"enabled": "yes"}', 422, "body.enabled: Input should be a valid boolean"),
+        (JSON, b'{"enabled": "on"}', 422, "body.enabled: Input should be a valid boolean"),
+        (JSON, b'{"enabled": "true"}', 422, "body.enabled: Input should be a valid boolean"),
+        (JSON, b"{not json", 422, "body.1: JSON decode error"),
+        (JSON, b"", 422, "body: Field required"),
+        (AUTH, b"", 422, "body: Field required"),
+        ({**AUTH, "Content-Type": "application/x-www-form-urlencoded"}, b"enabled=false", 415,
+         "the body must be application/json, not application/x-www-form-urlencoded"),
+        ({**AUTH, "Content-Type": "text/plain"}, b"false", 415,
+         "the body must be application/json, not text/plain"),
+        (AUTH, b"false", 415, "the body must be application/json, not no content type"),
+        (JSON, b'{"enabled": false, "pad": "' + b"x" * 20000 + b'"}', 413,
+         "body larger than 16384 bytes"),
+        ({"Content-Type": "application/json"}, b"x" * 100_000, 401,
+         "writes need 'Authorization: Bearer <token>'"),
+    ],
+    ids=["0", "1", "yes", "on", "string-true", "not-json", "empty", "none", "form", "text",
+         "no-type", "too-large", "unauthenticated-before-size"],
+)  # fmt: skip
+def test_bad_bodies_get_a_4xx_that_names_the_problem(
+    client: TestClient, headers: dict[str, str], body: bytes, status: int, error: str
+) -> None:
+    answer = client.put("/api/v1/control", content=body, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"].startswith(error), answer.json()
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"enabled": false, "pad": "'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'"}'
+
+    answer = client.put("/api/v1/control", content=chunks(), headers=JSON)
+    assert answer.status_code == 413
 
 
 def test_unknown_paths_and_methods(client: TestClient) -> None:
@@ -229,4 +275,4 @@ def test_committed_openapi_matches_the_code() -> None:
     )
     paths = json.loads(committed)["paths"]
     assert {"/api/v1/status", "/api/v1/load-table", "/api/v1/devices", "/api/v1/peers", "/api/v1/events",
-            "/api/v1/history", "/api/v1/control", "/healthz", "/readyz"} == set(paths)  # fmt: skip
+            "/api/v1/history", "/api/v1/control", "/api/v1/ledger", "/healthz", "/readyz"} == set(paths)  # fmt: skip

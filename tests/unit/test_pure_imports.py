@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = [
+    "config/addresses.py",
     "config/device_types.py",
     "config/errors.py",
     "config/profile.py",
@@ -19,15 +20,19 @@ PURE = [
     "device_drivers/codec.py",
     "device_drivers/planning.py",
     "simulators/plant.py",
+    "simulators/faults.py",
     "controller/messages.py",
     "controller/effects.py",
     "controller/readings.py",
     "controller/phases.py",
     "controller/node_core.py",
     "controller/convergence.py",
+    "controller/health.py",
+    "controller/stats.py",
     "controller/lb/base.py",
     "controller/lb/core.py",
     "controller/lb/demand.py",
+    "controller/lb/ledger.py",
     "controller/lb/load_table.py",
     "controller/lb/rules.py",
     "controller/lb/settings.py",
@@ -45,6 +50,7 @@ FORBIDDEN = {
     "fastapi",
     "apscheduler",
     "uvicorn",
+    "h11",
     "serial",
     "httpx",
 }
@@ -80,6 +86,7 @@ def test_nothing_imports_controller(package: str) -> None:
 
 ADAPTERS = {
     "pymodbus": {"device_drivers/modbus.py", "simulators/modbus_server.py"},
+    "h11": {"controller/api_server.py"},
     "msgpack": {"controller/peer/envelope.py"},
     "apscheduler": {"controller/runtime/scheduler.py"},
     "fastapi": {"controller/api.py"},

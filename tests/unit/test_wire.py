@@ -41,8 +41,8 @@ def datagram(**changes: object) -> bytes:
 
 def test_round_trip() -> None:
     sender, receiver = wire("a"), wire("b")
-    got = receiver.open(sender.seal("b", DraftAge(7, 3.25), NOW), NOW)
-    assert got == Inbound("a", DraftAge(7, 3.25), 1)
+    got = receiver.open(sender.seal("b", DraftAge(7, 3.25), NOW), NOW + 0.002)
+    assert got == Inbound("a", DraftAge(7, 3.25), 1, pytest.approx(2.0))
     assert receiver.stats.by_type[("DraftAge", "accepted")] == 1
 
 
@@ -73,6 +73,8 @@ BAD = [
     ("zero-draft", lambda: datagram(type="DraftSelect", body=[5, 0.0]), "invalid"),
     ("unknown-state", lambda: datagram(type="StateChange", body=["panic"]), "invalid"),
     ("infinite-status", lambda: datagram(type="Status", body=["normal", math.inf, 0.0, 0.0]), "invalid"),
+    ("epoch-from-the-future", lambda: datagram(epoch=2**62), "bad_epoch"),
+    ("epoch-just-ahead", lambda: datagram(epoch=int(NOW * 1000) + 5000), "bad_epoch"),
 ]  # fmt: skip
 
 
@@ -101,11 +103,54 @@ def test_reordering_within_the_window_is_fine_but_old_numbers_are_replays() -> N
     assert receiver.open(datagram(seq=100), NOW).reason == "replay"  # type: ignore[union-attr]
 
 
-def test_a_restarted_sender_starts_a_new_window_and_old_epochs_are_replays() -> None:
+def test_each_epoch_has_its_own_window() -> None:
+    """A restart starts a new window; the old epoch's datagrams are still replays when seen."""
     receiver = wire("b")
-    assert isinstance(receiver.open(datagram(epoch=1, seq=50), NOW), Inbound)
+    first = datagram(epoch=1, seq=50)
+    assert isinstance(receiver.open(first, NOW), Inbound)
     assert isinstance(receiver.open(datagram(epoch=2, seq=1), NOW), Inbound)
-    assert receiver.open(datagram(epoch=1, seq=51), NOW).reason == "replay"  # type: ignore[union-attr]
+    assert receiver.open(first, NOW).reason == "replay"  # type: ignore[union-attr]
+    assert receiver.open(datagram(epoch=2, seq=1), NOW).reason == "replay"  # type: ignore[union-attr]
+
+
+def test_no_datagram_can_lock_the_real_sender_out() -> None:
+    """A key holder's Status with epoch 2**62 is refused, and one with any other epoch (or a
+    misconfigured twin) never makes the receiver refuse the real node's own epoch."""
+    receiver = wire("b")
+    real = int(NOW * 1000) - 60_000  # booted a minute ago
+    assert isinstance(receiver.open(datagram(epoch=real, seq=1), NOW), Inbound)
+    forged = datagram(epoch=2**62, seq=2**40, type="Status", body=["normal", 0.0, 0.0, 0.0])
+    assert receiver.open(forged, NOW).reason == "bad_epoch"  # type: ignore[union-attr]
+    for epoch in range(real + 1, real + 10):  # any number of other epochs
+        assert isinstance(receiver.open(datagram(epoch=epoch, seq=10**6), NOW), Inbound)
+    assert isinstance(receiver.open(datagram(epoch=real, seq=2), NOW + 1), Inbound)
+    assert receiver.stats.by_peer[("a", "replay")] == 0
+
+
+def test_two_processes_under_one_id_are_reported_and_a_restart_is_not() -> None:
+    receiver = wire("b")
+    real, twin, later = 1_000, 2_000, 3_000
+    for step in range(40):  # both send every 0.1 s for 4 s
+        now = NOW + step * 0.1
+        assert isinstance(
+            receiver.open(datagram(epoch=real, seq=step + 1, send_time_ms=int(now * 1000)), now),
+            Inbound,
+        )
+        assert isinstance(
+            receiver.open(datagram(epoch=twin, seq=step + 1, send_time_ms=int(now * 1000)), now),
+            Inbound,
+        )
+    assert receiver.twins(NOW + 4) == {"a": (real, twin)}
+    quiet = NOW + 4 + 6  # the twin stopped; after the quiet time the report clears itself
+    for step in range(3):
+        now = quiet + step * 0.1
+        receiver.open(datagram(epoch=real, seq=100 + step, send_time_ms=int(now * 1000)), now)
+    assert receiver.twins(quiet + 0.3) == {}
+    restart = quiet + 1  # the real node restarts: one epoch after the other
+    for step in range(20):
+        now = restart + 0.5 + step * 0.1
+        receiver.open(datagram(epoch=later, seq=step + 1, send_time_ms=int(now * 1000)), now)
+    assert receiver.twins(restart + 2.5) == {}
 
 
 def test_keys_rotate_old_key_still_accepted() -> None:
