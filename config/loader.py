@@ -22,8 +22,9 @@ from config.errors import ConfigError, ConfigIssue, display_path, format_path
 from config.files import special_file_problem
 from config.profile import Profile, load_profile
 from config.schema import issues_from
+from config.settings import SiteHeader
 from config.simulation import SIM_SCHEMAS, DeviceSim, Series
-from config.site import Device, DeviceEntry, NodeEntry, Site, SiteDocument, split_host_port
+from config.site import Device, DeviceEntry, NodeEntry, Site, SiteDocument
 from config.timings import (
     Timings,
     TimingsSettings,
@@ -85,7 +86,7 @@ class _SiteChecker:
         nodes = list(self._valid_nodes(raw))
         entries = list(self._valid_devices(raw))
         self._check_nodes(nodes)
-        self._check_addresses(nodes, entries)
+        self._check_addresses(nodes, entries, _dict(raw.get("simulation")).get("control"))
         devices = self._check_devices(entries)
         timings_values = self._timings(raw)
         self._check_secret_files(raw)
@@ -136,28 +137,39 @@ class _SiteChecker:
             ids.setdefault(node.id, loc)
 
     def _check_addresses(
-        self, nodes: list[tuple[Loc, NodeEntry]], entries: list[tuple[Loc, str, DeviceEntry]]
+        self,
+        nodes: list[tuple[Loc, NodeEntry]],
+        entries: list[tuple[Loc, str, DeviceEntry]],
+        control: object,
     ) -> None:
         """Every socket the site binds or names, compared as the kernel would: by protocol
-        (API and Modbus/TCP devices are TCP, peers UDP), after resolving ``localhost`` and
-        wildcards. Devices behind one gateway share a host:port with different unit ids."""
+        (API, the simulator's control and Modbus/TCP devices are TCP, peers UDP), after
+        resolving ``localhost`` and wildcards. Devices behind one gateway share a host:port
+        with different unit ids."""
         taken: list[tuple[Endpoint, int | None, Loc]] = []
-        for loc, node in nodes:
-            for key, protocol in (("api", "tcp"), ("peer", "udp")):
-                text = getattr(node, key)
-                host, port = split_host_port(text)
-                claim = Endpoint.of(protocol, host, port)
-                other = _first_collision(taken, claim, None)
-                if other is not None:
-                    self.add((*loc, key), f"address already used by {format_path(other)}", text)
-                taken.append((claim, None, (*loc, key)))
+        named = [
+            ((*loc, key), getattr(node, key), protocol)
+            for loc, node in nodes
+            for key, protocol in (("api", "tcp"), ("peer", "udp"))
+        ]
+        if isinstance(control, str):
+            named.append((("simulation", "control"), control, "tcp"))
+        for where, text, protocol in named:
+            host, _, port = text.rpartition(":")
+            if not (host and port.isascii() and port.isdigit()):
+                continue  # the schema reports it
+            claim = Endpoint.of(protocol, host, int(port))
+            other = _first_collision(taken, claim, None)
+            if other is not None:
+                self.add(where, f"address already used by {format_path(other)}", text)
+            taken.append((claim, None, where))
         serial: dict[tuple[str, int], Loc] = {}
         for loc, _, entry in entries:
             if entry.serial_port:
                 line = (entry.serial_port, entry.unit)
                 if line in serial:
-                    where = f"serial port {entry.serial_port} unit {entry.unit}"
-                    self.add(loc, f"{where} already used by {format_path(serial[line])}", entry.id)
+                    used = f"serial port {entry.serial_port} unit {entry.unit}"
+                    self.add(loc, f"{used} already used by {format_path(serial[line])}", entry.id)
                 serial.setdefault(line, loc)
                 continue
             if not entry.port:  # port 0 means "any free port" and never collides
@@ -166,8 +178,8 @@ class _SiteChecker:
             claim = Endpoint.of("tcp", host, entry.port)
             other = _first_collision(taken, claim, entry.unit)
             if other is not None:
-                where = f"host:port {host}:{entry.port} unit {entry.unit}"
-                self.add(loc, f"{where} already used by {format_path(other)}", entry.id)
+                used = f"host:port {host}:{entry.port} unit {entry.unit}"
+                self.add(loc, f"{used} already used by {format_path(other)}", entry.id)
             taken.append((claim, entry.unit, loc))
 
     def _check_devices(self, entries: list[tuple[Loc, str, DeviceEntry]]) -> list[Device]:
@@ -293,8 +305,8 @@ class _SiteChecker:
         """The key and token files, when they exist, must be regular files. ``stat`` never
         blocks (opening a FIFO would), so a FIFO is refused here instead of hanging a node."""
         header = _dict(raw.get("site"))
-        for key, default in (("key_file", "group.key"), ("api_token_file", "api.token")):
-            name = header.get(key, default)
+        for key in ("key_file", "api_token_file"):
+            name = header.get(key, SiteHeader.model_fields[key].default)
             if not isinstance(name, str):
                 continue
             path = Path(name) if Path(name).is_absolute() else self.path.parent / name

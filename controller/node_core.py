@@ -5,10 +5,9 @@ another phase is kept and delivered, in order, when the next LB phase starts (as
 broker did). Datagrams are authenticated and counted on arrival, whatever the phase.
 
 The core also watches for a node id used by two processes at once (two boot epochs heard
-together, :meth:`~controller.peer.wire.Wire.twins`): it reports it, and tells the node whose
-id it is with a ``DuplicateId``; a node told so reports it too. Nothing is dropped for it —
-transaction ids keep the two processes' drafts apart — and the reports clear by themselves
-once one of the two stops (``twin_quiet_s`` later).
+together): the wire quarantines that id (:mod:`controller.peer.wire`), the core sends it
+nothing but a ``DuplicateId`` notice (every ``twin_quiet_s``), reports it, and a node told so
+reports it too. Both reports clear by themselves once one of the two processes stops.
 """
 
 from __future__ import annotations
@@ -64,9 +63,14 @@ class NodeCore:
         """The actuator sent the write of ledger entry ``seq`` (any phase: device I/O)."""
         self.lb.command_sent(seq)
 
-    def command_acked(self, seq: int, setpoint: float, now: float) -> list[Effect]:
-        """The actuator acknowledged ledger entry ``seq`` (any phase: device I/O)."""
-        return self._out(self.lb.command_acked(seq, setpoint, now), now)
+    def command_acked(self, seq: int, setpoint: float, mark: float, now: float) -> list[Effect]:
+        """The actuator acknowledged ledger entry ``seq`` (any phase: device I/O); ``mark``
+        orders it against reads (``Readings.setpoint_read_mark``)."""
+        return self._out(self.lb.command_acked(seq, setpoint, mark), now)
+
+    def command_failed(self, seq: int, reason: str, now: float, *, refused: bool) -> list[Effect]:
+        """The actuator's write of ``seq`` failed (``refused``: for its value, for good)."""
+        return self._out(self.lb.command_failed(seq, reason, now, refused=refused), now)
 
     def datagram(self, data: bytes, now: float) -> list[Effect]:
         result = self.wire.open(data, now)
@@ -128,15 +132,17 @@ class NodeCore:
         return [Note("duplicate_id", text, {"reporter": sender, "epoch": other}, "error")]
 
     def _out(self, effects: list[Effect], now: float) -> list[Effect]:
-        """Seal every ``Send``; a broadcast is sealed once and sent to each peer."""
+        """Seal every ``Send``; a broadcast is sealed once and sent to each peer. Nothing but
+        a ``DuplicateId`` goes to a quarantined peer."""
         out: list[Effect] = []
+        quarantined = self.wire.quarantined
         for effect in effects:
             if not isinstance(effect, Send):
                 out.append(effect)
             elif effect.to == BROADCAST:
                 data = self.wire.seal(BROADCAST, effect.message, now)
-                out += [Transmit(peer, data) for peer in self.lb.peers]
-            else:
+                out += [Transmit(peer, data) for peer in self.lb.peers if peer not in quarantined]
+            elif effect.to not in quarantined or isinstance(effect.message, DuplicateId):
                 out.append(Transmit(effect.to, self.wire.seal(effect.to, effect.message, now)))
         return out
 

@@ -6,8 +6,9 @@ actuation, so it is left out of ``NG``; the node then commands
 ``storage = PStar - generation + drain``.
 
 ``setpoint`` is the value the actuator's command point holds (read back every round), with
-``setpoint_read_at``, when that read was sent: the ledger compares it with the acknowledged
-command only when the read is younger than the acknowledgement.
+``setpoint_read_mark``, when that read was sent: the ledger compares it with the acknowledged
+command only when the read is younger than the acknowledgement. Marks come from a clock that
+never goes back (monotonic), not the wall clock.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class DeviceView:
     commanded: Mapping[str, float | None]
     limits: Mapping[str, tuple[float, float]]
     fresh: bool = True
-    read_at: float | None = None  # when the read that gave these values was sent
+    read_mark: float | None = None  # when the read that gave these values was sent (monotonic)
     resolutions: Mapping[str, float] | None = None  # command signal -> smallest step it holds
 
 
@@ -45,9 +46,10 @@ class Readings:
     pstar_min: float = -math.inf
     pstar_max: float = math.inf
     setpoint: float | None = None  # the actuator's command point as read back
-    setpoint_read_at: float | None = None
+    setpoint_readable: bool = False  # it can be read back (None above is then "no value")
+    setpoint_read_mark: float | None = None
     setpoint_resolution: float = 0.0
-    read_at: float | None = None  # the earliest read of this round
+    gateway_read_mark: float | None = None  # the earliest read of the Sst gateways
     dgi_enable: bool | None = None  # None: no Logger device
     frequency: float | None = None  # None: no Omega device
     fresh: bool = True
@@ -85,7 +87,7 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
     logger, omega = _first(views, "Logger"), _first(views, "Omega")
     enable = logger.states.get("dgiEnable") if logger else None
     stale = tuple(sorted(v.id for v in views if not v.fresh and v.type in NEEDED_TYPES))
-    reads = [v.read_at for v in views if v.read_at is not None]
+    gateways = [v.read_mark for v in views if v.type == "Sst" and v.read_mark is not None]
     return Readings(
         gateway=_sum(views, "Sst", "gateway"),
         generation=generation,
@@ -96,9 +98,10 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
         pstar_min=low,
         pstar_max=high,
         setpoint=actuator.commanded.get(signal) if actuator else None,
-        setpoint_read_at=actuator.read_at if actuator else None,
+        setpoint_readable=actuator is not None and signal in actuator.commanded,
+        setpoint_read_mark=actuator.read_mark if actuator else None,
         setpoint_resolution=(actuator.resolutions or {}).get(signal, 0.0) if actuator else 0.0,
-        read_at=min(reads) if reads else None,
+        gateway_read_mark=min(gateways) if gateways else None,
         dgi_enable=None if logger is None else enable == 1.0,
         frequency=omega.states.get("frequency") if omega else None,
         fresh=not stale,

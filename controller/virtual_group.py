@@ -12,6 +12,9 @@ write reaches the device halfway and is acknowledged at the end; writes are coal
 the runtime's actuator (the newest command is written next). So a read can be sampled before
 a write lands and arrive after it is acknowledged — the race a node must survive. A device
 can also be restarted (its setpoint back to the initial value) behind the node's back.
+
+A node's clock may be off (``clock_offsets``): it then runs its phases on its own time and
+stamps its datagrams with it, as a node on a host without NTP would.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from config.timings import PROFILES, Timings
@@ -69,7 +72,7 @@ class Substation:
         else:
             self.gateway += (self.pstar - self.gateway) * (1 - math.exp(-dt / self.lag_s))
 
-    def readings(self, read_at: float) -> Readings:
+    def readings(self, read_mark: float) -> Readings:
         return Readings(
             gateway=self.gateway,
             generation=self.net_generation,
@@ -78,8 +81,9 @@ class Substation:
             pstar_min=-self.rating,
             pstar_max=self.rating,
             setpoint=self.pstar,
-            setpoint_read_at=read_at,
-            read_at=read_at,
+            setpoint_readable=True,
+            setpoint_read_mark=read_mark,
+            gateway_read_mark=read_mark,
         )
 
 
@@ -112,8 +116,10 @@ class VirtualGroup:
         lag_s: float = 0.0,
         start: float = 1_000_000.0,
         devices: DeviceTiming = DeviceTiming(),
+        clock_offsets: Mapping[str, float] | None = None,
     ) -> None:
         self.now = start
+        self.offsets = dict(clock_offsets or {})
         self.plan = PhasePlan.from_timings(timings)
         self.devices = devices
         self.rng = random.Random(seed + 7919)  # device latencies; the network has its own
@@ -141,9 +147,11 @@ class VirtualGroup:
         heapq.heappush(self._queue, (self.now + delay, next(self._order), callback))
 
     def run_until(self, end: float) -> None:
-        for event in self.plan.events(self._planned_until, end):
-            tick = self._ticker(event.kind, event.index)
-            heapq.heappush(self._queue, (event.at, next(self._order), tick))
+        for node_id in self.nodes:
+            offset = self.offsets.get(node_id, 0.0)
+            for event in self.plan.events(self._planned_until + offset, end + offset):
+                tick = self._ticker(node_id, event.kind, event.index)
+                heapq.heappush(self._queue, (event.at - offset, next(self._order), tick))
         self._planned_until = max(self._planned_until, end)
         while self._queue and self._queue[0][0] < end:
             at, _, callback = heapq.heappop(self._queue)
@@ -154,21 +162,25 @@ class VirtualGroup:
     def run(self, seconds: float) -> None:
         self.run_until(self.now + seconds)
 
+    def local(self, node_id: str) -> float:
+        """The time on the node's own clock."""
+        return self.now + self.offsets.get(node_id, 0.0)
+
     def _latency(self, span: tuple[float, float]) -> float:
         low, high = span
         return low if high <= low else self.rng.uniform(low, high)
 
     # -- events -----------------------------------------------------------------------------------
 
-    def _ticker(self, kind: str, index: int) -> Callable[[], None]:
-        return lambda: self._tick(kind, index)
+    def _ticker(self, node_id: str, kind: str, index: int) -> Callable[[], None]:
+        return lambda: self._tick(node_id, kind, index)
 
-    def _tick(self, kind: str, index: int) -> None:
-        for node_id, node in self.nodes.items():
-            if kind == "round":
-                self._read(node_id, node)
-            else:
-                self._apply(node_id, node.core.phase_started(kind, self.now))
+    def _tick(self, node_id: str, kind: str, index: int) -> None:
+        node = self.nodes[node_id]
+        if kind == "round":
+            self._read(node_id, node)
+        else:
+            self._apply(node_id, node.core.phase_started(kind, self.local(node_id)))
 
     def _read(self, node_id: str, node: VirtualNode) -> None:
         """A round: send the read, sample the device, hand the values to the core."""
@@ -177,10 +189,11 @@ class VirtualGroup:
             return
         if self.devices.instant:
             node.plant.advance(self.now)
-            self._apply(node_id, node.core.round(node.plant.readings(self.now), self.now))
+            local = self.local(node_id)
+            self._apply(node_id, node.core.round(node.plant.readings(local), local))
             return
         node.reading = True
-        sent, latency = self.now, self._latency(self.devices.read_s)
+        sent, latency = self.local(node_id), self._latency(self.devices.read_s)
         sampled: list[Readings] = []
 
         def sample() -> None:
@@ -189,7 +202,7 @@ class VirtualGroup:
 
         def arrive() -> None:
             node.reading = False
-            self._apply(node_id, node.core.round(sampled[0], self.now))
+            self._apply(node_id, node.core.round(sampled[0], self.local(node_id)))
 
         self.schedule(latency / 2, sample)
         self.schedule(latency, arrive)
@@ -197,7 +210,7 @@ class VirtualGroup:
     def _receiver(self, node_id: str) -> Callable[[bytes], None]:
         def receive(data: bytes) -> None:
             node = self.nodes[node_id]
-            self._apply(node_id, node.core.datagram(data, self.now))
+            self._apply(node_id, node.core.datagram(data, self.local(node_id)))
 
         return receive
 
@@ -214,12 +227,13 @@ class VirtualGroup:
                 token = next(self._order)
                 node.timers[effect.key] = token
                 self.schedule(
-                    max(0.0, effect.at - self.now), self._firer(node_id, effect.key, token)
+                    max(0.0, effect.at - self.local(node_id)),
+                    self._firer(node_id, effect.key, token),
                 )
             elif isinstance(effect, CancelTimer):
                 node.timers.pop(effect.key, None)
             elif isinstance(effect, Note):
-                self.notes.append((self.now, node_id, effect))
+                self.notes.append((self.local(node_id), node_id, effect))
 
     def _write(self, node_id: str, node: VirtualNode) -> None:
         """Write the newest command: it lands halfway, the acknowledgement comes at the end."""
@@ -237,7 +251,9 @@ class VirtualGroup:
 
         def acknowledge() -> None:
             node.writing = False
-            self._apply(node_id, node.core.command_acked(command.seq, command.setpoint, self.now))
+            local = self.local(node_id)
+            acked = node.core.command_acked(command.seq, command.setpoint, local, local)
+            self._apply(node_id, acked)
             if node.wanted is not None:
                 self._write(node_id, node)
 
@@ -255,7 +271,7 @@ class VirtualGroup:
         node = self.nodes[node_id]
         if node.timers.get(key) == token:
             del node.timers[key]
-            self._apply(node_id, node.core.timer(key, self.now))
+            self._apply(node_id, node.core.timer(key, self.local(node_id)))
 
     # -- what tests and benchmarks do and look at -----------------------------------------------
 

@@ -79,7 +79,6 @@ class DeviceDriver(ABC):
         self.stats = DriverStats()
         self.values: dict[str, PointValue] = {}
         self.last_ok: float | None = None
-        self.last_read_started: float | None = None  # when the last good read was sent
         self.failing_since: float | None = None
         self.last_error: DriverError | None = None
         self._failures = 0
@@ -88,7 +87,6 @@ class DeviceDriver(ABC):
 
     async def read_all(self) -> DeviceReading:
         """Read every readable point (one request per block); raise ``DriverError`` on failure."""
-        started = self.clock()
         decoded: dict[str, float | None] = {}
         for block in self.blocks:
             self.stats.requests += 1
@@ -99,7 +97,6 @@ class DeviceDriver(ABC):
                 raise
         now = self.clock()
         self.values.update({name: PointValue(value, now) for name, value in decoded.items()})
-        self.last_read_started = started
         self.stats.reads += 1
         self._recovered(now)
         return DeviceReading(self.device_id, dict(self.values), now)
@@ -194,18 +191,6 @@ class DeviceDriver(ABC):
             raise DeviceVerifyError(
                 self.device_id, f"{point.span()} read back {list(back)} after writing {written}"
             )
-
-    async def write_failsafe(self) -> None:
-        """Write every point's failsafe value; try them all, then raise the first error."""
-        first: DriverError | None = None
-        for point in self.profile.points:
-            if point.writable and point.failsafe is not None:
-                try:
-                    await self.write(point.name, point.failsafe)
-                except DriverError as exc:
-                    first = first or exc
-        if first is not None:
-            raise first
 
     def _writable(self, point_name: str) -> Point:
         try:

@@ -34,6 +34,8 @@ class Plant:
     dgi_enable: bool | None = None
     frequency: float | None = None
     fresh: bool = True
+    ignores_writes: bool = False  # an SST in local mode: acknowledges, keeps its setpoint
+    no_value: bool = False  # its command point reads back "no value" (1e8), as after a reboot
 
     def readings(self, now: float = 0.0) -> Readings:
         counts = {"Sst": 1, "Drer": 1}
@@ -43,10 +45,11 @@ class Plant:
             gateway=self.gateway,
             generation=self.net_generation,
             counts=counts,
-            pstar=self.pstar,
-            setpoint=self.pstar,
-            setpoint_read_at=now,
-            read_at=now,
+            pstar=None if self.no_value else self.pstar,
+            setpoint=None if self.no_value else self.pstar,
+            setpoint_readable=True,
+            setpoint_read_mark=now,
+            gateway_read_mark=now,
             pstar_min=-100.0,
             pstar_max=100.0,
             dgi_enable=self.dgi_enable,
@@ -90,7 +93,8 @@ class Link:
                         self.wire.append((node, target, effect.message))
             elif isinstance(effect, SetPStar):  # an instant device: written and acknowledged
                 plant = self.plants[node]
-                plant.pstar = plant.gateway = effect.kw
+                if not plant.ignores_writes:
+                    plant.pstar = plant.gateway = effect.kw
                 self.setpoints.append((node, effect.kw))
                 core = self.cores[node]
                 core.command_sent(effect.seq)

@@ -27,7 +27,7 @@ FLOAT32_EPS = 2.0**-22
 class Disagreement:
     """The device holds ``held`` while the node acknowledged ``commanded`` (setpoints)."""
 
-    held: float
+    held: float | None  # None: the command point reads "no value"
     commanded: float
     since: float
 
@@ -54,6 +54,7 @@ class LbState:
         self.ledger = Ledger()
         self.disagreement: Disagreement | None = None
         self.disagreements = 0  # episodes: a device that stopped holding the command
+        self.write_failing = False  # the last write failed; cleared by an acknowledgement
         # supply side
         self.window = 0
         self.window_open = False
@@ -85,15 +86,28 @@ class LbState:
         """SetPStar: the only place PStar changes; PG follows it, the ledger records it.
 
         FREEDM resets PG to the measured gateway at each synchronisation, so a migration
-        there may start from a PG that is not the command: that difference is recorded as
-        a ``resync`` adjustment first, and the migration as exactly its amount.
+        there may start from a PG that is not the command: that difference is recorded as a
+        ``resync`` adjustment first, and the migration as exactly its amount. A command the
+        actuator cannot hold (beyond the SST's rating, the battery's limits) is clamped to
+        what it can, and the difference recorded as a ``limit`` adjustment — never written
+        as a value the device would refuse.
         """
         ledger = self.ledger
         if kind in MIGRATIONS and abs(self.predicted - ledger.command) > 1e-12:
             ledger.record("resync", self.predicted, self._setpoint(self.predicted), now)
-        entry = ledger.record(kind, kw, self._setpoint(kw), now, peer=peer, tx=tx)
-        self.predicted = kw
-        fx.append(SetPStar(kw, entry.seq, entry.setpoint))
+        low, high = self.readings.pstar_min, self.readings.pstar_max
+        held = min(high, max(low, kw))
+        if kind in MIGRATIONS:
+            entry = ledger.record(kind, kw, self._setpoint(kw), now, peer=peer, tx=tx)
+            if held != kw:
+                entry = ledger.record("limit", held, self._setpoint(held), now)
+        else:
+            entry = ledger.record(kind, held, self._setpoint(held), now, peer=peer, tx=tx)
+        if held != kw:
+            self._note(fx, "limit", f"PStar {kw:g} is beyond the actuator's {low:g}..{high:g}: "
+                       f"commanding {held:g}", "warning", asked=kw, held=held)  # fmt: skip
+        self.predicted = held
+        fx.append(SetPStar(held, entry.seq, entry.setpoint))
 
     def _write_again(self, kind: str, now: float, fx: list[Effect]) -> None:
         """Write the unchanged command once more (``reassert``, or ``track`` under storage
@@ -105,14 +119,28 @@ class LbState:
     def _setpoint(self, pstar: float) -> float:
         return setpoint_for(pstar, self.readings)
 
-    def command_acked(self, seq: int, setpoint: float, now: float) -> list[Effect]:
-        """The device took the write of ledger entry ``seq`` (and every earlier one)."""
-        self.ledger.acked(seq, setpoint, now)
-        return []
-
     def command_sent(self, seq: int) -> None:
         """The write of ``seq`` is on its way to the device."""
         self.ledger.sent_seq = max(self.ledger.sent_seq, seq)
+
+    def command_acked(self, seq: int, setpoint: float, mark: float) -> list[Effect]:
+        """The device took the write of ledger entry ``seq`` (and every earlier one)."""
+        self.ledger.acked(seq, setpoint, mark)
+        self.write_failing = False
+        return []
+
+    def command_failed(self, seq: int, reason: str, now: float, *, refused: bool) -> list[Effect]:
+        """The write of ``seq`` failed. A link error is written again by the runtime; the
+        node does not offer or take drafts meanwhile. A write the device ``refused`` for its
+        value (out of range) is never retried: the node goes back to what the device holds."""
+        fx: list[Effect] = []
+        self.write_failing = True
+        ledger = self.ledger
+        if refused and seq == ledger.seq > ledger.acked_seq and ledger.acked_pstar is not None:
+            self._note(fx, "refused", f"the actuator refused setpoint entry {seq}: {reason}; "
+                       f"keeping {ledger.acked_pstar:g}", "warning")  # fmt: skip
+            self._set_pstar(ledger.acked_pstar, "limit", now, fx)
+        return fx
 
     def _start(self, readings: Readings, now: float) -> None:
         """The command to start from: what the actuator holds, read back (acknowledged by
@@ -121,8 +149,8 @@ class LbState:
             pstar, setpoint = readings.pstar, readings.setpoint
         else:
             pstar, setpoint = readings.gateway, self._setpoint(readings.gateway)
-        read_at = readings.setpoint_read_at if readings.setpoint_read_at is not None else now
-        self.ledger.start(pstar, setpoint, read_at)
+        mark = readings.setpoint_read_mark
+        self.ledger.start(pstar, setpoint, now, now if mark is None else mark)
         self.predicted = pstar
 
     def _tolerance(self, setpoint: float) -> float:
@@ -132,14 +160,16 @@ class LbState:
     def _reconcile(self, now: float, fx: list[Effect]) -> None:
         """The device is the truth: compare its held setpoint with the acknowledged command
         (only with a read sent after the acknowledgement) and settle a disagreement by the
-        configured policy — write the command again, or adopt the device's value."""
+        configured policy — write the command again, or adopt the device's value. A device
+        whose command point reads "no value" (1e8) after a reboot disagrees too."""
         readings, ledger = self.readings, self.ledger
-        held = readings.setpoint
-        if held is None or not readings.fresh or not ledger.comparable(readings.setpoint_read_at):
+        if not (readings.fresh and readings.setpoint_readable):
             return
-        commanded = ledger.acked_setpoint
+        if not ledger.comparable(readings.setpoint_read_mark):
+            return
+        held, commanded = readings.setpoint, ledger.acked_setpoint
         assert commanded is not None
-        if abs(held - commanded) <= self._tolerance(commanded):
+        if held is not None and abs(held - commanded) <= self._tolerance(commanded):
             if self.disagreement is not None:
                 lasted = now - self.disagreement.since
                 self._note(fx, "agreement", f"the actuator holds the command again after "
@@ -152,26 +182,32 @@ class LbState:
             self.disagreements += 1
             self.disagreement = Disagreement(held, commanded, now)
         policy = self.settings.reconcile
+        shown = "no value" if held is None else f"{held:g}"
         text = (
-            f"the actuator holds {held:g} but the node commanded {commanded:g} (device "
-            f"restarted, overridden or in its own fallback); "
+            f"the actuator holds {shown} but the node commanded {commanded:g} (a device "
+            f"restart, a local override, its own fallback or a failsafe release); "
             + ("writing the command again" if policy == "reassert" else "adopting its value")
         )
         self._note(
             fx, "disagreement", text, "warning" if first else "debug",
             held=held, commanded=commanded, policy=policy,
         )  # fmt: skip
-        if policy == "reassert":
+        if policy == "reassert" or readings.pstar is None:
             self._write_again("reassert", now, fx)
-        elif readings.pstar is not None:
+        else:
             self._set_pstar(readings.pstar, "adopt", now, fx)
 
     def _track(self, now: float, fx: list[Effect]) -> None:
         """Storage actuation: keep the battery at ``PStar - generation + drain`` as the
-        generation and the drain change, so the export stays at the command."""
+        generation and the drain change, so the export stays at the command (or as close as
+        the battery's limits allow: a ``limit`` adjustment)."""
         if not self.readings.storage_actuated or self.ledger.pending:
             return
-        needed = self._setpoint(self.ledger.command)
+        command = self.ledger.command
+        if not self.readings.pstar_min <= command <= self.readings.pstar_max:
+            self._set_pstar(command, "limit", now, fx)
+            return
+        needed = self._setpoint(command)
         if abs(needed - self.ledger.setpoint) > self._tolerance(needed):
             self._write_again("track", now, fx)
 
@@ -188,11 +224,12 @@ class LbState:
         fx.append(Note(kind, text, data, level))
 
     def _can_take(self) -> bool:
-        """Fresh, trusted devices holding the command, and not disabled by the Logger: the
-        node may change its PStar for a peer."""
+        """Fresh, trusted devices holding the command and taking writes, and not disabled by
+        the Logger: the node may change its PStar for a peer (offer, select, take)."""
         return (
             self.readings.fresh
             and self.ledger.started
             and self.disagreement is None
+            and not self.write_failing
             and self.readings.dgi_enable is not False
         )

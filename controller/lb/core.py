@@ -97,9 +97,9 @@ class LoadBalancer(SupplySide, DemandSide):
         self.gateway, self.net_generation = readings.gateway, readings.net_generation
         if not self.ledger.started and readings.fresh:
             self._start(readings, now)
-        self._reconcile(now, fx)
         if self._sync_due and readings.fresh:
             self._synchronise(fx)
+        self._reconcile(now, fx)
         self._update_state(fx)
         self._print_table(now, fx)
         self._note_freshness(readings, fx)
@@ -152,7 +152,7 @@ class LoadBalancer(SupplySide, DemandSide):
         is the ledger's command, which no reading changes (docs/algorithm.md).
         """
         if not self.settings.adaptive:
-            if not self.ledger.comparable(self.readings.read_at):
+            if not self.ledger.comparable(self.readings.gateway_read_mark):
                 return  # a write is in flight, or this reading predates it: next round
             self.predicted = self.gateway
         self._sync_due = False

@@ -78,18 +78,28 @@ class DemandSide(LbState):
         return DraftAccept(record.tx, record.amount)
 
     def _repeat_accept(self, sender: str, tx: int, now: float, fx: list[Effect]) -> None:
-        """Until the supply's decision arrives, keep telling it what was taken."""
+        """Until the supply's decision arrives, keep telling it what was taken: every resend
+        time, and after ``give_up_s`` (the transaction is then reported unresolved, and kept)
+        once a second, while the supply surely still remembers its decision (it keeps them
+        ``retention_s`` from its offer, which came first: the asking stops at 90 % of that,
+        before an answer "aborted" could be presumed for a forgotten commit) — so a
+        partition or a quarantine that outlasts the give-up time still resolves."""
         record = self.demand_tx.get((sender, tx))
-        if record is None or record.state != PROVISIONAL:
+        if record is None or record.state not in (PROVISIONAL, UNRESOLVED):
             return
-        if now - record.started > self.settings.give_up_s:
+        waited = now - record.started
+        if waited > 0.9 * self.settings.retention_s:
+            return  # it stays as taken (reported unresolved when the give-up time passed)
+        if record.state == PROVISIONAL and waited > self.settings.give_up_s:
             record.state = UNRESOLVED
-            waited = self.settings.give_up_s
-            text = f"tx {tx} from {sender}: no decision after {waited:g} s; keeping it"
+            text = (
+                f"tx {tx} from {sender}: no decision after {self.settings.give_up_s:g} s; "
+                f"keeping it, and asking once a second for {self.settings.retention_s:g} s"
+            )
             self._note(fx, "unresolved", text, "warning")
-            return
+        pause = self.settings.resend_s if record.state == PROVISIONAL else 1.0
         fx.append(Send(sender, DraftAccept(tx, record.amount)))
-        fx.append(StartTimer(("confirm", sender, tx), now + self.settings.resend_s))
+        fx.append(StartTimer(("confirm", sender, tx), now + pause))
 
     def _on_commit(self, sender: str, msg: DraftCommit, now: float, fx: list[Effect]) -> None:
         record = self.demand_tx.get((sender, msg.tx))

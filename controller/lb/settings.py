@@ -25,7 +25,7 @@ class LbSettings:
     request_timeout_s: float = 0.04
     resend_s: float = 0.02
     lease_s: float = 0.2  # adaptive: a select unanswered this long is aborted
-    give_up_s: float = 60.0  # adaptive: a demand node stops asking about a transaction
+    give_up_s: float = 60.0  # adaptive: a transaction still undecided is reported unresolved
     retention_s: float = 120.0  # adaptive: transaction outcomes are remembered this long
     table_every_s: float = 5.0
     max_amount: float = 1.0e6

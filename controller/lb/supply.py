@@ -23,6 +23,8 @@ class SupplySide(LbState):
     def _request(self, now: float, fx: list[Effect]) -> None:
         """SendDraftRequest: to every known demand peer, if synchronised and the invariant holds."""
         demand = sorted(p for p, s in self.sets.items() if s == DEMAND)
+        if not self._can_take():
+            return  # a device that disagrees, a write that fails: offer nothing
         if not self.synced:
             self._note(fx, "request_cancelled", "draft request cancelled: state too old", "debug")
             return
@@ -76,7 +78,7 @@ class SupplySide(LbState):
         best, zeros = rules.freedm_selection(ages, self.settings.step)
         for peer in zeros:
             self.sets[peer] = NORMAL
-        if best is not None and self.state == SUPPLY:
+        if best is not None and self.state == SUPPLY and self._can_take():
             step = self.settings.step
             fx.append(Send(best, DraftSelect(0, step)))
             # optimistic: before any answer
@@ -96,7 +98,7 @@ class SupplySide(LbState):
         for peer, age in self.ages.items():
             if age < QUANTUM:
                 self.sets[peer] = NORMAL
-        if self.state != SUPPLY:
+        if self.state != SUPPLY or not self._can_take():
             return
         reserved = sum(t.offered for t in self.supply_tx.values() if t.state == PENDING)
         plan = rules.adaptive_plan(

@@ -9,8 +9,10 @@ second process runs under its id. Each epoch keeps its own window — a few per 
 least recently heard one forgotten first — so no datagram, forged or misconfigured, can make
 a receiver refuse the real node's current epoch: replay protection cannot be turned into a
 lockout. (Epochs from the future are refused before they get here, by the wire.) Two epochs
-heard *at the same time* — not one after the other, as after a restart — mean two processes
-share the id: :meth:`ReplayGuard.twins` reports them.
+heard *at the same time* — the older one still heard after the newer one started, by more
+than ``grace_s`` (a datagram in flight), not one after the other as after a restart — mean
+two processes share the id: :meth:`ReplayGuard.twins` reports them, until one of the two has
+been silent for ``quiet_s``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ class _EpochWindow:
     last_seen: float
     highest: int = 0
     seen: int = 0  # bit i set = highest - i was seen
-    count: int = 0
 
 
 @dataclass
@@ -51,7 +52,6 @@ class ReplayGuard:
         if not self._fresh(state, seq):
             return False
         state.last_seen = max(state.last_seen, now)
-        state.count += 1
         return True
 
     def _fresh(self, state: _EpochWindow, seq: int) -> bool:
@@ -69,12 +69,12 @@ class ReplayGuard:
         return True
 
     def twins(
-        self, sender: str, now: float, *, overlap_s: float, quiet_s: float
+        self, sender: str, now: float, *, grace_s: float, quiet_s: float
     ) -> tuple[int, int] | None:
-        """Two epochs of ``sender`` both heard within the last ``quiet_s`` whose activity
-        overlapped by more than ``overlap_s``: another process uses its id."""
+        """Two epochs of ``sender``, both heard within the last ``quiet_s``, whose activity
+        overlapped by more than ``grace_s``: another process uses its id."""
         live = [w for w in self.senders.get(sender, {}).values() if now - w.last_seen <= quiet_s]
         for a, b in combinations(sorted(live, key=lambda w: w.epoch), 2):
-            if min(a.last_seen, b.last_seen) - max(a.first_seen, b.first_seen) > overlap_s:
+            if min(a.last_seen, b.last_seen) - max(a.first_seen, b.first_seen) > grace_s:
                 return a.epoch, b.epoch
         return None

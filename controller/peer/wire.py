@@ -3,8 +3,15 @@
 Outgoing messages get the sender's boot epoch (its start time in ms) and the next sequence
 number. Incoming datagrams pass, in order: format and key id, MAC, header, destination, group
 membership, time-to-live, boot epoch (one from the future beyond the allowed clock skew is
-refused, never adopted), replay window, message shape, message values. A datagram that fails
-a check is dropped and counted under its reason; nothing else happens.
+refused, never adopted), replay window, one process per node id, message shape, message
+values. A datagram that fails a check is dropped and counted under its reason.
+
+One process per node id: when a sender is heard under two boot epochs at once, two
+processes share its id (a misconfigured twin). Neither can be told from the other, so both
+are *quarantined* — their datagrams dropped as ``duplicate_id`` (a ``DuplicateId`` notice
+excepted) and nothing sent to them but that notice — until one of them has been silent for
+``twin_quiet_s``. No migration can then be half done with the wrong one, and the real node
+is back by itself once the twin stops.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ DROP_REASONS = (
     "replay",
     "expired",
     "bad_epoch",
+    "duplicate_id",
     "malformed",
     "not_member",
     "invalid",
@@ -88,7 +96,7 @@ class Wire:
         group: str = "site",
         ttl_ms: int = 1000,
         max_skew_ms: int = 1000,
-        twin_overlap_s: float = 1.0,
+        twin_grace_s: float = 0.1,
         twin_quiet_s: float = 5.0,
     ) -> None:
         self.node_id = node_id
@@ -99,8 +107,9 @@ class Wire:
         self.group = group
         self.ttl_ms = ttl_ms
         self.max_skew_ms = max_skew_ms
-        self.twin_overlap_s = twin_overlap_s
+        self.twin_grace_s = twin_grace_s
         self.twin_quiet_s = twin_quiet_s
+        self.quarantined: dict[str, tuple[int, int]] = {}  # sender -> its two boot epochs
         self.seq = 0
         self.replay = ReplayGuard()
         self.stats = WireStats()
@@ -157,17 +166,25 @@ class Wire:
             )
         if not self.replay.check_and_record(envelope.src, envelope.epoch, envelope.seq, now):
             raise DropReason("replay", f"epoch {envelope.epoch} seq {envelope.seq} already seen")
+        pair = self._twins(envelope.src, now)
+        if pair is not None and envelope.type != "DuplicateId":
+            raise DropReason(
+                "duplicate_id", f"{envelope.src} is heard from two processes (epochs {pair})"
+            )
+
+    def _twins(self, sender: str, now: float) -> tuple[int, int] | None:
+        pair = self.replay.twins(sender, now, grace_s=self.twin_grace_s, quiet_s=self.twin_quiet_s)
+        if pair is None:
+            self.quarantined.pop(sender, None)
+        else:
+            self.quarantined[sender] = pair
+        return pair
 
     def twins(self, now: float) -> dict[str, tuple[int, int]]:
-        """Senders heard under two boot epochs at once (two processes with one node id)."""
-        found = {}
-        for sender in self.members:
-            pair = self.replay.twins(
-                sender, now, overlap_s=self.twin_overlap_s, quiet_s=self.twin_quiet_s
-            )
-            if pair is not None:
-                found[sender] = pair
-        return found
+        """Senders quarantined now: heard under two boot epochs at once."""
+        for sender in list(self.quarantined):
+            self._twins(sender, now)
+        return dict(self.quarantined)
 
     def _drop(self, reason: str, envelope: Envelope | None, detail: str) -> Dropped:
         # Labels stay bounded: a type or sender name is only used when it is a known one.

@@ -24,7 +24,7 @@ from config.site import Device
 from controller.effects import SetPStar
 from controller.readings import DeviceView, Readings, readings_from
 from device_drivers.base import DeviceDriver
-from device_drivers.errors import DriverError
+from device_drivers.errors import DeviceRangeError, DriverError
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import Address, build_driver
 
@@ -36,8 +36,9 @@ def resolution(point: Point) -> float:
     return 0.0 if point.type in ("float32", "float64") else abs(point.scale)
 
 
-def view_of(driver: DeviceDriver, now: float) -> DeviceView:
-    """What a round needs from one driver: states, read-back commands, command limits."""
+def view_of(driver: DeviceDriver, now: float, read_mark: float | None = None) -> DeviceView:
+    """What a round needs from one driver: states, read-back commands, command limits;
+    ``read_mark`` is when the read that gave its values was sent (a monotonic time)."""
     profile = driver.profile
     states = {
         p.signal: driver.values[p.name].value
@@ -64,9 +65,14 @@ def view_of(driver: DeviceDriver, now: float) -> DeviceView:
         commanded,
         limits,
         not driver.is_stale(now),
-        read_at=driver.last_read_started,
+        read_mark=read_mark,
         resolutions={p.signal: resolution(p) for p in profile.points if p.is_command},
     )
+
+
+def _failsafe(point: Point) -> float:
+    assert point.failsafe is not None  # only such points are pending
+    return point.failsafe
 
 
 class DeviceSet:
@@ -80,9 +86,13 @@ class DeviceSet:
         actuation: str = "sst",
         addresses: Mapping[str, Address] | None = None,
         clock: Callable[[], float] = time.time,
+        mark: Callable[[], float] = time.monotonic,
+        failsafe_retry_s: float = 0.5,
     ) -> None:
         self.actuation = actuation
         self.clock = clock
+        self.mark = mark
+        self.failsafe_retry_s = failsafe_retry_s
         self.types = {d.id: d.type for d in devices}
         self.drivers = {
             d.id: build_driver(d, pool, address=(addresses or {}).get(d.id)) for d in devices
@@ -90,25 +100,31 @@ class DeviceSet:
         self.readings = Readings()
         self.wanted: SetPStar | None = None  # the newest command asked for
         self.acked: SetPStar | None = None  # the newest command the device acknowledged
-        self.last_write_at: float | None = None
         self.write_errors = 0
         self.released = False
         self.failsafe_pending: list[tuple[DeviceDriver, Point]] = []
+        self._marks: dict[str, float] = {}  # device -> when its last good read was sent
         self._writer: asyncio.Task[None] | None = None
+        self._failsafe: asyncio.Task[None] | None = None
         self._write_failing = False
         self.on_sent: Callable[[int], None] | None = None  # (seq)
-        self.on_acked: Callable[[int, float, float], None] | None = None  # (seq, setpoint, at)
+        self.on_acked: Callable[[int, float, float], None] | None = None  # (seq, setpoint, mark)
+        self.on_failed: Callable[[int, str, bool], None] | None = None  # (seq, why, refused)
 
     async def read(self) -> Readings:
         """Read every device concurrently; failures leave that device stale (already logged)."""
+        sent = self.mark()
         results = await asyncio.gather(
             *(d.read_all() for d in self.drivers.values()), return_exceptions=True
         )
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, DriverError):
-                raise result
+        for device_id, result in zip(self.drivers, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, DriverError):
+                    raise result
+            else:
+                self._marks[device_id] = sent
         now = self.clock()
-        views = [view_of(driver, now) for driver in self.drivers.values()]
+        views = [view_of(d, now, self._marks.get(i)) for i, d in self.drivers.items()]
         self.readings = readings_from(views, actuation=self.actuation)
         return self.readings
 
@@ -138,20 +154,28 @@ class DeviceSet:
             try:
                 await self._write(command.setpoint)
             except DriverError as exc:
-                self.write_errors += 1
-                level = logging.DEBUG if self._write_failing else logging.WARNING
-                log.log(level, "PStar %.3f not written: %s (written again next round)",
-                        command.kw, exc)  # fmt: skip
-                self._write_failing = True
+                self._failed(command, exc)
                 return
             if self._write_failing:
-                log.info("PStar %.3f written after %d failed write(s)", command.kw,
+                log.info("setpoint %g written after %d failed write(s)", command.setpoint,
                          self.write_errors)  # fmt: skip
                 self._write_failing = False
             self.acked = command
-            self.last_write_at = self.clock()
             if self.on_acked is not None:
-                self.on_acked(command.seq, command.setpoint, self.last_write_at)
+                self.on_acked(command.seq, command.setpoint, self.mark())
+
+    def _failed(self, command: SetPStar, exc: DriverError) -> None:
+        """A link error is written again next round; a value the device refuses never is."""
+        self.write_errors += 1
+        refused = isinstance(exc, DeviceRangeError)
+        if refused and self.wanted is command:
+            self.wanted = None
+        level = logging.DEBUG if self._write_failing else logging.WARNING
+        again = "not written again" if refused else "written again next round"
+        log.log(level, "setpoint %g not written: %s (%s)", command.setpoint, exc, again)
+        self._write_failing = True
+        if self.on_failed is not None:
+            self.on_failed(command.seq, str(exc), refused)
 
     async def _write(self, setpoint: float) -> None:
         kind, signal = ("Desd", "storage") if self.actuation == "desd" else ("Sst", "gateway")
@@ -166,9 +190,10 @@ class DeviceSet:
 
     # -- release ----------------------------------------------------------------------------------
 
-    async def release(self) -> None:
-        """Go safe: write every writable point's failsafe value, now and — for the writes
-        that fail — again each round until the device acknowledges them."""
+    def release(self) -> None:
+        """Go safe: write every writable point's failsafe value, in the background (a round
+        never waits for a dead link), trying again every ``failsafe_retry_s`` until the device
+        acknowledges each, or the node resumes."""
         self.released = True
         self.failsafe_pending = [
             (driver, point)
@@ -176,31 +201,51 @@ class DeviceSet:
             for point in driver.profile.points
             if point.writable and point.failsafe is not None
         ]
-        await self.retry_failsafe()
+        self._stop_failsafe()
+        self._failsafe = asyncio.create_task(self._write_failsafe(), name="failsafe")
 
-    async def retry_failsafe(self) -> None:
-        pending, self.failsafe_pending = self.failsafe_pending, []
-        for driver, point in pending:
-            assert point.failsafe is not None
-            try:
-                await driver.write(point.name, point.failsafe)
-            except DriverError as exc:
-                log.debug("failsafe not written yet: %s", exc)
-                self.failsafe_pending.append((driver, point))
-        for driver, point in pending:
-            if (driver, point) not in self.failsafe_pending:
+    async def released_now(self, timeout_s: float = 5.0) -> None:
+        """Release and wait, for at most ``timeout_s``, until the failsafe values are written
+        (the node stops); what is still pending then stays in ``failsafe_pending``."""
+        self.release()
+        if self._failsafe is not None:
+            await asyncio.wait({self._failsafe}, timeout=timeout_s)
+        self._stop_failsafe()
+
+    async def _write_failsafe(self) -> None:
+        while self.released and self.failsafe_pending:
+            pending = list(self.failsafe_pending)
+            results = await asyncio.gather(
+                *(driver.write(point.name, _failsafe(point)) for driver, point in pending),
+                return_exceptions=True,
+            )
+            for (driver, point), result in zip(pending, results, strict=True):
+                if isinstance(result, BaseException):
+                    log.debug("failsafe of %s %s not written yet: %s", driver.device_id,
+                              point.name, result)  # fmt: skip
+                    continue
+                self.failsafe_pending.remove((driver, point))
                 log.info("%s %s: failsafe value %g written", driver.device_id, point.name,
-                         point.failsafe)  # fmt: skip
+                         _failsafe(point))  # fmt: skip
+            if self.failsafe_pending:
+                await asyncio.sleep(self.failsafe_retry_s)
+
+    def _stop_failsafe(self) -> None:
+        if self._failsafe is not None and not self._failsafe.done():
+            self._failsafe.cancel()
+        self._failsafe = None
 
     def resume(self) -> None:
         """Control again: failsafe writes stop; a command that waited is written."""
         self.released = False
         self.failsafe_pending = []
+        self._stop_failsafe()
         self.retry()
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+        for task in (self._writer, self._failsafe):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         for driver in self.drivers.values():
             await driver.close()

@@ -112,6 +112,7 @@ class NodeRuntime:
         self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
         self.devices.on_sent = self.core.command_sent
         self.devices.on_acked = self._acked
+        self.devices.on_failed = self._write_failed
         self._busy = False
         self._in_flight: set[asyncio.Task[object]] = set()
 
@@ -153,8 +154,13 @@ class NodeRuntime:
         if self.api is not None:
             await self.api.stop()
         if release:
-            await self.devices.release()
-            self.log.info("released: failsafe values written")
+            await self.devices.released_now()
+            pending = self.devices.failsafe_pending
+            if pending:
+                names = ", ".join(f"{d.device_id} {p.name}" for d, p in pending)
+                self.log.warning("released, but the failsafe value of %s was not written", names)
+            else:
+                self.log.info("released: failsafe values written")
         await self.devices.close()
         if self._own_pool:
             self.pool.close()
@@ -179,14 +185,11 @@ class NodeRuntime:
         self._busy = True
         started = time.perf_counter()
         try:
-            readings = await self._judged(await self.devices.read())
+            readings = self._judged(await self.devices.read())
             if not self.operator_enabled:  # the operator gate acts like the Logger's dgiEnable
                 readings = dataclasses.replace(readings, dgi_enable=False)
             self._execute(self.core.round(readings, self.clock()))
-            if self.health.released:
-                await self.devices.retry_failsafe()
-            else:
-                self.devices.retry()
+            self.devices.retry()
         finally:
             self._busy = False
             duration = time.perf_counter() - started
@@ -203,7 +206,7 @@ class NodeRuntime:
         self._timers.pop(key, None)
         self._execute(self.core.timer(key, self.clock()))
 
-    async def _judged(self, readings: Readings) -> Readings:
+    def _judged(self, readings: Readings) -> Readings:
         """The round's readings as the core may use them: not fresh while the devices are on
         probation; a release after the hold time, a resume when the episode ends."""
         now = self.clock()
@@ -214,7 +217,7 @@ class NodeRuntime:
                 "devices failing for %.1f s (%s): releasing to failsafe values",
                 held, ", ".join(readings.stale) or "answering only now and then",
             )  # fmt: skip
-            await self.devices.release()
+            self.devices.release()
         elif event == "resume":
             self.log.info("devices answered for %.1f s: resuming control", self.health.recovery_s)
             self.devices.resume()
@@ -258,12 +261,14 @@ class NodeRuntime:
             self.log.log(level, "%s", note.text)
         self._tell(note)
 
-    def _acked(self, seq: int, setpoint: float, at: float) -> None:
+    def _acked(self, seq: int, setpoint: float, mark: float) -> None:
         """The device acknowledged the actuator's write of ledger entry ``seq``."""
         data = {"seq": seq, "setpoint": setpoint}
-        text = f"setpoint {setpoint:g} written (entry {seq})"
-        self._tell(Note("written", text, data, "debug"), at)
-        self._execute(self.core.command_acked(seq, setpoint, at))
+        self._tell(Note("written", f"setpoint {setpoint:g} written (entry {seq})", data, "debug"))
+        self._execute(self.core.command_acked(seq, setpoint, mark, self.clock()))
+
+    def _write_failed(self, seq: int, reason: str, refused: bool) -> None:
+        self._execute(self.core.command_failed(seq, reason, self.clock(), refused=refused))
 
     def _tell(self, note: Note, at: float | None = None) -> None:
         when = self.clock() if at is None else at

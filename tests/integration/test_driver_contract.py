@@ -123,7 +123,10 @@ class DriverContract:
         await Sst(harness.drivers["sst1-gateway"]).set_gateway(12.0)
         await Evse(harness.drivers["sst1-evse"]).set_power_limit(11.0)
         for device_id in ("sst1-gateway", "sst1-evse"):
-            await harness.drivers[device_id].write_failsafe()
+            driver = harness.drivers[device_id]
+            for point in driver.profile.points:
+                if point.writable and point.failsafe is not None:
+                    await driver.write(point.name, point.failsafe)
         assert harness.held("sst1-gateway", "pstar") == 0.0
         assert harness.held("sst1-evse", "power_limit") == 0.0
 

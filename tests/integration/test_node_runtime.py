@@ -25,7 +25,7 @@ KEYS = Keyring("k", {"k": bytes(32)})
 
 
 def with_hold(site: Site, hold_s: float) -> Site:
-    algorithm = site.algorithm.model_copy(update={"failsafe_hold_s": hold_s})
+    algorithm = site.algorithm.model_copy(update={"failsafe_hold_s": hold_s, "recovery_s": 0.5})
     return dataclasses.replace(
         site, document=site.document.model_copy(update={"algorithm": algorithm})
     )
@@ -59,12 +59,55 @@ async def test_a_lost_device_releases_the_node_and_it_recovers(
     sim.plant.command("sst1-storage", "storage", 3.0)
     await sim.stop_server("sst1-load")  # a device every round needs
     await until(lambda: node.released, 5, "the release")
-    assert sim.plant.commanded("sst1-gateway", "gateway") == 0.0  # failsafe of pstar
-    assert sim.plant.commanded("sst1-storage", "storage") == 0.0  # and of the storage setpoint
+    await until(
+        lambda: (
+            sim.plant.commanded("sst1-gateway", "gateway") == 0.0  # failsafe of pstar
+            and sim.plant.commanded("sst1-storage", "storage") == 0.0
+        ),  # and of the storage setpoint
+        5,
+        "the failsafe values",
+    )
     assert node.lb.state == "normal"
     await sim.restart_server("sst1-load")
     await until(lambda: not node.released, 5, "the recovery")
     assert not node.lb.readings.stale
+
+
+async def test_the_failsafe_write_is_retried_until_the_device_takes_it(
+    running: tuple[Simulation, NodeRuntime],
+) -> None:
+    """The SST's link is down when the node releases: the failsafe write fails, and is
+    written when the link returns, although the node is still released (its load is down)."""
+    sim, node = running
+    await until(lambda: node.lb.rounds >= 2, 5, "two rounds")
+    await sim.stop_server("sst1-gateway")
+    await sim.stop_server("sst1-load")
+    sim.plant.command("sst1-gateway", "gateway", -12.0)  # whatever it holds now
+    await until(lambda: node.released, 5, "the release")
+    assert sim.plant.commanded("sst1-gateway", "gateway") == -12.0  # could not be written
+    await sim.restart_server("sst1-gateway")
+    await until(lambda: sim.plant.commanded("sst1-gateway", "gateway") == 0.0, 5, "failsafe")
+    assert node.released  # the load is still down
+    await sim.restart_server("sst1-load")
+    await until(lambda: not node.released, 5, "the resume")
+    # back in control: the command (-20, what it started from) is written again
+    await until(lambda: sim.plant.commanded("sst1-gateway", "gateway") == -20.0, 5, "reassert")
+    await until(lambda: node.lb.disagreement is None, 5, "agreement")
+
+
+async def test_a_restarted_sst_gets_the_command_again(
+    running: tuple[Simulation, NodeRuntime],
+) -> None:
+    """Nothing is skipped as "already written": a device that forgot its setpoint (here:
+    changed behind the node's back) is given the command again, and the node says so."""
+    sim, node = running
+    await until(lambda: node.lb.rounds >= 2, 5, "two rounds")
+    sim.plant.command("sst1-gateway", "gateway", 7.0)
+    await until(lambda: node.lb.disagreements == 1, 5, "the disagreement")
+    await until(lambda: sim.plant.commanded("sst1-gateway", "gateway") == -20.0, 5, "reassert")
+    await until(lambda: node.lb.disagreement is None, 5, "agreement")
+    kinds = [e["kind"] for e in node.lb.ledger.recent()]
+    assert "reassert" in kinds
 
 
 async def test_logger_disable_holds_the_gateway(running: tuple[Simulation, NodeRuntime]) -> None:

@@ -6,8 +6,10 @@ import dataclasses
 
 import pytest
 
+from controller.effects import SetPStar
 from controller.lb.settings import LbSettings
 from controller.messages import DraftAbort, DraftAccept, DraftCommit, DraftSelect, TooLate
+from controller.readings import Readings
 from tests.lb_link import Link
 
 FREEDM = LbSettings(mode="freedm", step=1.0)
@@ -287,3 +289,96 @@ def test_adaptive_supply_disabled_before_the_accept_aborts_and_the_demand_gives_
     assert link.plants["a"].pstar == 0.0
     assert link.plants["b"].pstar == 0.0  # rolled back on DraftAbort
     assert any(n.kind == "abort" for _, n in link.notes)
+
+
+# -- the command and the device ------------------------------------------------------------------
+
+
+def test_a_supply_whose_device_will_not_follow_offers_nothing() -> None:
+    """Its SST keeps its own setpoint (local mode): a disagreement, written again every round
+    — and no drafts, so the healthy peer's setpoint does not swing back and forth."""
+    link = Link.of(ADAPTIVE, a=(0.0, 5.0), b=(0.0, -5.0))
+    link.plants["a"].ignores_writes = True
+    link.plants["a"].pstar = 3.0  # overridden locally, before the first round is judged
+    link.cores["a"].ledger.start(0.0, 0.0, 0.0, -1.0)
+    link.start_phase()
+    for _ in range(6):
+        link.cycle()
+        link.fire()
+    assert link.cores["a"].disagreement is not None
+    assert link.cores["a"].disagreements == 1
+    assert not [m for s, _, m in link.sent if s == "a" and isinstance(m, (DraftSelect,))]
+    assert link.plants["b"].pstar == 0.0
+    assert [k for k in (e["kind"] for e in link.cores["a"].ledger.recent()) if k == "reassert"]
+
+
+def test_a_setpoint_that_reads_no_value_after_a_reboot_is_written_again() -> None:
+    link = Link.of(ADAPTIVE, a=(-2.0, -2.0), b=(2.0, 2.0))
+    link.start_phase()
+    link.cycle()
+    link.plants["a"].no_value = True
+    link.cycle()
+    assert link.cores["a"].disagreement is not None
+    assert link.cores["a"].disagreement.held is None
+    assert any("holds no value" in n.text for _, n in link.notes)
+    link.plants["a"].no_value = False
+    link.cycle()
+    link.cycle()
+    assert link.cores["a"].disagreement is None
+
+
+def test_freedm_never_commands_beyond_the_rating() -> None:
+    """FREEDM's optimistic step at the rating: clamped, the shortfall a ``limit`` adjustment."""
+    link = Link.of(FREEDM, a=(100.0, 105.0), b=(0.0, -5.0))
+    link.start_phase()
+    for _ in range(3):
+        link.cycle()
+    assert max(kw for node, kw in link.setpoints if node == "a") == 100.0
+    ledger = link.cores["a"].ledger
+    assert ledger.command == 100.0
+    assert ledger.initial + ledger.migrated + ledger.adjusted == ledger.command
+    assert any(e["kind"] == "limit" for e in ledger.recent())
+
+
+def test_a_refused_write_takes_the_node_back_to_what_the_device_holds() -> None:
+    link = Link.of(ADAPTIVE, a=(0.0, 0.0))
+    link.start_phase()
+    link.cycle()
+    core = link.cores["a"]
+    effects = core.command_failed(core.ledger.seq, "outside -100..100", 1.0, refused=True)
+    assert not effects  # the newest entry (its start) is what the device holds: nothing to do
+    core._set_pstar(7.0, "hold", 1.0, [])
+    effects = core.command_failed(core.ledger.seq, "outside -5..5", 1.0, refused=True)
+    assert [type(e).__name__ for e in effects] == ["Note", "SetPStar"]
+    assert core.ledger.command == 0.0
+    assert core.write_failing
+
+
+def test_storage_tracks_its_load_within_the_battery_limits() -> None:
+    """Under storage actuation the battery follows generation and drain so the export stays
+    at the command; where the battery cannot (its power limit), a ``limit`` adjustment
+    brings the command to what it can hold — never a write the battery would refuse."""
+    from controller.lb.core import LoadBalancer
+    from controller.readings import DeviceView, readings_from
+
+    def readings(generation: float, storage_setpoint: float, mark: float) -> Readings:
+        views = [
+            DeviceView("pv", "Drer", {"generation": generation}, {}, {}, read_mark=mark),
+            DeviceView("load", "Load", {"drain": 30.0}, {}, {}, read_mark=mark),
+            DeviceView("sst", "Sst", {"gateway": 0.0}, {}, {}, read_mark=mark),
+            DeviceView("bat", "Desd", {"storage": storage_setpoint},
+                       {"storage": storage_setpoint}, {"storage": (-50.0, 50.0)}, read_mark=mark),
+        ]  # fmt: skip
+        return readings_from(views, actuation="desd")
+
+    lb = LoadBalancer("a", ["a"], ADAPTIVE, epoch=1)
+    lb.round(readings(10.0, 40.0, 0.0), 0.0)  # exports 10 + 40 - 30 = 20
+    assert lb.ledger.command == 20.0
+    fx = lb.round(readings(20.0, 40.0, 1.0), 1.0)  # more sun: the battery gives 10 less
+    assert [e.setpoint for e in fx if isinstance(e, SetPStar)] == [30.0]
+    lb.command_acked(lb.ledger.seq, 30.0, 1.5)
+    fx = lb.round(readings(-10.0, 30.0, 2.0), 2.0)  # less: 60 needed, the battery gives 50
+    writes = [e for e in fx if isinstance(e, SetPStar)]
+    assert [(w.kw, w.setpoint) for w in writes] == [(10.0, 50.0)]
+    assert lb.ledger.command == 10.0
+    assert lb.ledger.adjusted == -10.0  # what the battery could not hold

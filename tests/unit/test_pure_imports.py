@@ -21,6 +21,7 @@ PURE = [
     "device_drivers/planning.py",
     "simulators/plant.py",
     "simulators/faults.py",
+    "controller/audit.py",
     "controller/messages.py",
     "controller/effects.py",
     "controller/readings.py",

@@ -103,54 +103,74 @@ def test_reordering_within_the_window_is_fine_but_old_numbers_are_replays() -> N
     assert receiver.open(datagram(seq=100), NOW).reason == "replay"  # type: ignore[union-attr]
 
 
+def at(when: float, **changes: object) -> bytes:
+    return datagram(send_time_ms=int(when * 1000), **changes)
+
+
 def test_each_epoch_has_its_own_window() -> None:
-    """A restart starts a new window; the old epoch's datagrams are still replays when seen."""
+    """A restart (a new epoch after the old one fell silent) starts a new window; the old
+    epoch's datagrams are still replays when seen again."""
     receiver = wire("b")
-    first = datagram(epoch=1, seq=50)
+    first = at(NOW, epoch=1, seq=50)
     assert isinstance(receiver.open(first, NOW), Inbound)
-    assert isinstance(receiver.open(datagram(epoch=2, seq=1), NOW), Inbound)
-    assert receiver.open(first, NOW).reason == "replay"  # type: ignore[union-attr]
-    assert receiver.open(datagram(epoch=2, seq=1), NOW).reason == "replay"  # type: ignore[union-attr]
+    later = NOW + 2.0
+    assert isinstance(receiver.open(at(later, epoch=2, seq=1), later), Inbound)
+    assert receiver.open(first, later).reason == "expired"  # type: ignore[union-attr]
+    assert receiver.open(at(later, epoch=2, seq=1), later).reason == "replay"  # type: ignore[union-attr]
+    assert receiver.twins(later) == {}
 
 
 def test_no_datagram_can_lock_the_real_sender_out() -> None:
-    """A key holder's Status with epoch 2**62 is refused, and one with any other epoch (or a
-    misconfigured twin) never makes the receiver refuse the real node's own epoch."""
+    """A key holder's Status with epoch 2**62 is refused; single datagrams under other epochs
+    are just that; only a forger who keeps sending under another epoch quarantines the id —
+    while it does so, and the real node is back quiet_s after it stops."""
     receiver = wire("b")
     real = int(NOW * 1000) - 60_000  # booted a minute ago
-    assert isinstance(receiver.open(datagram(epoch=real, seq=1), NOW), Inbound)
-    forged = datagram(epoch=2**62, seq=2**40, type="Status", body=["normal", 0.0, 0.0, 0.0])
+    assert isinstance(receiver.open(at(NOW, epoch=real, seq=1), NOW), Inbound)
+    forged = at(NOW, epoch=2**62, seq=2**40, type="Status", body=["normal", 0.0, 0.0, 0.0])
     assert receiver.open(forged, NOW).reason == "bad_epoch"  # type: ignore[union-attr]
-    for epoch in range(real + 1, real + 10):  # any number of other epochs
-        assert isinstance(receiver.open(datagram(epoch=epoch, seq=10**6), NOW), Inbound)
-    assert isinstance(receiver.open(datagram(epoch=real, seq=2), NOW + 1), Inbound)
+    for epoch in range(real + 1, real + 10):  # one datagram under each of many epochs
+        receiver.open(at(NOW, epoch=epoch, seq=10**6), NOW)
+    for step in range(1, 20):  # the real node goes on, accepted
+        now = NOW + step * 0.1
+        assert isinstance(receiver.open(at(now, epoch=real, seq=1 + step), now), Inbound)
+    start = NOW + 2.0  # a forger sends under another epoch for a second
+    results = []
+    for step in range(10):
+        now = start + step * 0.1
+        receiver.open(at(now, epoch=real + 77, seq=step + 1), now)
+        results.append(receiver.open(at(now, epoch=real, seq=100 + step), now))
+    assert getattr(results[-1], "reason", None) == "duplicate_id"
+    after = start + 1.0 + receiver.twin_quiet_s + 0.1  # the forgeries stopped
+    assert isinstance(receiver.open(at(after, epoch=real, seq=200), after), Inbound)
+    assert receiver.twins(after) == {}
     assert receiver.stats.by_peer[("a", "replay")] == 0
 
 
-def test_two_processes_under_one_id_are_reported_and_a_restart_is_not() -> None:
+def test_two_processes_under_one_id_are_quarantined_until_one_stops() -> None:
     receiver = wire("b")
-    real, twin, later = 1_000, 2_000, 3_000
-    for step in range(40):  # both send every 0.1 s for 4 s
+    real, twin = 1_000, 2_000
+    for step in range(30):  # the real node sends every 0.1 s
         now = NOW + step * 0.1
-        assert isinstance(
-            receiver.open(datagram(epoch=real, seq=step + 1, send_time_ms=int(now * 1000)), now),
-            Inbound,
-        )
-        assert isinstance(
-            receiver.open(datagram(epoch=twin, seq=step + 1, send_time_ms=int(now * 1000)), now),
-            Inbound,
-        )
-    assert receiver.twins(NOW + 4) == {"a": (real, twin)}
-    quiet = NOW + 4 + 6  # the twin stopped; after the quiet time the report clears itself
-    for step in range(3):
-        now = quiet + step * 0.1
-        receiver.open(datagram(epoch=real, seq=100 + step, send_time_ms=int(now * 1000)), now)
-    assert receiver.twins(quiet + 0.3) == {}
-    restart = quiet + 1  # the real node restarts: one epoch after the other
-    for step in range(20):
-        now = restart + 0.5 + step * 0.1
-        receiver.open(datagram(epoch=later, seq=step + 1, send_time_ms=int(now * 1000)), now)
-    assert receiver.twins(restart + 2.5) == {}
+        assert isinstance(receiver.open(at(now, epoch=real, seq=step + 1), now), Inbound)
+    start = NOW + 3.0  # the twin starts: both send
+    for step in range(40):
+        now = start + step * 0.1
+        twin_result = receiver.open(at(now, epoch=twin, seq=step + 1), now)
+        real_result = receiver.open(at(now, epoch=real, seq=100 + step), now)
+        if step >= 3:  # more than the grace of a datagram in flight: two processes
+            assert getattr(twin_result, "reason", None) == "duplicate_id"
+            assert getattr(real_result, "reason", None) == "duplicate_id"
+    assert receiver.twins(start + 4) == {"a": (real, twin)}
+    notice = at(start + 4, epoch=twin, seq=99, type="DuplicateId", body=[real, twin])
+    assert isinstance(receiver.open(notice, start + 4), Inbound)  # a notice always passes
+    stopped = start + 4.0  # the twin stops; the real node goes on
+    for step in range(80):
+        now = stopped + step * 0.1
+        result = receiver.open(at(now, epoch=real, seq=200 + step), now)
+        quarantined = now - stopped <= receiver.twin_quiet_s
+        assert (getattr(result, "reason", None) == "duplicate_id") is quarantined, now - stopped
+    assert receiver.twins(stopped + 8) == {}
 
 
 def test_keys_rotate_old_key_still_accepted() -> None:
