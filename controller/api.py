@@ -42,9 +42,11 @@ HISTORY_S = 300.0  # round events kept for /api/v1/history
 MAX_BODY_BYTES = 16 * 1024
 MAX_SUBSCRIBERS = 32  # concurrent /api/v1/events streams
 WRITE_PATHS = frozenset({"/api/v1/control"})  # need the token
-#: Readiness thresholds: overruns in the overrun window, cycles without a peer datagram, and
-#: the share of expired datagrams that points at clocks further apart than the TTL.
+#: Readiness thresholds: overruns in the overrun window, cycles a command may wait for the
+#: device, cycles without a peer datagram, and the share of expired datagrams that points at
+#: clocks further apart than the TTL.
 OVERRUNS_NOT_READY = 3
+UNACKED_CYCLES = 2
 PEER_SILENCE_CYCLES = 3
 EXPIRED_MIN, EXPIRED_SHARE = 5, 0.5
 # Module level: with postponed annotations FastAPI resolves these names in module globals.
@@ -191,7 +193,14 @@ def create_app(
         "/api/v1/load-table",
         response_model=m.LoadTable,
         tags=["status"],
-        responses={**unready, **invalid},
+        responses={
+            200: {
+                "description": "the table as JSON, or with format=text as FREEDM prints it",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **unready,
+            **invalid,
+        },
     )
     async def load_table(
         format: Annotated[
@@ -281,6 +290,7 @@ def create_app(
 
 
 WRITE_ERRORS = {
+    400: "the body or its Content-Length cannot be parsed",
     401: "no 'Authorization: Bearer <token>'",
     403: "wrong token, or writes are disabled (no token file)",
     413: f"body larger than {MAX_BODY_BYTES} bytes",
@@ -331,19 +341,26 @@ def readiness(snapshot: Json | None, now: float) -> list[str]:
         reasons.append(
             f"devices answer again; trusted after {snapshot['health']['recovery_s']:g} s of answers"
         )
-    reasons += _command_reasons(snapshot)
+    reasons += _command_reasons(snapshot, now)
     reasons += _timing_reasons(snapshot)
     reasons += _peer_reasons(snapshot, now)
     return reasons
 
 
-def _command_reasons(snapshot: Json) -> list[str]:
+def _command_reasons(snapshot: Json, now: float) -> list[str]:
+    reasons = []
     problem = snapshot["disagreement"]
-    if problem is None:
-        return []
-    return [
-        f"the actuator holds {problem['held']:g} but the node commanded {problem['commanded']:g}"
-    ]
+    if problem is not None:
+        held = "no value" if problem["held"] is None else f"{problem['held']:g}"
+        reasons.append(f"the actuator holds {held} but the node commanded {problem['commanded']:g}")
+    ledger = snapshot["ledger"]["summary"]
+    since = ledger["pending_since"]
+    if since is not None and now - since > UNACKED_CYCLES * snapshot["timing"]["cycle_s"]:
+        reasons.append(
+            f"the actuator has not acknowledged PStar {ledger['command']:g} for "
+            f"{now - since:.1f} s ({snapshot['counters']['write_errors']} failed writes)"
+        )
+    return reasons
 
 
 def _timing_reasons(snapshot: Json) -> list[str]:
@@ -432,11 +449,12 @@ def _auth_headers(status: int) -> dict[str, str] | None:
 
 
 class BodyGuard:
-    """ASGI middleware: judge a request with a body before anyone reads it.
+    """ASGI middleware: judge a write before anyone reads its body.
 
-    Writes (``WRITE_PATHS``) need the bearer token; every body must be ``application/json``
-    and at most ``MAX_BODY_BYTES`` (read into memory only up to that, then replayed to the
-    app). A refusal answers at once with ``Connection: close``: the body is never read.
+    A write (``WRITE_PATHS``, any method but GET/HEAD/OPTIONS) needs the bearer token, and
+    its body must be ``application/json`` and at most ``MAX_BODY_BYTES`` (read into memory
+    only up to that, then replayed to the app). A refusal answers at once with
+    ``Connection: close``: the body is never read. No other path reads a body.
     """
 
     def __init__(
@@ -447,8 +465,12 @@ class BodyGuard:
         self.token_problem = token_problem
 
     async def __call__(self, scope: Json, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http" or scope["path"] not in WRITE_PATHS:
+            # nothing else reads a body: uvicorn stops reading from the socket at 64 KiB
             await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)  # 405 from the app, the body unread
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         refusal = self._refusal(scope["path"], headers)
@@ -478,15 +500,16 @@ class BodyGuard:
         await self.app(scope, replay, send)
 
     def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
-        if path in WRITE_PATHS:
-            given = headers.get("authorization", "")
-            scheme, _, credentials = given.partition(" ")
-            supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
-            refusal = token_refusal(self.token, self.token_problem, supplied)
-            if refusal is not None:
-                return refusal
+        given = headers.get("authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
+        refusal = token_refusal(self.token, self.token_problem, supplied)
+        if refusal is not None:
+            return refusal
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        if length is not None and not (length.isascii() and length.isdigit()):
+            return 400, "Content-Length must be a number of bytes"
+        if length is not None and int(length) > MAX_BODY_BYTES:
             return 413, f"body larger than {MAX_BODY_BYTES} bytes"
         has_body = length not in (None, "0") or "transfer-encoding" in headers
         kind = headers.get("content-type", "").split(";")[0].strip().lower()

@@ -39,7 +39,9 @@ class DeviceFreshness(BaseModel):
 
 
 class Disagreement(BaseModel):
-    held: float = Field(description="the setpoint the actuator holds (read back)")
+    held: float | None = Field(
+        description="the setpoint the actuator holds (read back); null: it reads no value"
+    )
     commanded: float = Field(description="the setpoint the node commanded and was acknowledged")
     since: float = Field(description="Unix time the disagreement was first seen")
 
@@ -76,6 +78,7 @@ class Status(BaseModel):
     dgi_enable: bool | None = Field(description="the Logger's dgiEnable; null without a Logger")
     released: bool = Field(description="actuators released to failsafe values")
     health: DeviceHealth
+    started_at: float | None = Field(description="Unix time this node process started")
     counters: Counters
     timing: Timing
     devices: list[DeviceFreshness]
@@ -185,6 +188,9 @@ class LedgerSummary(BaseModel):
     sent_seq: int
     acked_seq: int
     acked_setpoint: float | None
+    pending_since: float | None = Field(
+        description="Unix time of the oldest change the device has not acknowledged"
+    )
 
 
 class Ledger(BaseModel):

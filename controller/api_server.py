@@ -4,9 +4,10 @@ It lowers its own CPU priority, binds the node's API address, tells the node it 
 then follows the node's messages (snapshots, events, write replies) until the node closes the
 link, and exits. The only module that uses uvicorn.
 
-Slow clients cannot hold it: a request's head and body must arrive within
-``REQUEST_TIMEOUT_S`` of its first byte (:class:`GuardedH11`), an idle keep-alive connection
-is closed after ``timeout_keep_alive``, and beyond ``MAX_CONNECTIONS`` uvicorn answers 503.
+Slow clients cannot hold it: a request must arrive whole within ``REQUEST_TIMEOUT_S`` of
+the connection or of the previous answer, a client that stops reading is cut off after
+``STALL_TIMEOUT_S`` (:class:`GuardedH11`), an idle keep-alive connection is closed after
+``IDLE_TIMEOUT_S``, and beyond ``MAX_CONNECTIONS`` uvicorn answers 503.
 """
 
 from __future__ import annotations
@@ -30,53 +31,81 @@ from controller.metrics import new_registry
 
 log = logging.getLogger("dgi.api")
 
-REQUEST_TIMEOUT_S = 10.0  # a request's head and body, from its first byte
+REQUEST_TIMEOUT_S = 10.0  # a request must arrive whole: from the connection or last answer
 IDLE_TIMEOUT_S = 5  # a keep-alive connection with no request
+STALL_TIMEOUT_S = 30.0  # a client that stops reading what it is sent (an event stream)
 MAX_CONNECTIONS = 128
 
 
 class GuardedH11(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, with a deadline for each request to arrive whole.
+    """uvicorn's HTTP/1.1 protocol, with deadlines no client can dodge.
 
-    uvicorn resets its keep-alive timer on every byte, so a client sending one byte a second
-    would hold a connection (and a slot) forever. Here the clock starts with the request's
-    first byte; a request still incomplete after ``REQUEST_TIMEOUT_S`` loses its connection.
-    A response that takes long (an event stream) is not limited: its request is complete.
+    * A request must arrive whole within ``REQUEST_TIMEOUT_S`` of the connection, or of the
+      answer to the previous request: uvicorn resets its keep-alive timer on every byte (a
+      client sending one byte a second holds a slot forever) and arms none at connect (a
+      client that connects and says nothing would too).
+    * A client that stops reading — its socket buffer full, uvicorn paused writing to it —
+      for ``STALL_TIMEOUT_S`` loses its connection (an event stream nobody reads).
+
+    A response that takes long is not limited while the client reads it.
     """
 
     request_timeout_s = REQUEST_TIMEOUT_S
+    stall_timeout_s = STALL_TIMEOUT_S
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._request_started: float | None = None
-        self._watch: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._stall: asyncio.TimerHandle | None = None
         super().connection_made(transport)
+        self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self._request_started is None and self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
-            self._request_started = self.loop.time()
-            self._watch = self.loop.call_later(self.request_timeout_s, self._deadline)
         super().data_received(data)
         if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
-            self._forget()
+            self._disarm()  # the request is in; the app answers it
 
-    def _deadline(self) -> None:
-        self._watch = None
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # for the next request (maybe already half here, pipelined)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout_s, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
         if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
             log.debug("closing a connection whose request took over %g s", self.request_timeout_s)
             self.transport.abort()
 
-    def _forget(self) -> None:
-        self._request_started = None
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall is None:
+            self._stall = self.loop.call_later(self.stall_timeout_s, self._stalled)
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._forget()
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _stalled(self) -> None:
+        self._stall = None
+        if not self.transport.is_closing():
+            log.debug("closing a connection that read nothing for %g s", self.stall_timeout_s)
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._forget()
+        self._disarm()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         super().connection_lost(exc)
 
 

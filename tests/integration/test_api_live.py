@@ -4,56 +4,18 @@ simulator; its API runs in its own process, as with ``dgi run``."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import os
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from config.loader import load_site
 from controller.messages import Limits, StateChange
-from controller.peer.keys import Keyring, load_keyring, write_key_file
 from controller.peer.wire import Wire
-from controller.runtime.node import NodeRuntime
-from simulators.runner import Simulation
-from tests.conftest import copy_site, require_tool
-
-TOKEN = "api-token-for-the-tests-0123456789"
-
-
-@dataclasses.dataclass
-class Running:
-    sim: Simulation
-    node: NodeRuntime
-    base: str
-    keys: Keyring
-    peer_port: int
-
-
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    path = copy_site("three-substations.toml", tmp_path)
-    write_key_file(tmp_path / "group.key")
-    token = tmp_path / "api.token"
-    token.write_text(TOKEN + "\n")
-    os.chmod(token, 0o600)
-    site = load_site(path)
-    async with Simulation(site) as sim:
-        node = NodeRuntime(site, "sst1", load_keyring(tmp_path / "group.key"))
-        await node.start()
-        try:
-            base = f"http://{site.node('sst1').api}"
-            peer_port = int(site.node("sst1").peer.rsplit(":", 1)[1])
-            yield Running(sim, node, base, node.core.wire.keyring, peer_port)
-        finally:
-            await node.stop(release=False)
+from tests.conftest import require_tool
+from tests.integration.conftest import TOKEN, Running
 
 
 async def until_rounds(client: httpx.AsyncClient, rounds: int) -> dict[str, Any]:
@@ -73,7 +35,6 @@ async def test_endpoints_of_a_running_node(running: Running) -> None:
         assert status["leader"] == "sst1"
         assert status["gateway"] == -20.0
         assert (await client.get("/healthz")).json() == {"status": "ok", "node": "sst1"}
-        assert (await client.get("/readyz")).json() == {"ready": True, "reasons": []}
         table = await client.get("/api/v1/load-table", params={"format": "text"})
         assert "(SUPPLY) sst1 (this node)" in table.text
         devices = (await client.get("/api/v1/devices")).json()
@@ -183,3 +144,63 @@ async def test_metrics_pass_promtool(running: Running) -> None:
         timeout=30,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+async def readyz_says(client: httpx.AsyncClient, text: str, within_s: float = 15) -> list[str]:
+    deadline = time.monotonic() + within_s
+    while True:
+        reasons: list[str] = (await client.get("/readyz")).json()["reasons"]
+        if any(text in r for r in reasons):
+            return reasons
+        assert time.monotonic() < deadline, reasons
+        await asyncio.sleep(0.2)
+
+
+async def test_a_node_whose_peers_are_silent_is_not_ready(running: Running) -> None:
+    async with httpx.AsyncClient(base_url=running.base, timeout=5) as client:
+        await readyz_says(client, "no datagram accepted from any peer ever")  # sst2, sst3 are down
+
+
+async def test_sustained_overruns_make_the_node_not_ready(solo: Running) -> None:
+    async with httpx.AsyncClient(base_url=solo.base, timeout=5) as client:
+        await until_rounds(client, 2)
+        assert (await client.get("/readyz")).status_code == 200
+        solo.sim.faults("sst1-load").update({"latency_ms": 250})  # rounds take 2.5 rounds
+        reasons = await readyz_says(client, "LB rounds overran in the last 12.4 s")
+        assert not any("stale" in r for r in reasons)  # slow, but it answers
+        solo.sim.faults("sst1-load").clear()
+
+
+async def test_a_device_that_will_not_hold_the_command_makes_the_node_not_ready(
+    solo: Running,
+) -> None:
+    async with httpx.AsyncClient(base_url=solo.base, timeout=5) as client:
+        await until_rounds(client, 2)
+        solo.sim.faults("sst1-gateway").update({"values": {"pstar": 5.0}})  # it lies about PStar
+        await readyz_says(client, "the actuator holds 5 but the node commanded 0")
+        status = (await client.get("/api/v1/status")).json()
+        assert status["disagreement"]["held"] == 5.0
+        assert status["counters"]["command_disagreements"] == 1
+        text = (await client.get("/metrics")).text
+        assert "dgi_command_disagreement 1.0" in text
+        assert "dgi_pstar_kw 5.0" in text
+        assert "dgi_pstar_commanded_kw 0.0" in text
+        solo.sim.faults("sst1-gateway").update({"values": {"pstar": None}})
+        deadline = time.monotonic() + 10
+        while (await client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+
+
+async def test_expired_datagrams_point_at_clock_skew(running: Running) -> None:
+    """A peer whose clock is 120 s ahead: everything it sends arrives expired."""
+    skewed = Wire(
+        "sst2", ["sst1", "sst2", "sst3"], running.keys, epoch=int(time.time() * 1000),
+        limits=Limits(1000.0), group="three-substations",
+    )  # fmt: skip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _ in range(10):
+            data = skewed.seal("sst1", StateChange("demand"), time.time() + 120)
+            sock.sendto(data, ("127.0.0.1", running.peer_port))
+    async with httpx.AsyncClient(base_url=running.base, timeout=5) as client:
+        await readyz_says(client, "10 of 10 peer datagrams in the last 30 s arrived expired")

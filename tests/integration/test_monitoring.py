@@ -84,6 +84,10 @@ def test_every_alert_the_issue_asks_for_has_a_unit_test() -> None:
         "GroupSplit",
         "PeerAuthenticationFailures",
         "NodeDown",
+        "CommandDisagreement",
+        "FailsafeRelease",
+        "NodeNotReady",
+        "DuplicateNodeId",
     }
     tests = yaml.safe_load((PROMETHEUS_DIR / "rules_test.yml").read_text())["tests"]
     tested = {case["alertname"] for test in tests for case in test["alert_rule_test"]}
@@ -148,8 +152,9 @@ def test_dashboard_shows_what_the_original_did_and_the_balancer() -> None:
     titles = {p["title"] for p in json.loads(DASHBOARD.read_text())["panels"]}
     for title in (
         "Real-time substation load", "Average and peak load over the window", "Handled charging requests per substation",
-        "Load-balancer state", "Gateway G and PStar", "Migrations per second", "Gross power flow K", "Bus frequency",
-        "Dropped datagrams per second",
+        "Load-balancer state", "Gateway G, PStar held and commanded", "Migrations per second", "Gross power flow K",
+        "Bus frequency", "Dropped datagrams per second", "Actuators not holding the command", "Ready nodes",
+        "Group residual",
     ):  # fmt: skip
         assert title in titles
 

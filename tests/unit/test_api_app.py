@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ async def live_snapshot() -> dict[str, Any]:
     )
     body = snapshot(node, NOW)
     body["pstar"] = body["commanded"] = -20.0  # as read back when a node starts
+    body["ledger"]["summary"]["command"] = -20.0
     await node.devices.close()
     body["timing"]["last_round_at"] = NOW - 0.05
     for device in body["devices"]:
@@ -90,26 +91,69 @@ def test_devices_list_every_point_and_filter_by_type(client: TestClient) -> None
     )
 
 
+def stale(s: dict[str, Any]) -> None:
+    next(d for d in s["devices"] if d["id"] == "sst1-load")["stale"] = True
+
+
+def peers_heard(at: float | None) -> Callable[[dict[str, Any]], None]:
+    def change(s: dict[str, Any]) -> None:
+        s["started_at"] = NOW - 60
+        for peer in s["peers"]:
+            peer["last_seen"] = at
+
+    return change
+
+
+def nested(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    *parents, key = path.split(".")
+
+    def change(s: dict[str, Any]) -> None:
+        for part in parents:
+            s = s[part]
+        s[key] = value
+
+    return change
+
+
+READINESS = [
+    ("ready", lambda s: None, []),
+    ("stale", stale, ["devices stale: sst1-load"]),
+    ("late", nested("timing.last_round_at", NOW - 10),
+     ["no LB round for 10.0 s (one is due every 1.24 s cycle)"]),
+    ("never", nested("timing.last_round_at", None), ["no LB round yet"]),
+    ("released", nested("released", True), ["actuators released to failsafe values"]),
+    ("recovering", nested("health.state", "recovering"),
+     ["devices answer again; trusted after 2 s of answers"]),
+    ("no-devices", nested("devices", []), ["the node has no devices"]),
+    ("overruns", nested("recent.overruns", 5), ["5 LB rounds overran in the last 12.4 s"]),
+    ("two-overruns", nested("recent.overruns", 2), []),
+    ("peers-silent", peers_heard(NOW - 10), ["no datagram accepted from any peer for 10.0 s"]),
+    ("peers-never", peers_heard(None), ["no datagram accepted from any peer ever"]),
+    ("peers-heard", peers_heard(NOW - 1), []),
+    ("clock-skew", nested("recent.datagrams", {"expired": 40, "accepted": 3}),
+     ["40 of 43 peer datagrams in the last 30 s arrived expired: clocks further apart than the "
+      "time-to-live (CSRC_DEFAULT_TIMEOUT)? synchronise them (NTP)"]),
+    ("few-expired", nested("recent.datagrams", {"expired": 3, "accepted": 0}), []),
+    ("disagreement", nested("disagreement", {"held": -20.0, "commanded": -10.0, "since": NOW}),
+     ["the actuator holds -20 but the node commanded -10"]),
+    ("disagreement-no-value", nested("disagreement", {"held": None, "commanded": -10.0, "since": NOW}),
+     ["the actuator holds no value but the node commanded -10"]),
+    ("unacknowledged", nested("ledger.summary.pending_since", NOW - 3.0),
+     ["the actuator has not acknowledged PStar -20 for 3.0 s (0 failed writes)"]),
+    ("twin-peer", nested("duplicates.peers", {"sst2": [1, 2]}),
+     ["node id sst2 is used by two processes (boot epochs 1, 2)"]),
+    ("twin-here", nested("duplicates.this_node", {"sst3": 5}),
+     ["sst3 hears this node's id from another process too (epoch 5)"]),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("changes", "reasons"),
-    [
-        ({}, []),
-        ({"stale": "sst1-load"}, ["devices stale: sst1-load"]),
-        ({"last_round_at": NOW - 10}, ["no LB round for 10.0 s (one is due every 1.24 s cycle)"]),
-        ({"last_round_at": None}, ["no LB round yet"]),
-        ({"released": True}, ["actuators released to failsafe values"]),
-    ],
-    ids=["ready", "stale", "late", "never", "released"],
+    ("change", "reasons"), [r[1:] for r in READINESS], ids=[r[0] for r in READINESS]
 )
 def test_readiness(
-    live_snapshot: dict[str, Any], changes: dict[str, Any], reasons: list[str]
+    live_snapshot: dict[str, Any], change: Callable[[dict[str, Any]], None], reasons: list[str]
 ) -> None:
-    if "stale" in changes:
-        next(d for d in live_snapshot["devices"] if d["id"] == changes["stale"])["stale"] = True
-    if "last_round_at" in changes:
-        live_snapshot["timing"]["last_round_at"] = changes["last_round_at"]
-    if "released" in changes:
-        live_snapshot["released"] = True
+    change(live_snapshot)
     assert readiness(live_snapshot, NOW) == reasons
 
 
