@@ -22,12 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lb_round import free_port, pct, rewrite_ports, spawn, wait_for  # noqa: E402
+from lb_round import free_port, pct, rewrite_ports, spawn, wait_for, wait_ready  # noqa: E402
 
 DGI = [sys.executable, "-m", "controller"]
 
@@ -88,15 +86,7 @@ def main() -> None:
             procs.append(
                 spawn([*DGI, "run", "--config", str(site), "--node", "sst1", "--trace", str(trace)])
             )
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"http://{api}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the node did not become ready"
-                time.sleep(0.2)
+            wait_ready(api)
             quiet_start = time.time()
             time.sleep(args.seconds)
             quiet_end = load_start = time.time()

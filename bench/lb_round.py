@@ -94,6 +94,22 @@ def wait_for(path: Path, proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.05)
 
 
+def wait_ready(api: str, limit_s: float = 30.0) -> None:
+    """Until the node at ``api`` (host:port) answers /readyz with 200."""
+    import httpx
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            if httpx.get(f"http://{api}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the node at {api} did not become ready")
+        time.sleep(0.2)
+
+
 async def perturb(site_path: Path, where: dict[str, tuple[str, int]], seconds: float) -> None:
     """Step the two loads against each other every 0.3 s, through Modbus."""
     site = load_site(site_path)

@@ -104,7 +104,10 @@ def fault(
         Path | None, typer.Option("--config", "-c", help="site whose simulation.control to use")
     ] = None,
     control: Annotated[str | None, typer.Option(help="HOST:PORT of dgi simulate --control")] = None,
-    clear: Annotated[bool, typer.Option("--clear", help="remove the device's faults")] = False,
+    show: Annotated[bool, typer.Option("--show", help="every device's faults and counts")] = False,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="remove the device's faults (no DEVICE: every one)")
+    ] = False,
     restart: Annotated[
         bool, typer.Option("--restart", help="reboot the device: initial values")
     ] = False,
@@ -124,10 +127,10 @@ def fault(
             "give --control HOST:PORT or a --config whose [simulation] names control",
             param_hint="--control",
         )
-    actions = [name for name, on in (("clear", clear), ("restart", restart), ("stop", stop),
-                                     ("start", start)) if on]  # fmt: skip
+    actions = [name for name, on in (("show", show), ("clear", clear), ("restart", restart),
+                                     ("stop", stop), ("start", start)) if on]  # fmt: skip
     if len(actions) > 1:
-        raise typer.BadParameter("one of --clear, --restart, --stop, --start at a time")
+        raise typer.BadParameter("one of --show, --clear, --restart, --stop, --start at a time")
     try:
         command = command_for(device, settings or [], actions[0] if actions else None)
         answer = send(address, command)
@@ -208,6 +211,47 @@ def run(
     sys.exit(
         asyncio.run(run_node(site, node, release=not hold_on_exit, duration=duration, trace=trace))
     )
+
+
+@app.command()
+def audit(
+    config: ConfigOption,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="JSON of node -> PStar to judge changes against (else: node starts)"),
+    ] = None,
+    save_baseline: Annotated[
+        Path | None, typer.Option(help="read what every actuator holds, write it here, exit")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="re-check every 0.5 s for up to this many seconds")
+    ] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the audit as JSON")] = False,
+) -> None:
+    """Audit a running site: every node's belief against its device, and conservation."""
+    from controller.audit_cmd import audit as run_audit
+    from controller.audit_cmd import read_baseline, render, take_baseline
+    from device_drivers.errors import DriverError
+
+    setup_logging(0, quiet=True)
+    site = load_or_exit(config)
+    if save_baseline is not None:
+        try:
+            taken = asyncio.run(take_baseline(site))
+        except DriverError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        save_baseline.write_text(json.dumps(taken, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"{save_baseline}: baseline of {len(taken['nodes'])} node(s) written")
+        return
+    try:
+        base = read_baseline(baseline) if baseline is not None else None
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--baseline") from None
+    result = asyncio.run(run_audit(site, baseline=base, wait_s=wait))
+    typer.echo(json.dumps(result.as_dict(), indent=2) if as_json else render(site, result))
+    if not result.consistent:
+        raise typer.Exit(1)
 
 
 @app.command()

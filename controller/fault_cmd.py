@@ -53,13 +53,19 @@ def parse_settings(items: list[str]) -> Json:
 
 
 def command_for(device: str | None, settings: list[str], action: str | None) -> Json:
-    """The control command the command line asks for."""
-    if action == "show" or device is None:
+    """The control command the command line asks for (``--clear`` alone: every device)."""
+    if action == "clear" and device is None:
+        return {"op": "clear", "device": "*"}
+    if action == "show" or (device is None and action is None and not settings):
         return {"op": "show"}
+    if device is None:
+        raise FaultCommandError(f"--{action} needs a DEVICE" if action else "give a DEVICE")
     if action is not None:
+        if settings:
+            raise FaultCommandError(f"--{action} takes no KEY=VALUE settings")
         return {"op": action, "device": device}
     if not settings:
-        return {"op": "show"}
+        raise FaultCommandError(f"give KEY=VALUE settings for {device}, or --clear, --restart...")
     return {"op": "set", "device": device, "faults": parse_settings(settings)}
 
 

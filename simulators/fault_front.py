@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 MBAP_BYTES = 7
 MAX_FRAME = 260  # MBAP length field: unit id + PDU (at most 253 bytes)
+BACKEND_TIMEOUT_S = 5.0  # the pymodbus server behind answers in microseconds
 FaultsOf = Callable[[int], DeviceFaults | None]
+CLOSE = None  # what _answer returns when the connection is to be closed
 
 
 class FrameError(Exception):
@@ -74,12 +76,12 @@ class FaultFront:
                 header, body = await read_frame(reader)
                 self.frames += 1
                 answer = await self._answer(header, body, back_reader, backend)
-                if answer == b"close":
+                if answer is CLOSE:
                     break
                 if answer:
                     writer.write(answer)
                     await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, FrameError) as exc:
+        except (asyncio.IncompleteReadError, ConnectionError, FrameError, TimeoutError) as exc:
             log.debug("connection ended: %r", exc)
         finally:
             self.connections.pop(task, None)
@@ -95,8 +97,8 @@ class FaultFront:
         body: bytes,
         back_reader: asyncio.StreamReader,
         backend: asyncio.StreamWriter,
-    ) -> bytes:
-        """The bytes to send back (``b""``: nothing; ``b"close"``: close the connection)."""
+    ) -> bytes | None:
+        """The bytes to send back (``b""``: nothing; ``CLOSE``: close the connection)."""
         faults = self.faults_of(body[0])
         fault = None
         if faults is not None:
@@ -105,14 +107,16 @@ class FaultFront:
                 await asyncio.sleep(delay)
             fault = faults.link_fault()
         if fault == "close":
-            return b"close"
+            return CLOSE
         if fault == "no_answer":
             return b""
         if fault == "exception" and faults is not None and faults.settings.exception is not None:
             return exception_frame(header, body, faults.settings.exception)
         backend.write(header + body)
         await backend.drain()
-        reply_header, reply_body = await read_frame(back_reader)
+        reply_header, reply_body = await asyncio.wait_for(
+            read_frame(back_reader), BACKEND_TIMEOUT_S
+        )
         reply = reply_header + reply_body
         return garbled(reply) if fault == "garbage" else reply
 

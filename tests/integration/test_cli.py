@@ -134,3 +134,46 @@ def test_openapi_command_prints_the_committed_document() -> None:
     result = run("openapi")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (ROOT / "docs" / "openapi.json").read_text()
+
+
+def test_fault_drives_a_running_simulator(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    """``dgi fault`` against ``dgi simulate``'s control interface, both real processes; the
+    site file names the control address."""
+    site_path = copy_site("three-substations.toml", tmp_path)
+    endpoints = tmp_path / "endpoints.json"
+    proc = subprocess.Popen(
+        [*DGI, "simulate", "--config", str(site_path), "--endpoints", str(endpoints)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    processes.append(proc)
+    wait_for(endpoints, proc)
+    site = ("--config", str(site_path))
+    answer = run(
+        "fault", *site, "sst2-gateway", "latency_ms=20", "jitter_ms=30", "values.gateway=nan"
+    )
+    assert answer.returncode == 0, answer.stderr
+    set_to = json.loads(answer.stdout)["faults"]
+    assert (set_to["latency_ms"], set_to["jitter_ms"]) == (20.0, 30.0)
+    assert str(set_to["values"]["gateway"]) == "nan"
+    shown = json.loads(run("fault", *site, "--show").stdout)["devices"]
+    assert shown["sst2-gateway"]["latency_ms"] == 20.0
+    assert shown["sst1-gateway"]["latency_ms"] == 0.0
+    refused = run("fault", *site, "sst2-gateway", "rate=3")
+    assert refused.returncode == 1
+    assert "rate: must be 0..1 (a fraction of the requests)" in refused.stdout
+    unknown = run("fault", *site, "sst9-gateway", "--restart")
+    assert unknown.returncode == 1
+    assert "no simulated device 'sst9-gateway'; devices: sst1-gateway" in unknown.stdout
+    bad = run("fault", *site, "sst2-gateway", "latency_ms")
+    assert bad.returncode == 2
+    assert "settings are KEY=VALUE" in bad.stderr
+    assert json.loads(run("fault", *site, "sst1-gateway", "--restart").stdout)["ok"]
+    cleared = json.loads(run("fault", *site, "--clear").stdout)
+    assert len(cleared["cleared"]) == 18
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    gone = run("fault", *site, "--show")
+    assert gone.returncode == 1
+    assert "cannot reach dgi simulate at 127.0.0.1:" in gone.stderr

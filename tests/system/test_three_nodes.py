@@ -21,10 +21,8 @@ import pytest
 
 from config.loader import load_site
 from config.site import Site
-from device_drivers.base import DeviceDriver
-from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
 from tests.conftest import ROOT, copy_site
+from tests.system.lab import Observer
 
 DGI = [sys.executable, "-m", "controller"]
 NODES = ("sst1", "sst2", "sst3")
@@ -45,36 +43,17 @@ def site_file(tmp_path: Path, mode: str) -> Path:
     return path
 
 
-class Observer:
-    """Reads the plant through its Modbus servers: gateways, setpoints, net generations."""
+class Watcher(Observer):
+    """The devices of the site, and what they held when the nodes started."""
 
     def __init__(self, site: Site) -> None:
-        self.site = site
-        self.pool = LinkPool()
-        self.drivers: dict[str, DeviceDriver] = {
-            d.id: build_driver(d, self.pool) for d in site.devices
-        }
+        super().__init__(site)
         self.initial: dict[str, float] = {}
-
-    async def read(self) -> dict[str, dict[str, float]]:
-        await asyncio.gather(*(d.read_all() for d in self.drivers.values()))
-        figures = {}
-        for node in NODES:
-            g = self.drivers[f"{node}-gateway"]
-            generation = self.drivers[f"{node}-pv"].state("generation") or 0.0
-            storage = self.drivers[f"{node}-storage"].state("storage") or 0.0
-            drain = self.drivers[f"{node}-load"].state("drain") or 0.0
-            figures[node] = {
-                "gateway": g.state("gateway") or 0.0,
-                "pstar": g.values["pstar"].value or 0.0,
-                "net_generation": generation + storage - drain,
-            }
-        return figures
 
     async def wait_balanced(self, within: float, limit_s: float) -> dict[str, dict[str, float]]:
         deadline = time.monotonic() + limit_s
         while True:
-            figures = await self.read()
+            figures = await self.figures()
             if all(abs(f["gateway"] - f["net_generation"]) <= within for f in figures.values()):
                 return figures
             if time.monotonic() > deadline:
@@ -91,12 +70,12 @@ class Observer:
         once nothing is in flight.
         """
         deadline = time.monotonic() + limit_s
-        figures = await self.read()
+        figures = await self.figures()
         last, since = {n: figures[n]["pstar"] for n in NODES}, time.monotonic()
         while time.monotonic() - since < still_s:
             assert time.monotonic() < deadline, f"setpoints still moving after {limit_s} s"
             await asyncio.sleep(0.1)
-            figures = await self.read()
+            figures = await self.figures()
             now = {n: figures[n]["pstar"] for n in NODES}
             if now != last:
                 last, since = now, time.monotonic()
@@ -105,16 +84,11 @@ class Observer:
     def setpoint_sum_change(self, figures: dict[str, dict[str, float]]) -> float:
         return sum(figures[n]["pstar"] - self.initial[n] for n in NODES)
 
-    async def close(self) -> None:
-        for driver in self.drivers.values():
-            await driver.close()
-        self.pool.close()
-
 
 @pytest.fixture
 async def observer(
     request: pytest.FixtureRequest, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
-) -> AsyncIterator[Observer]:
+) -> AsyncIterator[Watcher]:
     mode = request.param
     path = site_file(tmp_path, mode)
     endpoints = tmp_path / "endpoints.json"
@@ -130,8 +104,8 @@ async def observer(
         await asyncio.sleep(0.05)
     assert len(json.loads(endpoints.read_text())) == 18
     site = load_site(path)
-    watcher = Observer(site)
-    figures = await watcher.read()
+    watcher = Watcher(site)
+    figures = await watcher.figures()
     watcher.initial = {n: figures[n]["pstar"] for n in NODES}
     for node in NODES:
         processes.append(
@@ -146,11 +120,11 @@ async def observer(
 
 @pytest.mark.parametrize("observer", ["adaptive", "freedm"], indirect=True)
 async def test_three_nodes_converge_then_follow_a_load_step(
-    observer: Observer, request: pytest.FixtureRequest
+    observer: Watcher, request: pytest.FixtureRequest
 ) -> None:
     mode = request.node.callspec.params["observer"]
     within = 0.05 if mode == "adaptive" else 1.0  # FREEDM stops inside its ±step band
-    figures = await observer.read()
+    figures = await observer.figures()
     assert [figures[n]["gateway"] for n in NODES] == [-20.0, 10.0, -20.0]
     assert [figures[n]["net_generation"] for n in NODES] == [-10.0, -10.0, -10.0]
 
@@ -162,7 +136,7 @@ async def test_three_nodes_converge_then_follow_a_load_step(
     # the lab steps the loads: drains 20 → 5 at sst1 and 25 → 40 at sst2
     await observer.drivers["sst1-load"].write("drain", 5.0)
     await observer.drivers["sst2-load"].write("drain", 40.0)
-    figures = await observer.read()
+    figures = await observer.figures()
     assert [figures[n]["net_generation"] for n in NODES] == [5.0, -25.0, -10.0]
 
     await observer.wait_balanced(within, limit_s=30)

@@ -194,6 +194,8 @@ CASES = [
      r"nodes\[1\]\.devices\[0\] = 'gw2': host:port 127\.0\.0\.1:8001 unit 1 already used by nodes\[0\]\.api"),
     ("device-localhost-twice", SITE + sub(sub(SECOND_NODE, "port = 1503", "port = 1502"), 'host = "127.0.0.1"', 'host = "LOCALHOST"'), PROFILE,
      r"nodes\[1\]\.devices\[0\] = 'gw2': host:port LOCALHOST:1502 unit 1 already used by nodes\[0\]\.devices\[0\]"),
+    ("control-on-an-api-port", SITE + '\n[simulation]\ncontrol = "localhost:8001"\n', PROFILE,
+     r"simulation\.control = 'localhost:8001': address already used by nodes\[0\]\.api"),
     ("non-ascii-port-digits", SITE + sub(SECOND_NODE, "127.0.0.1:8002", "127.0.0.1:８００１"), PROFILE,
      r"nodes\[1\]\.api = '127\.0\.0\.1:８００１': port must be 1\.\.65535 in ASCII digits"),
     ("non-ascii-host", sub(SITE, 'host = "127.0.0.1"', 'host = "１２７.0.0.1"'), PROFILE,
