@@ -270,8 +270,8 @@ class NodeRuntime:
     def _write_failed(self, seq: int, reason: str, refused: bool) -> None:
         self._execute(self.core.command_failed(seq, reason, self.clock(), refused=refused))
 
-    def _tell(self, note: Note, at: float | None = None) -> None:
-        when = self.clock() if at is None else at
+    def _tell(self, note: Note) -> None:
+        when = self.clock()
         self.figures.note(note, when)
         for listener in self.listeners:
             listener(self.node.id, when, note)
