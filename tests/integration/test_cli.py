@@ -53,19 +53,25 @@ def test_check_config_lists_errors_on_stderr_and_exits_1(tmp_path: Path) -> None
     assert any("nodes[0].devices[2].type = 'PV': unknown device type" in line for line in lines)
 
 
-@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
-async def test_simulate_serves_every_device_of_the_example(
-    example: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
-) -> None:
-    site_path = copy_site(example, tmp_path)
-    endpoints = tmp_path / "endpoints.json"
+def simulate(site_path: Path, processes: list[subprocess.Popen[str]]) -> subprocess.Popen[str]:
+    """``dgi simulate`` of a site, once it listens (its endpoints file next to the site)."""
+    endpoints = site_path.parent / "endpoints.json"
     proc = subprocess.Popen(
         [*DGI, "simulate", "--config", str(site_path), "--endpoints", str(endpoints)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
     )  # fmt: skip
     processes.append(proc)
     wait_for(endpoints, proc)
-    rows = json.loads(endpoints.read_text())
+    return proc
+
+
+@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
+async def test_simulate_serves_every_device_of_the_example(
+    example: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    site_path = copy_site(example, tmp_path)
+    proc = simulate(site_path, processes)
+    rows = json.loads((tmp_path / "endpoints.json").read_text())
     site = load_site(site_path)
     assert {row["device"] for row in rows} == {d.id for d in site.devices}
     pool = LinkPool()
@@ -142,13 +148,7 @@ def test_fault_drives_a_running_simulator(
     """``dgi fault`` against ``dgi simulate``'s control interface, both real processes; the
     site file names the control address."""
     site_path = copy_site("three-substations.toml", tmp_path)
-    endpoints = tmp_path / "endpoints.json"
-    proc = subprocess.Popen(
-        [*DGI, "simulate", "--config", str(site_path), "--endpoints", str(endpoints)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
-    processes.append(proc)
-    wait_for(endpoints, proc)
+    proc = simulate(site_path, processes)
     site = ("--config", str(site_path))
     answer = run(
         "fault", *site, "sst2-gateway", "latency_ms=20", "jitter_ms=30", "values.gateway=nan"

@@ -79,6 +79,12 @@ def test_slow_restarting_devices_settle_exactly(seed: int) -> None:
     turbulence(group, faults, random.Random(seed + 2000), seconds=4.0, restarts=True)
     settle(group)
 
+    assert_settled_exactly(group)
+
+
+def assert_settled_exactly(group: VirtualGroup) -> None:
+    """On the devices: every node's command held, the setpoints' changes summing to exactly
+    zero, the group balanced; and each transaction applied once, on both sides or neither."""
     assert all(command == held for command, held in group.beliefs().values()), group.beliefs()
     assert abs(group.setpoint_sum_change()) <= 1e-9, group.setpoint_sum_change()
     assert group.balanced(TOLERANCE), group.imbalance()
@@ -189,8 +195,4 @@ def test_a_node_whose_clock_is_off_loses_nothing(seed: int) -> None:
     turbulence(group, faults, random.Random(seed + 3000), seconds=4.0)
     settle(group)
 
-    assert all(command == held for command, held in group.beliefs().values()), group.beliefs()
-    assert abs(group.setpoint_sum_change()) <= 1e-9, group.setpoint_sum_change()
-    assert group.balanced(TOLERANCE), group.imbalance()
-    assert_applied_once(group)
-    assert_both_sides_agree(group)
+    assert_settled_exactly(group)
