@@ -18,7 +18,7 @@ import httpx
 
 from config.site import Device, Site
 from controller.audit import Audit, Baseline, NodeFacts, judge
-from controller.readings import DeviceView, readings_from
+from controller.readings import ACTUATORS, DeviceView, readings_from
 from controller.runtime.devices import resolution, view_of
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
@@ -88,7 +88,7 @@ async def _node_facts(
 
 
 def _actuator_resolution(site: Site, node_id: str) -> float:
-    kind, signal = ("Desd", "storage") if site.algorithm.actuation == "desd" else ("Sst", "gateway")
+    kind, signal = ACTUATORS[site.algorithm.actuation]
     actuators = sorted((d for d in site.devices_of(node_id) if d.type == kind), key=lambda d: d.id)
     point = actuators[0].profile.command_point(signal) if actuators else None
     return 0.0 if point is None else resolution(point)

@@ -20,6 +20,7 @@ from config.site import Site
 from controller.convergence import converged_at
 from controller.lifecycle import show_until_stop, start_simulation, wait_for_stop
 from controller.peer.keys import KeyFileError, Keyring, load_keyring
+from controller.readings import ACTUATORS
 from controller.runtime.api_link import ApiStartError
 from controller.runtime.node import NodeRuntime
 from simulators.plant import Plant
@@ -81,7 +82,7 @@ class Tracker:
 def held_pstar(site: Site, plant: Plant, node_id: str) -> float:
     """The PStar a node's actuator holds, read from the plant (the device), not the node."""
     storage = site.algorithm.actuation == "desd"
-    kind, signal = ("Desd", "storage") if storage else ("Sst", "gateway")
+    kind, signal = ACTUATORS[site.algorithm.actuation]
     actuator = min(d.id for d in site.devices_of(node_id) if d.type == kind)
     value = plant.commanded(actuator, signal) or 0.0
     if storage:

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 #: Device types whose loss stops the node from drafting (a Fid does not matter to LB).
 NEEDED_TYPES = frozenset({"Sst", "Desd", "Drer", "Load", "Evse", "Logger", "Omega"})
+#: The actuator for each ``[algorithm] actuation``: its device type and command signal (the
+#: first such device of a node, by id).
+ACTUATORS = {"sst": ("Sst", "gateway"), "desd": ("Desd", "storage")}
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,9 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
     counts: dict[str, int] = {}
     for view in views:
         counts[view.type] = counts.get(view.type, 0) + 1
-    actuator = _first(views, "Desd" if actuation == "desd" else "Sst")
-    pstar, low, high = _actuator(views, actuation, generation, drain)
-    signal = "storage" if actuation == "desd" else "gateway"
+    kind, signal = ACTUATORS[actuation]
+    actuator = _first(views, kind)
+    pstar, low, high = _actuator(actuator, actuation, generation, drain)
     logger, omega = _first(views, "Logger"), _first(views, "Omega")
     enable = logger.states.get("dgiEnable") if logger else None
     stale = tuple(sorted(v.id for v in views if not v.fresh and v.type in NEEDED_TYPES))
@@ -111,28 +114,24 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
 
 
 def _actuator(
-    views: Sequence[DeviceView], actuation: str, generation: float, drain: float
+    actuator: DeviceView | None, actuation: str, generation: float, drain: float
 ) -> tuple[float | None, float, float]:
     """The commanded gateway and its allowed range, for the chosen actuator."""
-    if actuation == "desd":
-        desd = _first(views, "Desd")
-        if desd is None:
-            return None, -math.inf, math.inf
-        low, high = desd.limits.get("storage", (-math.inf, math.inf))
-        soc, soc_min, soc_max = (desd.states.get(k) for k in ("soc", "soc_min", "soc_max"))
-        if soc is not None and soc_min is not None and soc <= soc_min:
-            high = min(high, 0.0)  # empty: no more discharging
-        if soc is not None and soc_max is not None and soc >= soc_max:
-            low = max(low, 0.0)  # full: no more charging
-        setpoint = desd.commanded.get("storage")
-        offset = generation - drain
-        pstar = None if setpoint is None else setpoint + offset
-        return pstar, low + offset, high + offset
-    sst = _first(views, "Sst")
-    if sst is None:
+    if actuator is None:
         return None, -math.inf, math.inf
-    low, high = sst.limits.get("gateway", (-math.inf, math.inf))
-    return sst.commanded.get("gateway"), low, high
+    signal = ACTUATORS[actuation][1]
+    low, high = actuator.limits.get(signal, (-math.inf, math.inf))
+    setpoint = actuator.commanded.get(signal)
+    if actuation != "desd":
+        return setpoint, low, high
+    soc, soc_min, soc_max = (actuator.states.get(k) for k in ("soc", "soc_min", "soc_max"))
+    if soc is not None and soc_min is not None and soc <= soc_min:
+        high = min(high, 0.0)  # empty: no more discharging
+    if soc is not None and soc_max is not None and soc >= soc_max:
+        low = max(low, 0.0)  # full: no more charging
+    offset = generation - drain
+    pstar = None if setpoint is None else setpoint + offset
+    return pstar, low + offset, high + offset
 
 
 def storage_command(pstar: float, readings: Readings) -> float:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from config.profile import Point
 from config.site import Device
 from controller.effects import SetPStar
-from controller.readings import DeviceView, Readings, readings_from
+from controller.readings import ACTUATORS, DeviceView, Readings, readings_from
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DeviceRangeError, DriverError
 from device_drivers.modbus import LinkPool
@@ -178,7 +178,7 @@ class DeviceSet:
             self.on_failed(command.seq, str(exc), refused)
 
     async def _write(self, setpoint: float) -> None:
-        kind, signal = ("Desd", "storage") if self.actuation == "desd" else ("Sst", "gateway")
+        kind, signal = ACTUATORS[self.actuation]
         driver = self._first(kind)
         if driver is None:
             raise DriverError("node", f"has no {kind} device to command")
