@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import socket
 import stat
 from pathlib import Path
@@ -195,6 +196,9 @@ def main() -> None:
     parser.add_argument("--token-file", type=Path)
     parser.add_argument("--nice", type=int, default=10, help="lower CPU priority than the node")
     args = parser.parse_args()
+    # Ctrl-C reaches the whole process group; this process ends when its node closes the
+    # link (or dies), so it leaves the signal to the node instead of dying mid-answer.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )
