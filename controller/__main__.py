@@ -1,5 +1,5 @@
 """``python -m controller`` is ``dgi``."""
 
-from controller.cli import main
+from controller.entry import main
 
 main()

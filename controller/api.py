@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,6 +41,7 @@ from controller.metrics import Registry, SnapshotCollector, exposition
 Json = dict[str, Any]
 API_VERSION = "1.1.0"
 HISTORY_S = 300.0  # round events kept for /api/v1/history
+ASSETS = "/docs-assets"  # Swagger UI and ReDoc, served by the node
 MAX_BODY_BYTES = 16 * 1024
 MAX_SUBSCRIBERS = 32  # concurrent /api/v1/events streams
 WRITE_PATHS = frozenset({"/api/v1/control"})  # need the token
@@ -53,6 +56,7 @@ EXPIRED_MIN, EXPIRED_SHARE = 5, 0.5
 BEARER = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 Responses = dict[int | str, dict[str, Any]]
+TokenSource = Callable[[], tuple[str | None, str]]  # (the token or None, why writes are off)
 Receive = Callable[[], Awaitable[Json]]
 Send = Callable[[Json], Awaitable[None]]
 
@@ -101,21 +105,31 @@ class ApiState:
             future.set_result(message)
 
 
+def fixed_token(
+    token: str | None, problem: str = "writes are disabled: no token file"
+) -> TokenSource:
+    """A token source that never changes (tests, the OpenAPI document)."""
+    return lambda: (token, problem)
+
+
 def create_app(
     state: ApiState,
     *,
     registry: Registry,
-    token: str | None,
-    token_problem: str = "writes are disabled: no token file",
+    tokens: TokenSource,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    """The app for one node; ``registry`` receives the node's metrics collector."""
+    """The app for one node; ``registry`` receives the node's metrics collector; ``tokens``
+    says, when a write arrives, the token it needs (or None, and why writes are disabled)."""
     app = FastAPI(
         title="smartgrid-dgi node API",
         version=API_VERSION,
         description="Status, devices, peers, events and metrics of one controller node.",
+        docs_url=None,  # served below from local assets: no CDN, so they work offline
+        redoc_url=None,
     )
-    app.add_middleware(BodyGuard, token=token, token_problem=token_problem)
+    _offline_docs(app)
+    app.add_middleware(BodyGuard, tokens=tokens)
     registry.register(
         SnapshotCollector(lambda: state.snapshot, lambda: not readiness(state.snapshot, clock()))
     )
@@ -142,8 +156,7 @@ def create_app(
 
     async def authorised(credentials: Credentials) -> None:
         """Documents the bearer scheme; the :class:`BodyGuard` already checked the token."""
-        problem = token_refusal(token, token_problem, credentials.credentials if credentials
-                                else None)  # fmt: skip
+        problem = token_refusal(*tokens(), credentials.credentials if credentials else None)
         if problem is not None:
             status, text = problem
             raise HTTPException(status, text, _auth_headers(status))
@@ -399,6 +412,34 @@ def _peer_reasons(snapshot: Json, now: float) -> list[str]:
     return reasons
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served by the node
+    itself, from the installed ``fastapi_offline`` package: nothing is fetched from outside."""
+    assets = resources.files("fastapi_offline").joinpath("static")
+    app.mount(ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} — Swagger UI",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no call to swagger.io's validator
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} — ReDoc",
+            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def _errors(app: FastAPI) -> None:
     """Every error is JSON with an ``error`` text naming the field or the cause."""
 
@@ -457,12 +498,9 @@ class BodyGuard:
     ``Connection: close``: the body is never read. No other path reads a body.
     """
 
-    def __init__(
-        self, app: Callable[..., Awaitable[None]], *, token: str | None, token_problem: str
-    ) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], *, tokens: TokenSource) -> None:
         self.app = app
-        self.token = token
-        self.token_problem = token_problem
+        self.tokens = tokens
 
     async def __call__(self, scope: Json, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in WRITE_PATHS:
@@ -503,7 +541,7 @@ class BodyGuard:
         given = headers.get("authorization", "")
         scheme, _, credentials = given.partition(" ")
         supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
-        refusal = token_refusal(self.token, self.token_problem, supplied)
+        refusal = token_refusal(*self.tokens(), supplied)
         if refusal is not None:
             return refusal
         length = headers.get("content-length")

@@ -111,20 +111,25 @@ class GuardedH11(H11Protocol):
 
 
 def read_token(path: Path | None) -> tuple[str | None, str]:
-    """The bearer token, or None and why writes are disabled."""
+    """The bearer token, or None and why writes are disabled (with how to fix it). Read
+    when a write arrives: a token file created or replaced while the node runs works at once."""
     if path is None:
         return None, "writes are disabled: the site names no api_token_file"
+    create = f"create one with: dgi api-token {path}"
     try:
         text, info = read_secret(path)
     except FileNotFoundError:
-        return None, f"writes are disabled: token file {path} not found"
+        return None, f"writes are disabled: token file {path} not found ({create})"
     except SecretFileError as exc:
         return None, f"writes are disabled: token file {exc}"
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         return None, f"writes are disabled: token file {path} is readable by others (chmod 600 it)"
     token = text.strip()
     if len(token) < 16:
-        return None, f"writes are disabled: token in {path} is shorter than 16 characters"
+        return (
+            None,
+            f"writes are disabled: token in {path} is shorter than 16 characters ({create})",
+        )
     return token, ""
 
 
@@ -146,8 +151,7 @@ async def serve(args: argparse.Namespace) -> int:
 
     state = ApiState(args.node)
     state.send = send
-    token, problem = read_token(args.token_file)
-    app = create_app(state, registry=new_registry(), token=token, token_problem=problem)
+    app = create_app(state, registry=new_registry(), tokens=lambda: read_token(args.token_file))
     try:
         listening = bind(args.host, args.port)
     except OSError as exc:

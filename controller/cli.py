@@ -23,6 +23,15 @@ console = Console()
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="site TOML file")]
 Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more logging")]
+LogFormat = Annotated[
+    str, typer.Option("--log-format", help="text, or json: one JSON object per line")
+]
+
+
+def log_format(value: str) -> str:
+    if value not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    return value
 
 
 def load_or_exit(path: Path) -> Site:
@@ -79,15 +88,17 @@ def simulate(
         ),
     ] = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    log_fmt: LogFormat = "text",
     verbose: Verbose = 0,
 ) -> None:
     """Serve every simulated device of a site on Modbus (TCP, and RTU where configured)."""
+    from controller.lifecycle import stoppable
     from controller.simulate_cmd import run_simulator
 
-    setup_logging(verbose)
+    setup_logging(verbose, fmt=log_format(log_fmt))
     site = load_or_exit(config)
     address = host_port(control, "--control")
-    sys.exit(asyncio.run(run_simulator(site, endpoints, duration, console, address)))
+    sys.exit(asyncio.run(stoppable(run_simulator(site, endpoints, duration, console, address))))
 
 
 @app.command()
@@ -160,6 +171,7 @@ def demo(
 ) -> None:
     """The simulated site and all its nodes on 127.0.0.1: watch them balance the load."""
     from controller.demo_cmd import run_demo, with_mode
+    from controller.lifecycle import stoppable
 
     if report not in (None, "json"):
         raise typer.BadParameter("only 'json' is supported", param_hint="--report")
@@ -167,7 +179,7 @@ def demo(
         raise typer.BadParameter("must be freedm or adaptive", param_hint="--mode")
     setup_logging(verbose, quiet=verbose == 0)
     site = with_mode(load_or_exit(config), mode)
-    sys.exit(asyncio.run(run_demo(site, duration, report, console)))
+    sys.exit(asyncio.run(stoppable(run_demo(site, duration, report, console))))
 
 
 @app.command()
@@ -179,10 +191,11 @@ def devices(
 ) -> None:
     """The simulated site and a live table of device values read back through the drivers."""
     from controller.devices_cmd import run_device_table
+    from controller.lifecycle import stoppable
 
     setup_logging(verbose)
     site = load_or_exit(config)
-    sys.exit(asyncio.run(run_device_table(site, duration, interval, console)))
+    sys.exit(asyncio.run(stoppable(run_device_table(site, duration, interval, console))))
 
 
 @app.command()
@@ -196,12 +209,17 @@ def run(
     trace: Annotated[
         Path | None, typer.Option(help="append every event of the node to this file (JSON lines)")
     ] = None,
+    load_table: Annotated[
+        bool, typer.Option("--load-table", help="log FREEDM's load table (else only with -v)")
+    ] = False,
+    log_fmt: LogFormat = "text",
     verbose: Verbose = 0,
 ) -> None:
     """Run one controller node until Ctrl-C or SIGTERM."""
+    from controller.lifecycle import stoppable
     from controller.run_cmd import run_node
 
-    setup_logging(verbose)
+    setup_logging(verbose, fmt=log_format(log_fmt))
     site = load_or_exit(config)
     try:
         site.node(node)
@@ -209,7 +227,18 @@ def run(
         typer.echo(f"error: {exc.args[0]}", err=True)
         raise typer.Exit(1) from None
     sys.exit(
-        asyncio.run(run_node(site, node, release=not hold_on_exit, duration=duration, trace=trace))
+        asyncio.run(
+            stoppable(
+                run_node(
+                    site,
+                    node,
+                    release=not hold_on_exit,
+                    duration=duration,
+                    trace=trace,
+                    load_table=load_table,
+                )
+            )
+        )
     )
 
 

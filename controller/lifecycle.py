@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -14,20 +15,38 @@ from config.site import Site, split_host_port
 from simulators.modbus_server import ServeError
 from simulators.runner import Simulation
 
+T = TypeVar("T")
+_STOPS: list[asyncio.Event] = []  # the stop events of the signal scopes in force, innermost last
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def stoppable(work: Awaitable[T]) -> T:
+    """Run ``work`` with Ctrl-C and SIGTERM caught from its first moment to its last: a stop
+    signal during start-up or clean-up then ends the program as cleanly as one while it runs
+    (it is noted, and :func:`wait_for_stop` returns at once), never with a traceback."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    _STOPS.append(stop)
+    try:
+        return await work
+    finally:
+        _STOPS.remove(stop)
+        for sig in SIGNALS:
+            loop.remove_signal_handler(sig)
+        if _STOPS:  # an outer scope takes the signals again
+            for sig in SIGNALS:
+                loop.add_signal_handler(sig, _STOPS[-1].set)
+
 
 async def wait_for_stop(duration: float | None) -> None:
-    """Until Ctrl-C / SIGTERM, or ``duration`` seconds."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await asyncio.wait_for(stop.wait(), duration)
-    except TimeoutError:
-        pass
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    """Until Ctrl-C / SIGTERM (also one that came before this call), or ``duration`` s."""
+    if not _STOPS:
+        await stoppable(wait_for_stop(duration))
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(_STOPS[-1].wait(), duration)
 
 
 async def show_until_stop(

@@ -37,10 +37,10 @@ def prometheus_config(site: Site, *, rules: str = "rules.yml") -> str:
 
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI document, as the code defines it."""
-    from controller.api import ApiState, create_app
+    from controller.api import ApiState, create_app, fixed_token
     from controller.metrics import new_registry
 
-    app = create_app(ApiState("node"), registry=new_registry(), token=None)
+    app = create_app(ApiState("node"), registry=new_registry(), tokens=fixed_token(None))
     return app.openapi()
 
 

@@ -16,14 +16,20 @@ log = logging.getLogger("dgi")
 
 
 async def run_node(
-    site: Site, node_id: str, *, release: bool, duration: float | None, trace: Path | None = None
+    site: Site,
+    node_id: str,
+    *,
+    release: bool,
+    duration: float | None,
+    trace: Path | None = None,
+    load_table: bool = False,
 ) -> int:
     try:
         keyring = load_keyring(Path(site.path).parent / site.document.site.key_file)
     except KeyFileError as exc:
         log.error("%s", exc)
         return 1
-    node = NodeRuntime(site, node_id, keyring)
+    node = NodeRuntime(site, node_id, keyring, load_table=load_table)
     tracer = TraceFile(trace) if trace is not None else None
     if tracer is not None:
         node.listeners.append(tracer)

@@ -180,9 +180,12 @@ class LoadBalancer(SupplySide, DemandSide):
         has_sst = self.readings.count("Sst") > 0 and self.readings.fresh
         new = rules.state_of(self.net_generation, basis, band, has_sst)
         if new != self.state:
-            self._note(
-                fx, "state", f"{self.state.upper()} -> {new.upper()}", old=self.state, new=new
+            text = (
+                f"state {self.state.upper()} -> {new.upper()} "
+                f"(NG {self.net_generation:.3f}, {'PG' if self.settings.adaptive else 'G'} "
+                f"{basis:.3f} kW)"
             )
+            self._note(fx, "state", text, old=self.state, new=new)
             self.state = new
 
     def _print_table(self, now: float, fx: list[Effect]) -> None:

@@ -129,15 +129,8 @@ class DemandSide(LbState):
     def _count_in(self, peer: str, amount: float, tx: int | None, fx: list[Effect]) -> None:
         self.migrations_in += 1
         self.moved_in += amount
-        self._note(
-            fx,
-            "migration",
-            f"{amount:g} from {peer}",
-            role="demand",
-            peer=peer,
-            amount=amount,
-            tx=tx,
-        )
+        text = f"migration: {amount:.3f} kW in from {peer}" + (f" (tx {tx})" if tx else "")
+        self._note(fx, "migration", text, role="demand", peer=peer, amount=amount, tx=tx)
 
     def _forget_answers(self, now: float) -> None:
         horizon = now - self.settings.retention_s

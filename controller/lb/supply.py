@@ -177,9 +177,8 @@ class SupplySide(LbState):
     def _count_out(self, peer: str, amount: float, tx: int | None, fx: list[Effect]) -> None:
         self.migrations_out += 1
         self.moved_out += amount
-        self._note(
-            fx, "migration", f"{amount:g} to {peer}", role="supply", peer=peer, amount=amount, tx=tx
-        )
+        text = f"migration: {amount:.3f} kW out to {peer}" + (f" (tx {tx})" if tx else "")
+        self._note(fx, "migration", text, role="supply", peer=peer, amount=amount, tx=tx)
 
     def _on_too_late(self, sender: str, msg: TooLate, now: float, fx: list[Effect]) -> None:
         if not self.settings.adaptive:

@@ -58,11 +58,13 @@ class NodeRuntime:
         addresses: Mapping[str, Address] | None = None,
         clock: Callable[[], float] = time.time,
         api: bool = True,
+        load_table: bool = False,
     ) -> None:
         self.site = site
         self.node = site.node(node_id)
         self.clock = clock
         self.log = logging.getLogger(f"dgi.{node_id}")
+        self.load_table = load_table  # FREEDM's load table in the log at INFO (else DEBUG)
         self.pool = pool or LinkPool()
         self._own_pool = pool is None
         algorithm = site.algorithm
@@ -114,7 +116,6 @@ class NodeRuntime:
         self.devices.on_acked = self._acked
         self.devices.on_failed = self._write_failed
         self._busy = False
-        self._in_flight: set[asyncio.Task[object]] = set()
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -141,10 +142,7 @@ class NodeRuntime:
     async def stop(self, *, release: bool = True) -> None:
         """Stop the cycle (letting a round in progress finish), cancel timers, optionally
         release the actuators; idempotent."""
-        self.scheduler.stop_jobs()
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=5.0)
-        self.scheduler.shutdown()
+        await self.scheduler.stop()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -173,10 +171,6 @@ class NodeRuntime:
         self._execute(self.core.phase_started(phase, self.clock()))
 
     async def _round(self, index: int) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
         if self._busy:
             self.skipped_rounds += 1
             self._overrun()
@@ -255,10 +249,12 @@ class NodeRuntime:
 
     def _note(self, note: Note) -> None:
         level = LEVELS.get(note.level, logging.INFO)
+        extra = {"kind": note.kind, "data": dict(note.data)}
         if note.kind == "load_table":
-            self.log.log(level, "\n%s", note.text)
+            level = logging.INFO if self.load_table else logging.DEBUG
+            self.log.log(level, "\n%s", note.text, extra=extra)
         else:
-            self.log.log(level, "%s", note.text)
+            self.log.log(level, "%s", note.text, extra=extra)
         self._tell(note)
 
     def _acked(self, seq: int, setpoint: float, mark: float) -> None:

@@ -8,10 +8,12 @@ never run twice at once; a job that could not run in time is counted as an overr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -43,6 +45,7 @@ class PhaseScheduler:
         self.missed = 0
         self.first_cycle: float | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Task[Any]] = set()
 
     def start(self) -> float:
         """Schedule the cycle from the next wall-clock multiple of its length; return that time."""
@@ -72,12 +75,19 @@ class PhaseScheduler:
         return start
 
     async def _run(self, kind: str, index: int) -> None:
-        if kind == "round":
-            await self.on_round(index)
-            return
-        await self.on_phase(kind)
-        if kind == "lb":
-            await self.on_round(0)
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            if kind == "round":
+                await self.on_round(index)
+                return
+            await self.on_phase(kind)
+            if kind == "lb":
+                await self.on_round(0)
+        finally:
+            if task is not None:
+                self._running.discard(task)
 
     def _missed(self, event: JobExecutionEvent) -> None:
         self.missed += 1
@@ -85,10 +95,20 @@ class PhaseScheduler:
             self.on_overrun()
         log.warning("phase job %s did not run on time (overrun)", event.job_id)
 
-    def stop_jobs(self) -> None:
-        """No new phase or round starts; one in progress goes on (await it, then shutdown)."""
-        if self._scheduler is not None:
-            self._scheduler.remove_all_jobs()
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """No new phase or round starts; those under way — one that was just handed to the
+        event loop included — finish (for up to ``timeout_s``); then shut down. APScheduler
+        would cancel a job still running, in the middle of its device reads."""
+        if self._scheduler is None:
+            return
+        self._scheduler.remove_all_jobs()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        await asyncio.sleep(0)  # a job submitted just before starts now, and registers
+        while self._running and loop.time() < deadline:
+            await asyncio.wait(set(self._running), timeout=deadline - loop.time())
+            await asyncio.sleep(0)
+        self.shutdown()
 
     def shutdown(self) -> None:
         """Shut APScheduler down (it cancels jobs still running); idempotent."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -204,3 +206,27 @@ async def test_expired_datagrams_point_at_clock_skew(running: Running) -> None:
             sock.sendto(data, ("127.0.0.1", running.peer_port))
     async with httpx.AsyncClient(base_url=running.base, timeout=5) as client:
         await readyz_says(client, "10 of 10 peer datagrams in the last 30 s arrived expired")
+
+
+async def test_a_token_created_while_the_node_runs_works_at_once(
+    running: Running, tmp_path: Path
+) -> None:
+    token = tmp_path / "api.token"
+    token.unlink()
+    async with httpx.AsyncClient(base_url=running.base, timeout=5) as client:
+        await until_rounds(client, 1)
+        refused = await client.put(
+            "/api/v1/control", json={"enabled": True}, headers={"Authorization": "Bearer x" * 3}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["error"] == (
+            f"writes are disabled: token file {token} not found "
+            f"(create one with: dgi api-token {token})"
+        )
+        fresh = "a-new-token-made-while-running-0123"
+        token.write_text(fresh + "\n")
+        os.chmod(token, 0o600)
+        answer = await client.put(
+            "/api/v1/control", json={"enabled": True}, headers={"Authorization": f"Bearer {fresh}"}
+        )
+        assert answer.status_code == 200, answer.text

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.api import ApiState, create_app, readiness
+from controller.api import ApiState, create_app, fixed_token, readiness
 from controller.metrics import METRICS, new_registry
 from controller.monitoring_cmd import openapi_text
 from controller.peer.keys import Keyring
@@ -40,7 +40,9 @@ async def live_snapshot() -> dict[str, Any]:
 def client(live_snapshot: dict[str, Any]) -> TestClient:
     state = ApiState("sst1")
     state.snapshot = live_snapshot
-    return TestClient(create_app(state, registry=new_registry(), token=TOKEN, clock=lambda: NOW))
+    return TestClient(
+        create_app(state, registry=new_registry(), tokens=fixed_token(TOKEN), clock=lambda: NOW)
+    )
 
 
 def test_status_has_every_field_the_issue_names(client: TestClient) -> None:
@@ -160,7 +162,7 @@ def test_readiness(
 def test_readyz_and_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "node": "sst1"}
     assert client.get("/readyz").json() == {"ready": True, "reasons": []}
-    empty = TestClient(create_app(ApiState("x"), registry=new_registry(), token=None))
+    empty = TestClient(create_app(ApiState("x"), registry=new_registry(), tokens=fixed_token(None)))
     answer = empty.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["reasons"] == ["no snapshot from the node yet"]
@@ -189,8 +191,7 @@ def test_writes_are_refused_without_a_token_file(live_snapshot: dict[str, Any]) 
     app = create_app(
         state,
         registry=new_registry(),
-        token=None,
-        token_problem="writes are disabled: token file /x not found",
+        tokens=fixed_token(None, "writes are disabled: token file /x not found"),
     )
     answer = TestClient(app).put(
         "/api/v1/control", json={"enabled": False}, headers={"Authorization": "Bearer a"}
@@ -295,7 +296,9 @@ def round_event(at: float) -> dict[str, Any]:
 
 def test_history_keeps_five_minutes_of_rounds() -> None:
     state = ApiState("n")
-    client = TestClient(create_app(state, registry=new_registry(), token=None, clock=lambda: NOW))
+    client = TestClient(
+        create_app(state, registry=new_registry(), tokens=fixed_token(None), clock=lambda: NOW)
+    )
     for at in (NOW - 400, NOW - 200, NOW - 10, NOW):
         state.event(round_event(at))
     assert [e["time"] for e in client.get("/api/v1/history").json()] == [NOW - 200, NOW - 10, NOW]
