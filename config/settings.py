@@ -16,7 +16,7 @@ class SiteHeader(Model):
 
 
 class AlgorithmSettings(Model):
-    """Load-balancing settings (shared/design/ALGORITHM.md)."""
+    """Load-balancing settings (docs/algorithm.md)."""
 
     mode: Literal["freedm", "adaptive"] = "adaptive"
     migration_step: Positive = 1.0  # FREEDM's fixed step (kW)
@@ -36,6 +36,9 @@ class AlgorithmSettings(Model):
     # override, its own fallback): write the command again, or take the device's value
     reconcile: Literal["reassert", "adopt"] = "reassert"
     setpoint_tolerance_kw: NonNegative = 0.001  # a held setpoint this close is the command
+    # a peer not heard from this long is shown stale, not as its last state, and leaves the
+    # residual; none: three cycles (GM + SC + LB phase times)
+    peer_stale_s: Positive | None = None
 
 
 class SimulationSettings(Model):

@@ -84,9 +84,14 @@ class Status(BaseModel):
     devices: list[DeviceFreshness]
 
 
+PeerState = Literal["supply", "demand", "normal", "stale", "unknown"]
+
+
 class LoadTableNode(BaseModel):
     id: str
-    state: str | None
+    state: PeerState = Field(description="what the node last said of itself; stale when it "
+                             "was not heard within the stale time; unknown before")  # fmt: skip
+    age_s: float | None = Field(description="seconds since that was heard (0: this node)")
     this_node: bool
 
 
@@ -99,6 +104,7 @@ class LoadTable(BaseModel):
     gateway: float
     net_generation: float
     predicted_k: float
+    residual: float = Field(description="Σ (NG - PG) over the group: what cannot be balanced")
     nodes: list[LoadTableNode]
 
 
@@ -133,8 +139,14 @@ class PeerStatus(BaseModel):
 
 class Peer(BaseModel):
     id: str
-    state: str | None = Field(description="the peer's state as this node's peer sets hold it")
+    state: PeerState = Field(description="what the peer last said of itself (its Status); "
+                             "stale when not heard within the stale time")  # fmt: skip
+    age_s: float | None = Field(description="seconds since its last Status")
     status: PeerStatus | None = Field(description="the peer's last Status message")
+    draft_set: str | None = Field(
+        description="where the drafting algorithm keeps the peer (FREEDM's peer sets): its "
+        "own bookkeeping, not the peer's state"
+    )
     last_seen: float | None
     delay_ms: float | None = Field(
         description="age of its last datagram on arrival: network delay plus clock difference"
@@ -145,10 +157,11 @@ class Peer(BaseModel):
 
 class GroupMember(BaseModel):
     id: str
-    state: str
-    gateway: float
-    net_generation: float
-    predicted_gateway: float
+    state: PeerState
+    age_s: float | None = Field(description="seconds since its last Status (0: this node)")
+    gateway: float | None = Field(description="None until the peer was heard")
+    net_generation: float | None
+    predicted_gateway: float | None
 
 
 class RoundEvent(BaseModel):
@@ -160,6 +173,7 @@ class RoundEvent(BaseModel):
     duration_s: float
     state: str
     k: float
+    residual: float
     group: list[GroupMember]
 
 

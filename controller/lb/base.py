@@ -24,6 +24,20 @@ FLOAT32_EPS = 2.0**-22
 
 
 @dataclass(frozen=True)
+class PeerView:
+    """What this node last heard a peer say of itself (its ``Status``), and how long ago.
+
+    ``state`` is None before the first ``Status``; ``stale`` once nothing was heard for the
+    stale time — a stale peer is shown as such, never with its last state as if current.
+    """
+
+    state: str | None
+    age_s: float | None
+    stale: bool
+    status: Status | None
+
+
+@dataclass(frozen=True)
 class Disagreement:
     """The device holds ``held`` while the node acknowledged ``commanded`` (setpoints)."""
 
@@ -42,8 +56,11 @@ class LbState:
         self.settings = settings
         self.peers = sorted(set(peers) - {node_id})
         self.leader = min([node_id, *self.peers])  # static group: the lowest id leads
-        self.sets: dict[str, str] = dict.fromkeys(self.peers, NORMAL)  # FREEDM's peer sets
+        # FREEDM's peer sets: where the drafting algorithm keeps each peer (supply, demand,
+        # normal) — its own bookkeeping, not the peer's current state (see peer_view)
+        self.sets: dict[str, str] = dict.fromkeys(self.peers, NORMAL)
         self.peer_status: dict[str, Status] = {}
+        self.peer_heard: dict[str, float] = {}  # when each peer's last Status arrived
         self.state = NORMAL
         self.readings = Readings()
         self.gateway = 0.0  # G
@@ -213,11 +230,25 @@ class LbState:
 
     # -- what the node tells -------------------------------------------------------------------
 
-    def residual(self) -> float:
-        """Σ (NG - PG) over this node and the peers it hears from: what migrations cannot
-        balance because the group as a whole is in surplus (> 0) or deficit (< 0)."""
+    def peer_view(self, peer: str, now: float) -> PeerView:
+        """The one view of a peer's state every display shows (load table, API, page)."""
+        status, heard = self.peer_status.get(peer), self.peer_heard.get(peer)
+        if status is None or heard is None:
+            return PeerView(None, None, True, None)
+        age = max(0.0, now - heard)
+        return PeerView(status.state, age, age > self.settings.peer_stale_s, status)
+
+    def residual(self, now: float | None = None) -> float:
+        """Σ (NG - PG) over this node and the peers it hears from (not stale, when ``now``
+        is given): what migrations cannot balance because the group as a whole is in surplus
+        (> 0) or deficit (< 0)."""
         own = self.net_generation - self.predicted
-        return own + sum(s.net_generation - s.predicted for s in self.peer_status.values())
+        heard = [
+            s
+            for p, s in self.peer_status.items()
+            if now is None or not self.peer_view(p, now).stale
+        ]
+        return own + sum(s.net_generation - s.predicted for s in heard)
 
     @staticmethod
     def _note(fx: list[Effect], kind: str, text: str, level: str = "info", **data: object) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from controller.effects import BROADCAST, Effect, Send, TimerKey
 from controller.lb import rules
 from controller.lb.demand import DemandSide
-from controller.lb.load_table import load_table
+from controller.lb.load_table import load_table, shown_state
 from controller.lb.rules import DEMAND, SUPPLY
 from controller.lb.settings import LbSettings
 from controller.lb.supply import SupplySide
@@ -192,10 +192,11 @@ class LoadBalancer(SupplySide, DemandSide):
         """The load table: at once when a state in it changes, else every ``table_every_s``.
 
         (FREEDM printed it every round; with a lagging plant or a noisy meter the figures
-        change every round, and ten tables a second bury everything else in the log.)
+        change every round, and ten tables a second bury everything else in the log.) The
+        peers' states are what they last said of themselves (:meth:`peer_view`).
         """
-        peers = {p: self.sets.get(p) for p in self.peers}
-        states = (self.state, *(str(peers[p]) for p in self.peers))
+        peers = {p: self.peer_view(p, now) for p in self.peers}
+        states = (self.state, *(shown_state(peers[p]) for p in self.peers))
         if states == self._table_states and now - self._table_at < self.settings.table_every_s:
             return
         self._table_states, self._table_at = states, now
@@ -223,3 +224,4 @@ class LoadBalancer(SupplySide, DemandSide):
 
     def _on_status(self, sender: str, msg: Status, now: float, fx: list[Effect]) -> None:
         self.peer_status[sender] = msg
+        self.peer_heard[sender] = now

@@ -1,10 +1,33 @@
-"""FREEDM's load table (ALGORITHM.md §8), as text."""
+"""FREEDM's load table (docs/algorithm.md), as text.
+
+Each peer's line shows what it last said of itself and how long ago; a peer not heard from
+within the stale time is ``(STALE)``, one never heard from ``( ???? )``, as FREEDM showed a
+peer in none of its sets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from controller.readings import Readings
+
+
+class Heard(Protocol):
+    @property
+    def state(self) -> str | None: ...
+    @property
+    def age_s(self) -> float | None: ...
+    @property
+    def stale(self) -> bool: ...
+
+
+def shown_state(view: Heard) -> str:
+    """``supply`` / ``demand`` / ``normal``, ``stale``, or ``unknown``."""
+    if view.state is None:
+        return "unknown"
+    return "stale" if view.stale else view.state
+
 
 RULE = "-" * 45
 
@@ -15,9 +38,9 @@ def load_table(
     node_id: str,
     state: str,
     k: float,
-    peers: Mapping[str, str | None],
+    peers: Mapping[str, Heard],
 ) -> str:
-    """The table as FREEDM prints it; a peer of unknown state shows ``( ???? )``."""
+    """The table as FREEDM prints it, each peer's state with its age."""
     lines = [
         "------- LOAD TABLE (Power Management) -------",
         f"Net DRER ({readings.count('Drer'):02d}): {readings.generation:6.2f}",
@@ -31,7 +54,11 @@ def load_table(
         f"({state.upper()}) {node_id} (this node)",
     ]
     for peer in sorted(peers):
-        peer_state = peers[peer]
-        lines.append(f"({peer_state.upper()}) {peer}" if peer_state else f"( ???? ) {peer}")
+        view = peers[peer]
+        shown = shown_state(view)
+        if shown == "unknown":
+            lines.append(f"( ???? ) {peer}")
+        else:
+            lines.append(f"({shown.upper()}) {peer} ({view.age_s:.1f} s ago)")
     lines.append(RULE)
     return "\n".join(lines)

@@ -30,6 +30,7 @@ class LbSettings:
     table_every_s: float = 5.0
     max_amount: float = 1.0e6
     reconcile: str = "reassert"  # or "adopt": what a device/command disagreement leads to
+    peer_stale_s: float = 3.72  # a peer not heard from this long is shown stale (3 cycles)
     setpoint_tolerance: float = 0.001  # kW: a held setpoint this close is the command
 
     @property
@@ -40,6 +41,7 @@ class LbSettings:
     def from_site(cls, algorithm: AlgorithmSettings, timings: Timings) -> LbSettings:
         request = timings.LB_REQUEST_TIMEOUT / 1000
         resend = max(timings.CSRC_RESEND_TIME / 1000, 0.005)
+        cycle_s = (timings.GM_PHASE_TIME + timings.SC_PHASE_TIME + timings.LB_PHASE_TIME) / 1000
         return cls(
             mode=algorithm.mode,
             step=algorithm.migration_step,
@@ -54,5 +56,6 @@ class LbSettings:
             lease_s=max(4 * request, 4 * resend),
             max_amount=algorithm.max_amount,
             reconcile=algorithm.reconcile,
+            peer_stale_s=algorithm.peer_stale_s or 3 * cycle_s,
             setpoint_tolerance=algorithm.setpoint_tolerance_kw,
         )

@@ -10,7 +10,8 @@ import dataclasses
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from controller.lb.load_table import load_table
+from controller.lb.load_table import load_table, shown_state
+from controller.messages import Status
 
 if TYPE_CHECKING:
     from controller.runtime.node import NodeRuntime
@@ -37,7 +38,7 @@ def snapshot(node: NodeRuntime, now: float) -> Json:
         "pstar": lb.readings.pstar,
         "commanded": lb.ledger.command if lb.ledger.started else None,
         "disagreement": None if disagreement is None else dataclasses.asdict(disagreement),
-        "residual": lb.residual(),
+        "residual": lb.residual(now),
         "synchronised": lb.synced,
         "enabled": node.operator_enabled,
         "dgi_enable": lb.readings.dgi_enable,
@@ -79,9 +80,9 @@ def snapshot(node: NodeRuntime, now: float) -> Json:
             "first_cycle_at": node.scheduler.first_cycle,
         },
         "devices": devices(node, now),
-        "peers": peers(node),
+        "peers": peers(node, now),
         "datagrams": [[t, r, n] for (t, r), n in sorted(node.core.wire.stats.by_type.items())],
-        "load_table": table(node),
+        "load_table": table(node, now),
         "histograms": {
             "round_duration_seconds": node.figures.rounds.snapshot(),
             "migration_latency_seconds": node.figures.migrations.snapshot(),
@@ -128,25 +129,20 @@ def devices(node: NodeRuntime, now: float) -> list[Json]:
     return out
 
 
-def peers(node: NodeRuntime) -> list[Json]:
+def peers(node: NodeRuntime, now: float) -> list[Json]:
     lb = node.lb
     results: Counter[tuple[str, str]] = node.core.wire.stats.by_peer
     out = []
     for peer in lb.peers:
-        status = lb.peer_status.get(peer)
+        view = lb.peer_view(peer, now)
         dropped = {r: n for (p, r), n in results.items() if p == peer and r != "accepted"}
         out.append(
             {
                 "id": peer,
-                "state": lb.sets.get(peer),
-                "status": None
-                if status is None
-                else {
-                    "state": status.state,
-                    "gateway": status.gateway,
-                    "net_generation": status.net_generation,
-                    "predicted_gateway": status.predicted,
-                },
+                "state": shown_state(view),
+                "age_s": view.age_s,
+                "status": None if view.status is None else status_body(view.status),
+                "draft_set": lb.sets.get(peer),
                 "last_seen": node.core.last_seen.get(peer),
                 "delay_ms": node.core.delay_ms.get(peer),
                 "accepted": results.get((peer, "accepted"), 0),
@@ -156,10 +152,22 @@ def peers(node: NodeRuntime) -> list[Json]:
     return out
 
 
-def table(node: NodeRuntime) -> Json:
+UNHEARD: Json = {"gateway": None, "net_generation": None, "predicted_gateway": None}
+
+
+def status_body(status: Status) -> Json:
+    return {
+        "state": status.state,
+        "gateway": status.gateway,
+        "net_generation": status.net_generation,
+        "predicted_gateway": status.predicted,
+    }
+
+
+def table(node: NodeRuntime, now: float) -> Json:
     lb = node.lb
-    peer_states = {p: lb.sets.get(p) for p in lb.peers}
-    text = load_table(lb.readings, node_id=node.node.id, state=lb.state, k=lb.k, peers=peer_states)
+    views = {p: lb.peer_view(p, now) for p in lb.peers}
+    text = load_table(lb.readings, node_id=node.node.id, state=lb.state, k=lb.k, peers=views)
     readings = lb.readings
     return {
         "text": text,
@@ -170,8 +178,12 @@ def table(node: NodeRuntime) -> Json:
         "gateway": readings.gateway,
         "net_generation": readings.net_generation,
         "predicted_k": lb.k,
-        "nodes": [{"id": node.node.id, "state": lb.state, "this_node": True}]
-        + [{"id": p, "state": s, "this_node": False} for p, s in sorted(peer_states.items())],
+        "residual": lb.residual(now),
+        "nodes": [{"id": node.node.id, "state": lb.state, "age_s": 0.0, "this_node": True}]
+        + [
+            {"id": p, "state": shown_state(v), "age_s": v.age_s, "this_node": False}
+            for p, v in sorted(views.items())
+        ],
     }
 
 
@@ -182,21 +194,16 @@ def round_event(node: NodeRuntime, now: float, duration_s: float) -> Json:
         {
             "id": node.node.id,
             "state": lb.state,
+            "age_s": 0.0,
             "gateway": lb.gateway,
             "net_generation": lb.net_generation,
             "predicted_gateway": lb.predicted,
         }
     ]
-    for peer, status in sorted(lb.peer_status.items()):
-        group.append(
-            {
-                "id": peer,
-                "state": status.state,
-                "gateway": status.gateway,
-                "net_generation": status.net_generation,
-                "predicted_gateway": status.predicted,
-            }
-        )
+    for peer in lb.peers:
+        view = lb.peer_view(peer, now)
+        body = status_body(view.status) if view.status is not None else dict(UNHEARD)
+        group.append({"id": peer, **body, "state": shown_state(view), "age_s": view.age_s})
     return {
         "node": node.node.id,
         "time": now,
@@ -204,5 +211,6 @@ def round_event(node: NodeRuntime, now: float, duration_s: float) -> Json:
         "duration_s": duration_s,
         "state": lb.state,
         "k": lb.k,
+        "residual": lb.residual(now),
         "group": group,
     }

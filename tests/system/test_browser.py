@@ -1,5 +1,5 @@
 """Headless Chromium (the Debian package) opens a node's page: the chart fills with data from
-the event stream, the group table shows every node. The screenshot is kept as an artifact."""
+the event stream, the group table shows every node with its state and age, and the residual. The screenshot is kept as an artifact."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
         rows = browser.evaluate(
             "Array.from(document.querySelectorAll('#group tbody tr')).map(r => r.dataset.node)"
         )
+        heard = browser.evaluate(
+            "Object.fromEntries(Array.from(document.querySelectorAll('#group tbody tr'))"
+            ".map(r => [r.dataset.node, r.querySelector('td.state').textContent + ' ' +"
+            " r.querySelector('td.age').textContent]))"
+        )
+        residual = browser.evaluate("document.getElementById('residual').textContent")
         table = browser.evaluate("document.getElementById('load-table').textContent")
         live = browser.evaluate("document.getElementById('connection').textContent")
         ARTIFACTS.mkdir(exist_ok=True)
@@ -33,6 +39,12 @@ def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
         f"{n}:{k}" for n in ("sst1", "sst2", "sst3") for k in ("gateway", "net_generation")
     }
     assert all(int(s.rsplit(":", 1)[1]) >= 10 for s in series), series
+    assert heard["sst2"].endswith("this node")
+    for peer in ("sst1", "sst3"):  # each peer's state, with how long ago it was heard
+        state, age = heard[peer].split(" ", 1)
+        assert state in ("supply", "demand", "normal"), heard
+        assert age.endswith(" s ago"), heard
+    assert abs(float(residual)) < 1.0  # the example site can be balanced
     assert "LOAD TABLE (Power Management)" in table
     assert live == "live"
     assert (ARTIFACTS / "node-page.png").stat().st_size > 10_000

@@ -278,6 +278,7 @@ def round_event(at: float) -> dict[str, Any]:
     member = {
         "id": "n",
         "state": "normal",
+        "age_s": 0.0,
         "gateway": 1.0,
         "net_generation": 1.0,
         "predicted_gateway": 1.0,
@@ -289,6 +290,7 @@ def round_event(at: float) -> dict[str, Any]:
         "duration_s": 0.003,
         "state": "normal",
         "k": 1.0,
+        "residual": 0.0,
         "group": [member],
     }
     return {"event": "round", "data": data}
