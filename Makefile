@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/dgi demo --config config/examples/three-substations.toml
+	$(BIN)/dgi demo --config config/examples/demo-day.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -48,3 +48,8 @@ class SimulationSettings(Model):
     droop: NonNegative = 0.05
     # where `dgi simulate` listens for fault-injection commands (`dgi fault`); none: no control
     control: HostPort | None = None
+    # the profile clock: series (csv, steps, ramps) advance time_scale seconds per second and
+    # start at profile_start_s — a day of profiles in 4 minutes is time_scale = 360; the
+    # plant's physics (SST lag, battery energy) always run in real time
+    time_scale: Positive = 1.0
+    profile_start_s: NonNegative = 0.0

@@ -2,8 +2,10 @@
 
 A value that changes over time is a *series*: a number (constant), ``{ steps = [[t, v], ...] }``
 (the value from time t on), ``{ ramp = { start_s, duration_s, start, end } }``, or
-``{ csv = "file.csv", column = "kw", loop = false }`` (a ``time_s`` column plus values,
-interpolated linearly). Times are seconds since the simulation started.
+``{ csv = "file.csv", column = "kw", scale = 1.0, loop = false }`` (a ``time_s`` column plus
+values, interpolated linearly, times ``scale``; two rows at one time make a step). Times are
+seconds of profile time: seconds since the simulation started, unless ``[simulation]
+time_scale`` and ``profile_start_s`` run the profiles faster or from later.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class Series(Model):
     csv: str | None = None
     column: str | None = None
     time_column: str = "time_s"
-    loop: bool = False
+    scale: float = 1.0  # csv: each value times this (a per-kWp PV curve times the kWp)
+    loop: bool = False  # csv: start again after the last row (its value should be the first's)
 
     @model_validator(mode="before")
     @classmethod
@@ -124,6 +127,9 @@ class DesdSim(DeviceSim):
     soc: Percent = 50.0
     soc_min: Percent = 10.0
     soc_max: Percent = 90.0
+    # the battery's own dispatch (kW, + = discharging) while no node writes its setpoint: a
+    # community battery on a day-ahead plan (with actuation = "desd" the first write ends it)
+    plan: Series | None = None
 
 
 class DrerSim(DeviceSim):

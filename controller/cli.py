@@ -159,7 +159,7 @@ def fault(
 
 @app.command()
 def demo(
-    config: ConfigOption = Path("config/examples/three-substations.toml"),
+    config: ConfigOption = Path("config/examples/demo-day.toml"),
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     report: Annotated[
         str | None, typer.Option(help="print a report instead of the live table: json")

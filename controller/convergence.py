@@ -1,22 +1,33 @@
-"""When did a group converge? Computed from samples of each node's imbalance (pure)."""
+"""When did a group converge? Folded from samples of the largest imbalance (pure).
+
+The demo samples the plant a hundred times a second for as long as it runs, so the answer is
+kept as it goes, in constant memory, instead of from a list of every sample.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 
-def converged_at(
-    samples: Sequence[tuple[float, float]], tolerance: float, since: float
-) -> float | None:
-    """Seconds from ``since`` until the largest imbalance was, and stayed, within ``tolerance``.
+@dataclass
+class Settling:
+    """Samples of (time, largest |G - NG| over the nodes), in time order."""
 
-    ``samples`` are (time, largest |G - NG| over the nodes) in time order. ``None`` when the
-    last sample is still out of tolerance (or there are none).
-    """
-    if not samples or samples[-1][1] > tolerance:
-        return None
-    settled = since
-    for (_, worst), nxt in zip(samples, [*samples[1:], None], strict=True):
-        if worst > tolerance and nxt is not None:
-            settled = max(settled, nxt[0])
-    return max(0.0, settled - since)
+    tolerance: float
+    worst: float | None = None  # the latest sample's imbalance
+    settled_from: float | None = None  # the first sample after the last one out of tolerance
+
+    def add(self, t: float, worst: float) -> None:
+        if worst > self.tolerance:
+            self.settled_from = None
+        elif self.worst is not None and self.worst > self.tolerance:
+            self.settled_from = t
+        self.worst = worst
+
+    def converged_at(self, since: float) -> float | None:
+        """Seconds from ``since`` until the imbalance was, and stayed, within tolerance;
+        ``None`` while the latest sample is out of it (or there is none)."""
+        if self.worst is None or self.worst > self.tolerance:
+            return None
+        settled = since if self.settled_from is None else max(since, self.settled_from)
+        return max(0.0, settled - since)

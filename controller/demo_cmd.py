@@ -14,10 +14,10 @@ import secrets
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from config.site import Site
-from controller.convergence import converged_at
+from controller.convergence import Settling
+from controller.demo_view import DemoView
 from controller.lifecycle import show_until_stop, start_simulation, wait_for_stop
 from controller.peer.keys import KeyFileError, Keyring, load_keyring
 from controller.readings import ACTUATORS
@@ -58,15 +58,21 @@ class Tracker:
     sim: Simulation
     nodes: list[NodeRuntime]
     period: float = 0.01
-    samples: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.settling = Settling(self.sim.site.algorithm.tolerance)
 
     async def run(self) -> None:
         storage = self.sim.site.algorithm.actuation == "desd"
         while True:
             self.sim.plant.advance(self.sim.now())
             worst = max(abs(imbalance(self.sim.plant, n.node.id, storage)) for n in self.nodes)
-            self.samples.append((self.nodes[0].clock(), worst))
+            self.settling.add(self.nodes[0].clock(), worst)
             await asyncio.sleep(self.period)
+
+    def converged_at(self) -> float | None:
+        """Seconds from the first round until the plant balanced and stayed so."""
+        return self.settling.converged_at(self.first_round()) if self.started() else None
 
     def started(self) -> bool:
         return all(n.scheduler.first_cycle is not None for n in self.nodes)
@@ -122,41 +128,12 @@ def report(
         "tolerance": tolerance,
         "nodes": rows,
         "setpoint_sum_change": round(change, 9) + 0.0,
-        "converged_at_s": _round(converged_at(tracker.samples, tolerance, tracker.first_round())),
+        "converged_at_s": _round(tracker.converged_at()),
     }
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def node_table(nodes: list[NodeRuntime], tracker: Tracker, tolerance: float) -> Table:
-    worst = tracker.samples[-1][1] if tracker.samples else float("nan")
-    title = f"Load balancing — largest |G - NG| {worst:.3f} kW (tolerance {tolerance:g})"
-    if tracker.samples and tracker.started():
-        settled = converged_at(tracker.samples, tolerance, tracker.first_round())
-        title += (
-            f" — converged {settled:.2f} s after the first round" if settled is not None else ""
-        )
-    table = Table(title=title)
-    for column in ("node", "state", "G kW", "NG kW", "PG kW", "K kW", "in", "out", "PStar kW"):
-        table.add_column(column, justify="right" if column not in ("node", "state") else "left")
-    colours = {"supply": "green", "demand": "red", "normal": "white"}
-    for node in nodes:
-        lb = node.lb
-        written = lb.readings.pstar
-        table.add_row(
-            node.node.id,
-            f"[{colours.get(lb.state, 'white')}]{lb.state.upper()}[/]",
-            f"{lb.gateway:.3f}",
-            f"{lb.net_generation:.3f}",
-            f"{lb.predicted:.3f}",
-            f"{lb.k:.3f}",
-            str(lb.migrations_in),
-            str(lb.migrations_out),
-            "—" if written is None else f"{written:.3f}",
-        )
-    return table
 
 
 async def run_demo(
@@ -186,8 +163,8 @@ async def run_demo(
                     highlight=False,
                     soft_wrap=True,
                 )
-            tolerance = site.algorithm.tolerance
-            await show_until_stop(lambda: node_table(nodes, tracker, tolerance), console, duration)
+            view = DemoView(tracker)
+            await show_until_stop(view.table, console, duration, line=view.line)
         else:
             await wait_for_stop(duration)
             console.print_json(json.dumps(report(site, nodes, tracker, duration, initial)))

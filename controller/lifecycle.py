@@ -56,17 +56,26 @@ async def show_until_stop(
     *,
     every_s: float = 0.25,
     work: Callable[[], Awaitable[None]] | None = None,
+    line: Callable[[], str] | None = None,
 ) -> None:
-    """Until Ctrl-C or ``duration``: run ``work`` and refresh a live view every ``every_s``
-    on a terminal; elsewhere (a pipe, a log) keep working and print the view once at the end."""
+    """Until Ctrl-C or ``duration``: run ``work`` and redraw a live view in place every
+    ``every_s`` on a terminal. Elsewhere (a pipe, a log) keep working, print ``line()`` once a
+    second if given, and print the view once at the end."""
     live = Live(render(), console=console, refresh_per_second=4) if console.is_terminal else None
+    printed = -1.0
 
     async def refresh() -> None:
+        nonlocal printed
+        loop = asyncio.get_running_loop()
         while True:
             if work is not None:
                 await work()
             if live is not None:
                 live.update(render())
+            elif line is not None and loop.time() - printed >= 1.0:
+                printed = loop.time()
+                console.print(line(), highlight=False, soft_wrap=True)
+                console.file.flush()  # a pipe is block-buffered: `| tee log` shows each line
             await asyncio.sleep(every_s)
 
     with live or contextlib.nullcontext():

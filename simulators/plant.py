@@ -6,7 +6,8 @@ Per substation (one controller node):
   instant), PStar clamped to the SST rating (the command point's min..max); a *following*
   SST (no local grid) follows its substation's net power instead, whatever PStar says;
 * ``Desd`` — storage follows its setpoint within the power limits and the state-of-charge
-  window, and the SoC integrates ``-storage`` (storage > 0 discharges);
+  window, and the SoC integrates ``-storage`` (storage > 0 discharges); a battery with a
+  ``plan`` follows it (a day-ahead dispatch) until a setpoint is written;
 * ``Drer`` generation and ``Load`` drain follow their series unless a lab overrides them;
 * ``Evse`` draws ``min(demand, power_limit)`` while a car is connected;
 * ``Logger`` holds dgiEnable (settable) and the last groupStatus; ``Fid`` its switch state.
@@ -77,8 +78,15 @@ class SstModel(DeviceModel):
 class DesdModel(DeviceModel):
     capacity_kwh: float = 100.0
     limits: tuple[float, float] = (-math.inf, math.inf)
+    plan: SeriesFn | None = None  # its own dispatch over time, until a setpoint is written
+
+    def command(self, signal: str, value: float) -> None:
+        self.plan = None
+        super().command(signal, value)
 
     def advance(self, t: float, dt: float) -> None:
+        if self.plan is not None:
+            self.commands["storage"] = self.plan(t)
         soc = self.states["soc"]
         low, high = self.limits
         power = min(high, max(low, self.commands["storage"]))

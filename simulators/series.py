@@ -25,7 +25,7 @@ def build_series(series: Series, rows: Sequence[tuple[float, float]] = ()) -> Se
             ramp.start
             + (ramp.end - ramp.start) * min(1.0, max(0.0, (t - ramp.start_s) / ramp.duration_s))
         )
-    return _interpolated(rows, loop=series.loop)
+    return _interpolated([(t, v * series.scale) for t, v in rows], loop=series.loop)
 
 
 def _steps(steps: Sequence[tuple[float, float]]) -> SeriesFn:
@@ -58,7 +58,8 @@ def _interpolated(rows: Sequence[tuple[float, float]], *, loop: bool) -> SeriesF
 
 
 def read_csv_rows(path: Path, time_column: str, column: str | None) -> list[tuple[float, float]]:
-    """Read (time, value) rows; the value column defaults to the first one after time."""
+    """Read (time, value) rows in time order (rows of one time keep their order: a step);
+    the value column defaults to the first one after time."""
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
@@ -66,4 +67,4 @@ def read_csv_rows(path: Path, time_column: str, column: str | None) -> list[tupl
         rows = [(float(row[time_column]), float(row[value_column])) for row in reader]
     if not rows:
         raise ValueError(f"{path}: no data rows")
-    return sorted(rows)
+    return sorted(rows, key=lambda row: row[0])

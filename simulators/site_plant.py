@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -47,15 +48,27 @@ def _sim(device: Device, schema: type[SimT]) -> SimT:
     return device.sim if isinstance(device.sim, schema) else schema()
 
 
-def _series(series: Series, base: Path) -> SeriesFn:
-    rows: list[tuple[float, float]] = []
-    if series.csv is not None:
-        path = Path(series.csv) if Path(series.csv).is_absolute() else base / series.csv
-        rows = read_csv_rows(path, series.time_column, series.column)
-    return build_series(series, rows)
+@dataclass(frozen=True)
+class Sources:
+    """Where a site's series files are, and the profile clock (``[simulation]``)."""
+
+    base: Path
+    time_scale: float = 1.0  # profile seconds per second of simulation
+    start_s: float = 0.0  # the profile time the simulation starts at
+
+    def series(self, series: Series) -> SeriesFn:
+        rows: list[tuple[float, float]] = []
+        if series.csv is not None:
+            path = Path(series.csv) if Path(series.csv).is_absolute() else self.base / series.csv
+            rows = read_csv_rows(path, series.time_column, series.column)
+        at = build_series(series, rows)
+        if self.time_scale == 1.0 and self.start_s == 0.0:
+            return at
+        scale, start = self.time_scale, self.start_s
+        return lambda t: at(start + scale * t)
 
 
-def _sst(device: Device, base: Path) -> DeviceModel:
+def _sst(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, SstSim)
     return SstModel(
         states={"gateway": sim.initial_kw},
@@ -66,52 +79,53 @@ def _sst(device: Device, base: Path) -> DeviceModel:
     )
 
 
-def _desd(device: Device, base: Path) -> DeviceModel:
+def _desd(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, DesdSim)
     return DesdModel(
         states={"storage": 0.0, "soc": sim.soc, "soc_min": sim.soc_min, "soc_max": sim.soc_max},
         commands={"storage": sim.initial_kw},
         capacity_kwh=sim.capacity_kwh,
         limits=_limits(device, "storage"),
+        plan=None if sim.plan is None else sources.series(sim.plan),
     )
 
 
-def _drer(device: Device, base: Path) -> DeviceModel:
+def _drer(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, DrerSim)
-    return SeriesModel(signal="generation", series=_series(sim.generation, base))
+    return SeriesModel(signal="generation", series=sources.series(sim.generation))
 
 
-def _load(device: Device, base: Path) -> DeviceModel:
+def _load(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, LoadSim)
-    return SeriesModel(signal="drain", series=_series(sim.drain, base))
+    return SeriesModel(signal="drain", series=sources.series(sim.drain))
 
 
-def _evse(device: Device, base: Path) -> DeviceModel:
+def _evse(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, EvseSim)
     return EvseModel(
         states={"connected": 1.0 if sim.connected else 0.0, "power": 0.0},
         commands={"power_limit": sim.initial_limit_kw},
-        demand=_series(sim.demand_kw, base),
+        demand=sources.series(sim.demand_kw),
     )
 
 
-def _logger(device: Device, base: Path) -> DeviceModel:
+def _logger(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, LoggerSim)
     return DeviceModel(
         states={"dgiEnable": 1.0 if sim.dgi_enable else 0.0}, commands={"groupStatus": 0.0}
     )
 
 
-def _omega(device: Device, base: Path) -> DeviceModel:
+def _omega(device: Device, sources: Sources) -> DeviceModel:
     return OmegaModel(states={"frequency": 0.0})
 
 
-def _fid(device: Device, base: Path) -> DeviceModel:
+def _fid(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, FidSim)
     return DeviceModel(states={"state": 1.0 if sim.closed else 0.0})
 
 
-MODEL_BUILDERS: dict[str, Callable[[Device, Path], DeviceModel]] = {
+MODEL_BUILDERS: dict[str, Callable[[Device, Sources], DeviceModel]] = {
     "Sst": _sst,
     "Desd": _desd,
     "Drer": _drer,
@@ -125,7 +139,9 @@ MODEL_BUILDERS: dict[str, Callable[[Device, Path], DeviceModel]] = {
 
 def initial_model(site: Site, device: Device) -> DeviceModel:
     """A simulated device's model as it starts (and restarts)."""
-    return MODEL_BUILDERS[device.type](device, Path(site.path).parent)
+    clock = site.simulation
+    sources = Sources(Path(site.path).parent, clock.time_scale, clock.profile_start_s)
+    return MODEL_BUILDERS[device.type](device, sources)
 
 
 def build_plant(site: Site, *, start: float = 0.0) -> Plant:

@@ -18,6 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "config" / "examples"
+EXAMPLE_NAMES = sorted(path.name for path in EXAMPLES.glob("*.toml"))
 
 
 def require_tool(name: str) -> str:
@@ -64,10 +65,14 @@ def rewrite_ports(text: str) -> str:
 
 
 def copy_site(name: str, directory: Path, *, free_ports: bool = True) -> Path:
-    """Copy an example site into ``directory`` (ports made free) and return its path."""
+    """Copy an example site into ``directory`` (ports made free), with the series files it
+    plays, and return its path."""
     text = (EXAMPLES / name).read_text(encoding="utf-8")
     target = directory / name
     target.write_text(rewrite_ports(text) if free_ports else text, encoding="utf-8")
+    series = directory / "series"
+    if not series.exists():
+        series.symlink_to(EXAMPLES / "series", target_is_directory=True)
     return target
 
 

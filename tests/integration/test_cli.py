@@ -16,7 +16,7 @@ import pytest
 from config.loader import load_site
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver
-from tests.conftest import ROOT, copy_site
+from tests.conftest import EXAMPLE_NAMES, ROOT, copy_site
 
 DGI = [sys.executable, "-m", "controller"]
 
@@ -35,7 +35,7 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 20) -> No
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
+@pytest.mark.parametrize("example", EXAMPLE_NAMES)
 def test_check_config_on_the_examples_exits_0(example: str) -> None:
     result = run("check-config", f"config/examples/{example}")
     assert result.returncode == 0, result.stderr
@@ -65,7 +65,7 @@ def simulate(site_path: Path, processes: list[subprocess.Popen[str]]) -> subproc
     return proc
 
 
-@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
+@pytest.mark.parametrize("example", EXAMPLE_NAMES)
 async def test_simulate_serves_every_device_of_the_example(
     example: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
 ) -> None:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from config.errors import ConfigError
 from config.loader import load_site
 from controller.cli import app
+from tests.conftest import EXAMPLE_NAMES
 
 PROFILE = """\
 [profile]
@@ -311,7 +312,7 @@ def test_freedm_timings_file_is_used_and_checked(
     )
 
 
-@pytest.mark.parametrize("example", ["single-node.toml", "three-substations.toml"])
+@pytest.mark.parametrize("example", EXAMPLE_NAMES)
 def test_shipped_examples_are_valid(example: str) -> None:
     result = CliRunner().invoke(app, ["check-config", f"config/examples/{example}"])
     assert result.exit_code == 0, result.output

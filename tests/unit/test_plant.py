@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,8 @@ from simulators.plant import (
     SeriesModel,
     SstModel,
 )
-from simulators.series import build_series
+from simulators.series import build_series, read_csv_rows
+from simulators.site_plant import Sources
 
 
 def sst(initial: float = 0.0, lag_s: float = 0.0, rating: float = 100.0) -> SstModel:
@@ -76,6 +78,19 @@ def test_storage_setpoint_is_limited_to_the_power_limit() -> None:
     assert plant.read("b", "storage") == -5.0
 
 
+def test_a_battery_follows_its_plan_until_a_setpoint_is_written() -> None:
+    battery = desd()
+    battery.plan = build_series(Series(steps=[[0.0, 2.0], [10.0, -3.0]]))
+    plant = plant_of(("b", "n1", "Desd", battery))
+    plant.advance(5.0)
+    assert plant.read("b", "storage") == 2.0
+    plant.advance(15.0)
+    assert plant.read("b", "storage") == -3.0
+    plant.command("b", "storage", 1.0)  # a node takes over: the plan ends
+    plant.advance(20.0)
+    assert plant.read("b", "storage") == 1.0
+
+
 @pytest.mark.parametrize(("soc", "setpoint"), [(10.0, 5.0), (90.0, -5.0)], ids=["empty", "full"])
 def test_storage_stops_at_the_soc_window(soc: float, setpoint: float) -> None:
     plant = plant_of(("b", "n1", "Desd", desd(soc=soc, setpoint=setpoint)))
@@ -102,6 +117,23 @@ def test_series(series: Series, times: list[float], values: list[float]) -> None
 def test_csv_series_interpolates_and_loops() -> None:
     fn = build_series(Series(csv="x.csv", loop=True), [(0.0, 0.0), (10.0, 10.0), (20.0, 0.0)])
     assert [fn(t) for t in (5.0, 10.0, 15.0, 25.0)] == pytest.approx([5.0, 10.0, 5.0, 5.0])
+
+
+def test_csv_series_scales_and_steps_where_two_rows_share_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "step.csv"
+    path.write_text("time_s,kw\n0,0\n10,0\n10,2\n20,2\n20,0\n30,0\n", encoding="utf-8")
+    rows = read_csv_rows(path, "time_s", None)
+    fn = build_series(Series(csv="step.csv", scale=6.0), rows)
+    assert [fn(t) for t in (5.0, 9.99, 10.0, 15.0, 19.99, 20.0, 25.0)] == pytest.approx(
+        [0.0, 0.0, 12.0, 12.0, 12.0, 0.0, 0.0]
+    )
+
+
+def test_the_profile_clock_runs_series_faster_and_from_later(tmp_path: Path) -> None:
+    day = Sources(tmp_path, time_scale=360.0, start_s=5 * 3600.0)
+    ramp = Series.model_validate({"ramp": {"duration_s": 86400, "start": 0, "end": 24}})
+    fn = day.series(ramp)  # the value is the hour of the day
+    assert [fn(t) for t in (0.0, 10.0, 190.0)] == pytest.approx([5.0, 6.0, 24.0])
 
 
 def test_load_override_replaces_the_series() -> None:
