@@ -243,6 +243,22 @@ def run(
 
 
 @app.command()
+def probe(
+    config: ConfigOption,
+    node: Annotated[str | None, typer.Option(help="only this node's devices")] = None,
+    device: Annotated[str | None, typer.Option(help="only this device")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the points as JSON")] = False,
+) -> None:
+    """Read every point of a site's devices once and never write: a safe first contact."""
+    from controller.probe_cmd import run_probe
+
+    setup_logging(0, quiet=True)
+    site = load_or_exit(config)
+    errors = Console(stderr=True)
+    sys.exit(asyncio.run(run_probe(site, node, device, console, errors, as_json=as_json)))
+
+
+@app.command()
 def audit(
     config: ConfigOption,
     baseline: Annotated[
@@ -283,10 +299,25 @@ def audit(
         raise typer.Exit(1)
 
 
+ExistOk = Annotated[
+    bool, typer.Option("--exist-ok", help="an existing file is kept and is not an error")
+]
+
+
+def refuse_existing(path: Path, exist_ok: bool) -> None:
+    """A key or token is never overwritten (a running site depends on it)."""
+    if exist_ok:
+        typer.echo(f"{path} exists; kept")
+        raise typer.Exit(0)
+    typer.echo(f"error: {path} exists; not overwritten (--exist-ok keeps it)", err=True)
+    raise typer.Exit(1)
+
+
 @app.command()
 def keygen(
     path: Annotated[Path, typer.Argument(help="key file to create (owner-only permissions)")],
     key_id: Annotated[str, typer.Option(help="the key id sent with every datagram")] = "group-1",
+    exist_ok: ExistOk = False,
 ) -> None:
     """Create a group key file for a site's nodes."""
     from controller.peer.keys import write_key_file
@@ -294,14 +325,14 @@ def keygen(
     try:
         write_key_file(path, key_id)
     except FileExistsError:
-        typer.echo(f"error: {path} exists; not overwritten", err=True)
-        raise typer.Exit(1) from None
+        refuse_existing(path, exist_ok)
     typer.echo(f"{path}: new group key {key_id!r} (mode 600); copy it to every node of the site")
 
 
 @app.command("api-token")
 def api_token(
     path: Annotated[Path, typer.Argument(help="token file to create (owner-only permissions)")],
+    exist_ok: ExistOk = False,
 ) -> None:
     """Create the bearer-token file that API writes need (the site's api_token_file)."""
     import os
@@ -310,8 +341,8 @@ def api_token(
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        typer.echo(f"error: {path} exists; not overwritten", err=True)
-        raise typer.Exit(1) from None
+        refuse_existing(path, exist_ok)
+        return
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(secrets.token_urlsafe(32) + "\n")
     typer.echo(f"{path}: new API token (mode 600); send it as 'Authorization: Bearer <token>'")

@@ -21,6 +21,7 @@ from types import TracebackType
 from config.profile import BIT_TABLES, Point, Profile
 from device_drivers.codec import CodecError, decode, encode
 from device_drivers.errors import (
+    DeviceExceptionError,
     DeviceRangeError,
     DeviceValueError,
     DeviceVerifyError,
@@ -46,6 +47,17 @@ class DeviceReading:
     device_id: str
     values: Mapping[str, PointValue]
     timestamp: float
+
+
+@dataclass(frozen=True)
+class PointProbe:
+    """One point as :meth:`DeviceDriver.probe` found it: the registers (or bit) it read, the
+    decoded value, or why there is none."""
+
+    point: Point
+    raw: tuple[int, ...] | None
+    value: float | None
+    error: str | None
 
 
 @dataclass
@@ -128,6 +140,55 @@ class DeviceDriver(ABC):
                 f"{point.name} = {value:g}: outside {limits} (profile {self.profile.name})"
             )
         return value
+
+    async def probe(self) -> list[PointProbe]:
+        """Read every readable point once — never writing, never storing a value — and say
+        for each its raw registers and decoded value, or its error.
+
+        A block the device refuses (a Modbus exception: an illegal address) is read again
+        point by point, so the error names the point at fault; once the device is
+        unreachable (refused, timed out) its remaining points are not asked for.
+        """
+        found: list[PointProbe] = []
+        down: DriverError | None = None
+        for block in self.blocks:
+            if down is not None:
+                found += [PointProbe(p, None, None, f"not read: {down}") for p in block.points]
+                continue
+            try:
+                raw = await self._raw(block.table, block.address, block.count)
+            except DeviceExceptionError as exc:
+                if len(block.points) == 1:
+                    found.append(PointProbe(block.points[0], None, None, str(exc)))
+                    continue
+                for point in block.points:
+                    try:
+                        alone = await self._raw(point.table, point.address, point.count)
+                    except DriverError as single:
+                        found.append(PointProbe(point, None, None, str(single)))
+                        continue
+                    found.append(self._probed(point, alone))
+                continue
+            except DriverError as exc:
+                down = exc
+                found += [PointProbe(p, None, None, str(exc)) for p in block.points]
+                continue
+            found += [self._probed(p, raw[block.slice_for(p)]) for p in block.points]
+        return found
+
+    async def _raw(self, table: str, address: int, count: int) -> list[int]:
+        self.stats.requests += 1
+        if table in BIT_TABLES:
+            return [1 if bit else 0 for bit in await self._read_bits(table, address, count)]
+        return list(await self._read_registers(table, address, count))
+
+    def _probed(self, point: Point, raw: list[int]) -> PointProbe:
+        if point.table in BIT_TABLES:
+            return PointProbe(point, tuple(raw), float(raw[0]), None)
+        try:
+            return PointProbe(point, tuple(raw), self._plausible(point, raw), None)
+        except CodecError as exc:
+            return PointProbe(point, tuple(raw), None, f"{self.device_id} {point.span()} {exc}")
 
     def state(self, signal: str) -> float | None:
         """Last value read for the state ``signal`` (``None`` if never read or no value)."""

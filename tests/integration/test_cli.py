@@ -131,9 +131,13 @@ def test_api_token_is_owner_only_and_never_overwritten(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert token.stat().st_mode & 0o777 == 0o600
     assert len(token.read_text().strip()) >= 32
+    before = token.read_text()
     again = run("api-token", str(token))
     assert again.returncode == 1
-    assert "exists; not overwritten" in again.stderr
+    assert "exists; not overwritten (--exist-ok keeps it)" in again.stderr
+    kept = run("api-token", "--exist-ok", str(token))
+    assert kept.returncode == 0
+    assert token.read_text() == before
 
 
 def test_openapi_command_prints_the_committed_document() -> None:

@@ -162,9 +162,12 @@ def test_run_refuses_an_unknown_node(tmp_path: Path) -> None:
 
 def test_keygen_never_overwrites(tmp_path: Path) -> None:
     assert run_cli("keygen", str(tmp_path / "k")).returncode == 0
+    before = (tmp_path / "k").read_text()
     again = run_cli("keygen", str(tmp_path / "k"))
     assert again.returncode == 1
     assert "exists; not overwritten" in again.stderr
+    assert run_cli("keygen", "--exist-ok", str(tmp_path / "k")).returncode == 0
+    assert (tmp_path / "k").read_text() == before
 
 
 STORAGE_SITE = """
