@@ -39,7 +39,8 @@ class DemandSide(LbState):
             self._note(fx, "malicious", f"dropping DraftSelect from {sender}", "debug")
         elif self.settings.adaptive:
             self._take(sender, msg, now, fx)
-        elif self.net_generation <= self.predicted - msg.amount:
+        elif self._can_take() and self.net_generation <= self.predicted - msg.amount:
+            # (FREEDM accepted a select whatever its devices did since it answered its age)
             fx.append(Send(sender, DraftAccept(msg.tx, msg.amount)))
             self._set_pstar(self.predicted - msg.amount, "demand", now, fx, peer=sender, tx=msg.tx)
             self._note_accept(sender, msg.tx, msg.amount, fx)

@@ -54,7 +54,8 @@ def test_who_migrates_to_whom(states: str, freedm: str, adaptive: str) -> None:
 
 
 def test_freedm_worked_example_step_by_step() -> None:
-    """ALGORITHM.md §4: NG = (+10, -10, 0), gateways 0, step 1: ten migrations A → B."""
+    """docs/algorithm.md "The worked example": NG = (+10, -10, 0), gateways 0, step 1: ten
+    migrations A → B."""
     link = Link.of(FREEDM, a=(0.0, 10.0), b=(0.0, -10.0), c=(0.0, 0.0))
     link.start_phase()
     link.cycle()
@@ -90,6 +91,30 @@ def test_freedm_too_late_rolls_the_supply_back() -> None:
     assert link.plants["a"].pstar == 0.0  # rolled back
     assert link.cores["a"].k == k_before  # +step at select, -step at TooLate
     assert link.plants["b"].pstar == 0.0
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [FREEDM, dataclasses.replace(ADAPTIVE, early_close=False)],
+    ids=["freedm", "adaptive"],
+)
+def test_a_select_that_arrives_after_the_devices_went_stale_is_refused(
+    settings: LbSettings,
+) -> None:
+    """The demand answered its age; then its devices stopped answering. It must not write
+    a setpoint for the select already on its way (FREEDM's own code accepted it)."""
+    link = Link.of(settings, a=(0.0, 5.0), b=(0.0, -5.0))
+    link.start_phase()
+    link.cycle()
+    link.round()
+    link.deliver()  # DraftRequest → DraftAge(5) back at A
+    demand = link.cores["b"]
+    demand.readings = dataclasses.replace(demand.readings, fresh=False)
+    link.fire("window")  # A selects; B refuses
+    link.deliver()
+    assert any(isinstance(m, TooLate) for s, _, m in link.sent if s == "b")
+    assert link.plants["b"].pstar == 0.0
+    assert link.plants["a"].pstar == 0.0  # rolled back (FREEDM) or never raised (adaptive)
 
 
 @pytest.mark.parametrize("settings", [FREEDM, ADAPTIVE], ids=["freedm", "adaptive"])
