@@ -164,6 +164,8 @@ class _SiteChecker:
                 self.add(where, f"address already used by {format_path(other)}", text)
             taken.append((claim, None, where))
         serial: dict[tuple[str, int], Loc] = {}
+        buses: dict[str, tuple[Loc, DeviceEntry]] = {}  # the first device on each serial port
+        gateways: dict[tuple[str, int], tuple[Loc, DeviceEntry]] = {}  # ... on each host:port
         for loc, _, entry in entries:
             if entry.serial_port:
                 line = (entry.serial_port, entry.unit)
@@ -171,16 +173,37 @@ class _SiteChecker:
                     used = f"serial port {entry.serial_port} unit {entry.unit}"
                     self.add(loc, f"{used} already used by {format_path(serial[line])}", entry.id)
                 serial.setdefault(line, loc)
+                first = buses.setdefault(entry.serial_port, (loc, entry))
+                self._check_bus(loc, entry, *first)
                 continue
             if not entry.port:  # port 0 means "any free port" and never collides
                 continue
             host = entry.host or "127.0.0.1"
+            first = gateways.setdefault((host.lower(), entry.port), (loc, entry))
+            if entry.timeout_s != first[1].timeout_s:
+                self.add(
+                    (*loc, "timeout_s"),
+                    f"{host}:{entry.port} is one connection: timeout_s must be the same as "
+                    f"{format_path(first[0])}'s ({first[1].timeout_s})",
+                    entry.timeout_s,
+                )
             claim = Endpoint.of("tcp", host, entry.port)
             other = _first_collision(taken, claim, entry.unit)
             if other is not None:
                 used = f"host:port {host}:{entry.port} unit {entry.unit}"
                 self.add(loc, f"{used} already used by {format_path(other)}", entry.id)
             taken.append((claim, entry.unit, loc))
+
+    def _check_bus(self, loc: Loc, entry: DeviceEntry, first_loc: Loc, first: DeviceEntry) -> None:
+        """Devices on one serial port share one line: its settings are one."""
+        for key in ("baudrate", "parity", "bytesize", "stopbits", "timeout_s"):
+            if getattr(entry, key) != getattr(first, key):
+                self.add(
+                    (*loc, key),
+                    f"serial port {entry.serial_port} is one line: {key} must be the same as "
+                    f"{format_path(first_loc)}'s ({getattr(first, key)})",
+                    getattr(entry, key),
+                )
 
     def _check_devices(self, entries: list[tuple[Loc, str, DeviceEntry]]) -> list[Device]:
         ids: dict[str, Loc] = {}
@@ -220,6 +243,12 @@ class _SiteChecker:
             )
         if rtu_link and not entry.serial_port:
             self.add((*loc, "serial_port"), "required for transport modbus_rtu")
+        if transport == "modbus_tcp" and entry.serial_port:
+            self.add(
+                (*loc, "serial_port"),
+                "a Modbus/TCP device has no serial port (use transport modbus_rtu)",
+                entry.serial_port,
+            )
         if rtu_link and (entry.host or entry.port is not None):
             key = "host" if entry.host else "port"
             self.add((*loc, key), "a serial (RTU) device has no host or port", getattr(entry, key))

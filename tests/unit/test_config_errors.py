@@ -72,6 +72,19 @@ profile = "p.toml"
 """
 
 
+RTU_DEVICE = """
+[[nodes.devices]]
+id = "rtu-gw-1"
+type = "Sst"
+transport = "modbus_rtu"
+serial_port = "/dev/ttyUSB0"
+baudrate = 19200
+unit = 1
+profile = "p.toml"
+"""
+RTU_SITE = SITE.replace('id = "gw"', 'id = "tcp-gw"') + RTU_DEVICE.replace("rtu-gw-1", "rtu-gw-0")
+
+
 def sub(text: str, old: str, new: str) -> str:
     assert old in text, old
     return text.replace(old, new, 1)
@@ -157,6 +170,12 @@ CASES = [
      r"nodes\[0\]\.devices\[0\]\.serial_port: required for transport modbus_rtu"),
     ("profile-for-another-type", sub(SITE, 'type = "Sst"', 'type = "Desd"'), PROFILE,
      r"nodes\[0\]\.devices\[0\]\.profile = 'p\.toml': profile 'test-sst' is for Sst devices, not Desd"),
+    ("tcp-with-a-serial-port", sub(SITE, "port = 1502\n", 'port = 1502\nserial_port = "/dev/ttyUSB0"\n'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.serial_port = '/dev/ttyUSB0': a Modbus/TCP device has no serial port \(use transport modbus_rtu\)"),
+    ("one-bus-two-baud-rates", RTU_SITE + sub(sub(RTU_DEVICE, "unit = 1", "unit = 2"), "19200", "9600"), PROFILE,
+     r"nodes\[0\]\.devices\[2\]\.baudrate = 9600: serial port /dev/ttyUSB0 is one line: baudrate must be the same as nodes\[0\]\.devices\[1\]'s \(19200\)"),
+    ("one-gateway-two-timeouts", SITE + sub(sub(SECOND_NODE, "port = 1503", "port = 1502\nunit = 2"), 'profile = "p.toml"', 'profile = "p.toml"\ntimeout_s = 3.0'), PROFILE,
+     r"nodes\[1\]\.devices\[0\]\.timeout_s = 3\.0: 127\.0\.0\.1:1502 is one connection: timeout_s must be the same as nodes\[0\]\.devices\[0\]'s \(1\.0\)"),
     ("simulated-rtu-without-serving-port", sub(sub(SITE, '"modbus_tcp"', '"simulated"'), 'host = "127.0.0.1"\nport = 1502\n', 'serial_port = "/tmp/ttyB"\n'), PROFILE,
      r"nodes\[0\]\.devices\[0\]\.sim\.serve_serial_port: required for a simulated RTU device"),
     ("bad-sim-parameter", sub(SITE, '"modbus_tcp"', '"simulated"') + "sim = { lag_s = -1.0 }\n", PROFILE,
