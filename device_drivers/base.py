@@ -161,19 +161,32 @@ class DeviceDriver(ABC):
                 if len(block.points) == 1:
                     found.append(PointProbe(block.points[0], None, None, str(exc)))
                     continue
-                for point in block.points:
-                    try:
-                        alone = await self._raw(point.table, point.address, point.count)
-                    except DriverError as single:
-                        found.append(PointProbe(point, None, None, str(single)))
-                        continue
-                    found.append(self._probed(point, alone))
+                found += await self._probe_alone(block, exc)
                 continue
             except DriverError as exc:
                 down = exc
                 found += [PointProbe(p, None, None, str(exc)) for p in block.points]
                 continue
             found += [self._probed(p, raw[block.slice_for(p)]) for p in block.points]
+        return found
+
+    async def _probe_alone(self, block: ReadBlock, refused: DriverError) -> list[PointProbe]:
+        """The points of a refused block, one by one. When each reads alone, the device
+        refuses reads across the gaps between them — as the node reads, every round."""
+        found = []
+        for point in block.points:
+            try:
+                alone = await self._raw(point.table, point.address, point.count)
+            except DriverError as exc:
+                found.append(PointProbe(point, None, None, str(exc)))
+                continue
+            found.append(self._probed(point, alone))
+        if all(p.error is None for p in found):
+            hint = (
+                f"{refused}; each point reads alone: the device refuses reads across gaps "
+                f"(set max_gap = 0 in profile {self.profile.name})"
+            )
+            found = [PointProbe(p.point, p.raw, p.value, hint) for p in found]
         return found
 
     async def _raw(self, table: str, address: int, count: int) -> list[int]:
