@@ -66,7 +66,7 @@ def _profile(
     )  # fmt: skip
 
 
-#: FREEDM 2.0.1's published profiles (shared/reference/freedm-dgi.md §6.2).
+#: FREEDM 2.0.1's published profiles (docs/algorithm.md, "Timings").
 PROFILES: dict[str, Timings] = {
     "fast-5": _profile(160, 80, 1000, 100, 40, (30, 60, 30), 40, 60, 20),
     "fast-10": _profile(250, 140, 1600, 160, 60, (50, 100, 50), 60, 90, 20),

@@ -171,7 +171,8 @@ class Limits:
 
 
 def validate(message: Message, limits: Limits) -> None:
-    """Raise :class:`InvalidMessage` when a value is not acceptable (section 7.6)."""
+    """Raise :class:`InvalidMessage` when a value is not acceptable (docs/algorithm.md, "Two
+    modes, one state machine": validated messages)."""
     if isinstance(message, (StateChange, Status)) and message.state not in STATES:
         raise InvalidMessage(f"state {message.state!r} is not one of {', '.join(STATES)}")
     for spec in fields(message):

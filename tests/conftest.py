@@ -19,6 +19,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "config" / "examples"
 EXAMPLE_NAMES = sorted(path.name for path in EXAMPLES.glob("*.toml"))
+#: The examples `dgi simulate` serves whole (lab-modbus.toml names real devices only).
+SIMULATED_EXAMPLES = [
+    name for name in EXAMPLE_NAMES if 'transport = "simulated"' in (EXAMPLES / name).read_text()
+]
 
 
 def require_tool(name: str) -> str:

@@ -145,7 +145,8 @@ class LoadBalancer(SupplySide, DemandSide):
         self._note(fx, "stale", text, level)
 
     def _synchronise(self, fx: list[Effect]) -> None:
-        """K from the gateways heard of; FREEDM also resets PG (ALGORITHM.md §5).
+        """K from the gateways heard of; FREEDM also resets PG (docs/algorithm.md, "K and the
+        PG reset").
 
         FREEDM resets PG to the measured gateway — but only from a reading sent after the
         device acknowledged the last write, never an older one. Adaptive mode keeps PG: it

@@ -1,4 +1,8 @@
-"""The decision rules of load balancing, as plain functions (ALGORITHM.md §2, §4, §6, §7)."""
+"""The decision rules of load balancing, as plain functions.
+
+See docs/algorithm.md: "The state rule", "The draft handshake", "The physical invariant" and
+"Two modes, one state machine".
+"""
 
 from __future__ import annotations
 
@@ -66,7 +70,8 @@ def adaptive_plan(
     smallest: float,
     several: bool,
 ) -> list[tuple[str, float]]:
-    """Sized migrations, neediest first, while the surplus lasts (§7.1, §7.4, §7.7)."""
+    """Sized migrations, neediest first, while the surplus lasts (docs/algorithm.md, "Two
+    modes, one state machine": sized migrations, several demand peers, device limits)."""
     plan = []
     for peer, age in sorted(ages.items(), key=lambda item: (-item[1], item[0])):
         amount = quantize(min(step_max, available, headroom, age))

@@ -1,4 +1,5 @@
-"""Adaptive-mode transaction records (§7.5).
+"""Adaptive-mode transaction records (docs/algorithm.md, "Transactions: decided once, by
+the supply side").
 
 The supply node decides each transaction exactly once: *committed* when the first DraftAccept
 arrives within its lease (and only then does it raise its own setpoint), *aborted* when the

@@ -1,4 +1,4 @@
-"""The datagram format (ALGORITHM.md §10) — the only module that uses msgpack.
+"""The datagram format (docs/algorithm.md, "The wire") — the only module that uses msgpack.
 
 ::
 

@@ -16,7 +16,7 @@ import pytest
 from config.loader import load_site
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver
-from tests.conftest import EXAMPLE_NAMES, ROOT, copy_site
+from tests.conftest import EXAMPLE_NAMES, ROOT, SIMULATED_EXAMPLES, copy_site
 
 DGI = [sys.executable, "-m", "controller"]
 
@@ -65,7 +65,7 @@ def simulate(site_path: Path, processes: list[subprocess.Popen[str]]) -> subproc
     return proc
 
 
-@pytest.mark.parametrize("example", EXAMPLE_NAMES)
+@pytest.mark.parametrize("example", SIMULATED_EXAMPLES)
 async def test_simulate_serves_every_device_of_the_example(
     example: str, tmp_path: Path, processes: list[subprocess.Popen[str]]
 ) -> None:

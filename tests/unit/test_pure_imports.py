@@ -1,4 +1,7 @@
-"""The pure modules import no I/O, clocks or adapted libraries (STYLE.md habit 1)."""
+"""The pure modules import no I/O, clocks or adapted libraries.
+
+See docs/architecture.md, "Pure cores and the runtime" and "Packages and their dependencies".
+"""
 
 from __future__ import annotations
 
