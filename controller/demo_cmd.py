@@ -159,7 +159,8 @@ async def run_demo(
             for entry in site.nodes:
                 base = f"http://{entry.api}"
                 console.print(
-                    f"{entry.id}: page {base}/  API {base}/api/v1/status  metrics {base}/metrics",
+                    f"{entry.id}: page {base}/  API {base}/api/v1/status  docs {base}/docs  "
+                    f"metrics {base}/metrics",
                     highlight=False,
                     soft_wrap=True,
                 )

@@ -120,8 +120,8 @@ def test_demo_prints_the_urls_of_every_node(tmp_path: Path) -> None:
     for node in site.nodes:
         base = f"http://{node.api}"
         assert (
-            f"{node.id}: page {base}/  API {base}/api/v1/status  metrics {base}/metrics"
-            in result.stdout
+            f"{node.id}: page {base}/  API {base}/api/v1/status  docs {base}/docs  "
+            f"metrics {base}/metrics" in result.stdout
         )
 
 
