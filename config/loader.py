@@ -163,23 +163,25 @@ class _SiteChecker:
             if other is not None:
                 self.add(where, f"address already used by {format_path(other)}", text)
             taken.append((claim, None, where))
-        serial: dict[tuple[str, int], Loc] = {}
-        buses: dict[str, tuple[Loc, DeviceEntry]] = {}  # the first device on each serial port
-        gateways: dict[tuple[str, int], tuple[Loc, DeviceEntry]] = {}  # ... on each host:port
-        for loc, _, entry in entries:
+        # A serial port and a gateway connection belong to one node (each node's own links;
+        # two nodes on two machines may both use /dev/ttyUSB0): their checks are per node.
+        serial: dict[tuple[str, str, int], Loc] = {}
+        buses: dict[tuple[str, str], tuple[Loc, DeviceEntry]] = {}  # first device on each port
+        gateways: dict[tuple[str, str, int], tuple[Loc, DeviceEntry]] = {}  # ... host:port
+        for loc, node_id, entry in entries:
             if entry.serial_port:
-                line = (entry.serial_port, entry.unit)
+                line = (node_id, entry.serial_port, entry.unit)
                 if line in serial:
                     used = f"serial port {entry.serial_port} unit {entry.unit}"
                     self.add(loc, f"{used} already used by {format_path(serial[line])}", entry.id)
                 serial.setdefault(line, loc)
-                first = buses.setdefault(entry.serial_port, (loc, entry))
+                first = buses.setdefault((node_id, entry.serial_port), (loc, entry))
                 self._check_bus(loc, entry, *first)
                 continue
             if not entry.port:  # port 0 means "any free port" and never collides
                 continue
             host = entry.host or "127.0.0.1"
-            first = gateways.setdefault((host.lower(), entry.port), (loc, entry))
+            first = gateways.setdefault((node_id, host.lower(), entry.port), (loc, entry))
             if entry.timeout_s != first[1].timeout_s:
                 self.add(
                     (*loc, "timeout_s"),

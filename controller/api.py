@@ -5,10 +5,9 @@ Reads are open; writes need ``Authorization: Bearer <token>`` with the token fro
 :mod:`controller.runtime.snapshot`), which an :class:`ApiState` holds; it never calls into the
 control loop except for a write, which travels to the node and back.
 
-A request body is judged before anyone reads it (:class:`BodyGuard`): a write is refused
-without the token (401/403), with a body that is not JSON (415) or larger than
-``MAX_BODY_BYTES`` (413) — the body is then never read, so a flood of large unauthenticated
-uploads costs the API process nothing. Every status an endpoint can answer is in the
+A write's body is judged before anyone reads it (:mod:`controller.api_guard`): refused
+without the token (401/403), with a body that is not JSON (415) or too large (413), it is
+never read. Every status an endpoint can answer is in the
 OpenAPI document, and every error is JSON ``{"error": ...}`` naming the field or the cause.
 """
 
@@ -16,17 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hmac
 import itertools
-import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -36,29 +33,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.device_types import device_types
 from controller import api_models as m
+from controller.api_guard import MAX_BODY_BYTES, BodyGuard, TokenSource, token_refusal
 from controller.metrics import Registry, SnapshotCollector, exposition
+from controller.readiness import readiness
 
 Json = dict[str, Any]
 API_VERSION = "1.1.0"
 HISTORY_S = 300.0  # round events kept for /api/v1/history
-ASSETS = "/docs-assets"  # Swagger UI and ReDoc, served by the node
-MAX_BODY_BYTES = 16 * 1024
+ASSETS = "/docs-assets"  # Swagger UI, served by the node
 MAX_SUBSCRIBERS = 32  # concurrent /api/v1/events streams
-WRITE_PATHS = frozenset({"/api/v1/control"})  # need the token
-#: Readiness thresholds: overruns in the overrun window, cycles a command may wait for the
-#: device, cycles without a peer datagram, and the share of expired datagrams that points at
-#: clocks further apart than the TTL.
-OVERRUNS_NOT_READY = 3
-UNACKED_CYCLES = 2
-PEER_SILENCE_CYCLES = 3
-EXPIRED_MIN, EXPIRED_SHARE = 5, 0.5
 # Module level: with postponed annotations FastAPI resolves these names in module globals.
 BEARER = HTTPBearer(auto_error=False)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 Responses = dict[int | str, dict[str, Any]]
-TokenSource = Callable[[], tuple[str | None, str]]  # (the token or None, why writes are off)
-Receive = Callable[[], Awaitable[Json]]
-Send = Callable[[Json], Awaitable[None]]
 
 
 class ApiState:
@@ -155,7 +142,7 @@ def create_app(
         return Response(entry[1], media_type="application/json")
 
     async def authorised(credentials: Credentials) -> None:
-        """Documents the bearer scheme; the :class:`BodyGuard` already checked the token."""
+        """Documents the bearer scheme; the body guard already checked the token."""
         problem = token_refusal(*tokens(), credentials.credentials if credentials else None)
         if problem is not None:
             status, text = problem
@@ -330,91 +317,10 @@ def status_body(snapshot: Json) -> Json:
     return body
 
 
-def readiness(snapshot: Json | None, now: float) -> list[str]:
-    """Why the node is not ready (nothing when it is)."""
-    if snapshot is None:
-        return ["no snapshot from the node yet"]
-    reasons = []
-    if not snapshot["devices"]:
-        reasons.append("the node has no devices")
-    stale = [d["id"] for d in snapshot["devices"] if d["stale"]]
-    if stale:
-        reasons.append(f"devices stale: {', '.join(stale)}")
-    timing = snapshot["timing"]
-    last = timing["last_round_at"]
-    if last is None:
-        reasons.append("no LB round yet")
-    elif now - last > 2 * timing["cycle_s"]:
-        reasons.append(
-            f"no LB round for {now - last:.1f} s (one is due every {timing['cycle_s']:g} s cycle)"
-        )
-    if snapshot["released"]:
-        reasons.append("actuators released to failsafe values")
-    elif snapshot["health"]["state"] == "recovering":
-        reasons.append(
-            f"devices answer again; trusted after {snapshot['health']['recovery_s']:g} s of answers"
-        )
-    reasons += _command_reasons(snapshot, now)
-    reasons += _timing_reasons(snapshot)
-    reasons += _peer_reasons(snapshot, now)
-    return reasons
-
-
-def _command_reasons(snapshot: Json, now: float) -> list[str]:
-    reasons = []
-    problem = snapshot["disagreement"]
-    if problem is not None:
-        held = "no value" if problem["held"] is None else f"{problem['held']:g}"
-        reasons.append(f"the actuator holds {held} but the node commanded {problem['commanded']:g}")
-    ledger = snapshot["ledger"]["summary"]
-    since = ledger["pending_since"]
-    if since is not None and now - since > UNACKED_CYCLES * snapshot["timing"]["cycle_s"]:
-        reasons.append(
-            f"the actuator has not acknowledged PStar {ledger['command']:g} for "
-            f"{now - since:.1f} s ({snapshot['counters']['write_errors']} failed writes)"
-        )
-    return reasons
-
-
-def _timing_reasons(snapshot: Json) -> list[str]:
-    recent = snapshot["recent"]
-    if recent["overruns"] >= OVERRUNS_NOT_READY:
-        return [
-            f"{recent['overruns']} LB rounds overran in the last {recent['overrun_window_s']:g} s"
-        ]
-    return []
-
-
-def _peer_reasons(snapshot: Json, now: float) -> list[str]:
-    reasons = []
-    peers = snapshot["peers"]
-    cycle = snapshot["timing"]["cycle_s"]
-    started = snapshot.get("started_at") or now
-    if peers and now - started > PEER_SILENCE_CYCLES * cycle:
-        heard = [p["last_seen"] for p in peers if p["last_seen"] is not None]
-        last = max(heard) if heard else None
-        if last is None or now - last > PEER_SILENCE_CYCLES * cycle:
-            since = "ever" if last is None else f"for {now - last:.1f} s"
-            reasons.append(f"no datagram accepted from any peer {since}")
-    datagrams = snapshot["recent"]["datagrams"]
-    expired, accepted = datagrams.get("expired", 0), datagrams.get("accepted", 0)
-    if expired >= EXPIRED_MIN and expired > EXPIRED_SHARE * (expired + accepted):
-        reasons.append(
-            f"{expired} of {expired + accepted} peer datagrams in the last "
-            f"{snapshot['recent']['window_s']:g} s arrived expired: clocks further apart than "
-            "the time-to-live (CSRC_DEFAULT_TIMEOUT)? synchronise them (NTP)"
-        )
-    for peer, epochs in snapshot["duplicates"]["peers"].items():
-        reasons.append(f"node id {peer} is used by two processes (boot epochs {epochs[0]}, "
-                       f"{epochs[1]})")  # fmt: skip
-    for reporter, epoch in snapshot["duplicates"]["this_node"].items():
-        reasons.append(f"{reporter} hears this node's id from another process too (epoch {epoch})")
-    return reasons
-
-
 def _offline_docs(app: FastAPI) -> None:
-    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served by the node
-    itself, from the installed ``fastapi_offline`` package: nothing is fetched from outside."""
+    """``/docs`` (Swagger UI) with its scripts and styles served by the node itself, from the
+    installed ``fastapi_offline`` package: nothing is fetched from outside. No ReDoc: its page
+    loads its logo from redoc.ly, whatever it is given."""
     assets = resources.files("fastapi_offline").joinpath("static")
     app.mount(ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
@@ -427,16 +333,6 @@ def _offline_docs(app: FastAPI) -> None:
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS}/favicon.png",
             swagger_ui_parameters={"validatorUrl": None},  # no call to swagger.io's validator
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url="/openapi.json",
-            title=f"{app.title} — ReDoc",
-            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS}/favicon.png",
-            with_google_fonts=False,
         )
 
 
@@ -472,99 +368,5 @@ def jsonable(errors: Any) -> Any:
     return out
 
 
-def token_refusal(
-    token: str | None, token_problem: str, given: str | None
-) -> tuple[int, str] | None:
-    """(status, reason) when a write must be refused, else None."""
-    if token is None:
-        return 403, token_problem
-    if given is None:
-        return 401, "writes need 'Authorization: Bearer <token>'"
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        return 403, "wrong token"
-    return None
-
-
 def _auth_headers(status: int) -> dict[str, str] | None:
     return {"WWW-Authenticate": "Bearer"} if status == 401 else None
-
-
-class BodyGuard:
-    """ASGI middleware: judge a write before anyone reads its body.
-
-    A write (``WRITE_PATHS``, any method but GET/HEAD/OPTIONS) needs the bearer token, and
-    its body must be ``application/json`` and at most ``MAX_BODY_BYTES`` (read into memory
-    only up to that, then replayed to the app). A refusal answers at once with
-    ``Connection: close``: the body is never read. No other path reads a body.
-    """
-
-    def __init__(self, app: Callable[..., Awaitable[None]], *, tokens: TokenSource) -> None:
-        self.app = app
-        self.tokens = tokens
-
-    async def __call__(self, scope: Json, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in WRITE_PATHS:
-            # nothing else reads a body: uvicorn stops reading from the socket at 64 KiB
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
-            await self.app(scope, receive, send)  # 405 from the app, the body unread
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = self._refusal(scope["path"], headers)
-        if refusal is not None:
-            await _refuse(send, *refusal)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY_BYTES:
-                await _refuse(send, 413, f"body larger than {MAX_BODY_BYTES} bytes")
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Json:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
-        given = headers.get("authorization", "")
-        scheme, _, credentials = given.partition(" ")
-        supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
-        refusal = token_refusal(*self.tokens(), supplied)
-        if refusal is not None:
-            return refusal
-        length = headers.get("content-length")
-        if length is not None and not (length.isascii() and length.isdigit()):
-            return 400, "Content-Length must be a number of bytes"
-        if length is not None and int(length) > MAX_BODY_BYTES:
-            return 413, f"body larger than {MAX_BODY_BYTES} bytes"
-        has_body = length not in (None, "0") or "transfer-encoding" in headers
-        kind = headers.get("content-type", "").split(";")[0].strip().lower()
-        if has_body and kind != "application/json":
-            shown = kind or "no content type"
-            return 415, f"the body must be application/json, not {shown}"
-        return None
-
-
-async def _refuse(send: Send, status: int, text: str) -> None:
-    body = json.dumps({"error": text}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

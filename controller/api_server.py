@@ -28,6 +28,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from config.files import SecretFileError, read_secret
 from controller.api import ApiState, create_app
+from controller.command_name import dgi_command
+from controller.logs import setup_logging
 from controller.metrics import new_registry
 
 log = logging.getLogger("dgi.api")
@@ -115,7 +117,7 @@ def read_token(path: Path | None) -> tuple[str | None, str]:
     when a write arrives: a token file created or replaced while the node runs works at once."""
     if path is None:
         return None, "writes are disabled: the site names no api_token_file"
-    create = f"create one with: dgi api-token {path}"
+    create = f"create one with: {dgi_command()} api-token {path}"
     try:
         text, info = read_secret(path)
     except FileNotFoundError:
@@ -164,6 +166,7 @@ async def serve(args: argparse.Namespace) -> int:
         uvicorn.Config(
             app,
             log_level="warning",
+            log_config=None,  # uvicorn's records go through the node's format (text or JSON)
             access_log=False,
             lifespan="off",
             http=GuardedH11,
@@ -199,13 +202,12 @@ def main() -> None:
     parser.add_argument("--node", required=True)
     parser.add_argument("--token-file", type=Path)
     parser.add_argument("--nice", type=int, default=10, help="lower CPU priority than the node")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
     args = parser.parse_args()
     # Ctrl-C reaches the whole process group; this process ends when its node closes the
     # link (or dies), so it leaves the signal to the node instead of dying mid-answer.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
+    setup_logging(quiet=True, fmt=args.log_format)
     os.nice(args.nice)
     raise SystemExit(asyncio.run(serve(args)))
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -304,7 +304,7 @@ ExistOk = Annotated[
 ]
 
 
-def refuse_existing(path: Path, exist_ok: bool) -> None:
+def refuse_existing(path: Path, exist_ok: bool) -> NoReturn:
     """A key or token is never overwritten (a running site depends on it)."""
     if exist_ok:
         typer.echo(f"{path} exists; kept")
@@ -342,7 +342,6 @@ def api_token(
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         refuse_existing(path, exist_ok)
-        return
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(secrets.token_urlsafe(32) + "\n")
     typer.echo(f"{path}: new API token (mode 600); send it as 'Authorization: Bearer <token>'")

@@ -136,6 +136,24 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
+class NodeStartError(RuntimeError):
+    """A node of the demo could not bind its peer socket (another demo running?)."""
+
+
+async def start_together(nodes: list[NodeRuntime]) -> None:
+    """Start every node at once (one first cycle), and all of them to the end even when one
+    fails, so that stopping them afterwards never meets a start still under way."""
+    results = await asyncio.gather(*(node.start() for node in nodes), return_exceptions=True)
+    for node, result in zip(nodes, results, strict=True):
+        if isinstance(result, OSError):
+            raise NodeStartError(
+                f"node {node.node.id} cannot start: {result} (peer address {node.node.peer}; "
+                "is another dgi demo or dgi run using it?)"
+            ) from result
+        if isinstance(result, BaseException):
+            raise result
+
+
 async def run_demo(
     site: Site, duration: float | None, report_format: str | None, console: Console
 ) -> int:
@@ -152,7 +170,7 @@ async def run_demo(
         nodes = [NodeRuntime(site, n.id, keyring, addresses=addresses) for n in site.nodes]
         sim.plant.advance(sim.now())
         initial = {n.id: held_pstar(site, sim.plant, n.id) for n in site.nodes}
-        await asyncio.gather(*(node.start() for node in nodes))  # together: one first cycle
+        await start_together(nodes)
         tracker = Tracker(sim, nodes)
         tracker_task = asyncio.create_task(tracker.run(), name="tracker")
         if report_format is None:
@@ -169,7 +187,7 @@ async def run_demo(
         else:
             await wait_for_stop(duration)
             console.print_json(json.dumps(report(site, nodes, tracker, duration, initial)))
-    except (KeyFileError, ApiStartError) as exc:
+    except (KeyFileError, ApiStartError, NodeStartError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 1
     finally:

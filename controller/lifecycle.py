@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -49,6 +50,23 @@ async def wait_for_stop(duration: float | None) -> None:
         await asyncio.wait_for(_STOPS[-1].wait(), duration)
 
 
+def request_stop() -> None:
+    """Stop as a stop signal would (the innermost :func:`stoppable` scope)."""
+    if _STOPS:
+        _STOPS[-1].set()
+
+
+def _output_gone(console: Console) -> None:
+    """The reader of a pipe went away (``dgi demo | head``): print nothing more — also not at
+    exit, where Python would flush into the closed pipe — and stop cleanly."""
+    console.quiet = True
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, console.file.fileno())
+        os.close(devnull)
+    request_stop()
+
+
 async def show_until_stop(
     render: Callable[[], RenderableType],
     console: Console,
@@ -72,10 +90,15 @@ async def show_until_stop(
                 await work()
             if live is not None:
                 live.update(render())
-            elif line is not None and loop.time() - printed >= 1.0:
-                printed = loop.time()
-                console.print(line(), highlight=False, soft_wrap=True)
-                console.file.flush()  # a pipe is block-buffered: `| tee log` shows each line
+            elif line is not None and loop.time() >= printed + 1.0:
+                # once a second on the second (a late tick does not push the next one later)
+                printed = loop.time() if printed < 0 else max(printed + 1.0, loop.time() - 0.5)
+                try:
+                    console.print(line(), highlight=False, soft_wrap=True)
+                    console.file.flush()  # a pipe is block-buffered: `| tee log` shows each
+                except (BrokenPipeError, SystemExit):  # rich raises SystemExit on a broken pipe
+                    _output_gone(console)
+                    return
             await asyncio.sleep(every_s)
 
     with live or contextlib.nullcontext():
@@ -87,7 +110,10 @@ async def show_until_stop(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     if live is None:
-        console.print(render())
+        try:
+            console.print(render())
+        except (BrokenPipeError, SystemExit):
+            _output_gone(console)
 
 
 async def start_simulation(

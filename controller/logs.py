@@ -39,3 +39,10 @@ def setup_logging(verbose: int = 0, *, quiet: bool = False, fmt: str = "text") -
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("pymodbus").setLevel(logging.DEBUG if verbose > 1 else logging.CRITICAL)
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+
+
+def current_format() -> str:
+    """``json`` when the root logger writes JSON lines, else ``text`` (a child process the
+    node starts logs the same way)."""
+    handlers = logging.getLogger().handlers
+    return "json" if any(isinstance(h.formatter, JsonFormatter) for h in handlers) else "text"

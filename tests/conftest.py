@@ -7,6 +7,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -60,6 +61,29 @@ def free_port() -> int:
         _GIVEN.add(port)
         return port
     raise RuntimeError("no free port found in 20000-32767")
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process of the process group ``group`` still runs."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def group_ends(group: int, within_s: float) -> bool:
+    """Wait up to ``within_s`` for every process of ``group`` to end; whether they did."""
+    deadline = time.monotonic() + within_s
+    while group_alive(group) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not group_alive(group)
+
+
+def kill_group(group: int) -> None:
+    """SIGKILL whatever of ``group`` is left (a test's clean-up)."""
+    if group_alive(group):
+        os.killpg(group, signal.SIGKILL)
 
 
 def rewrite_ports(text: str) -> str:

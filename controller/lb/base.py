@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from controller.effects import Effect, Note, SetPStar
 from controller.lb.ledger import MIGRATIONS, Ledger
+from controller.lb.load_table import PeerView
 from controller.lb.rules import NORMAL
 from controller.lb.settings import LbSettings
 from controller.lb.transactions import DemandTx, SupplyTx
@@ -21,20 +22,6 @@ from controller.readings import Readings, setpoint_for
 
 #: float32 holds about 24 bits: a held setpoint this close (relative) is the written one.
 FLOAT32_EPS = 2.0**-22
-
-
-@dataclass(frozen=True)
-class PeerView:
-    """What this node last heard a peer say of itself (its ``Status``), and how long ago.
-
-    ``state`` is None before the first ``Status``; ``stale`` once nothing was heard for the
-    stale time — a stale peer is shown as such, never with its last state as if current.
-    """
-
-    state: str | None
-    age_s: float | None
-    stale: bool
-    status: Status | None
 
 
 @dataclass(frozen=True)
@@ -238,16 +225,12 @@ class LbState:
         age = max(0.0, now - heard)
         return PeerView(status.state, age, age > self.settings.peer_stale_s, status)
 
-    def residual(self, now: float | None = None) -> float:
-        """Σ (NG - PG) over this node and the peers it hears from (not stale, when ``now``
-        is given): what migrations cannot balance because the group as a whole is in surplus
-        (> 0) or deficit (< 0)."""
+    def residual(self, now: float) -> float:
+        """Σ (NG - PG) over this node and the peers it hears from (not stale): what
+        migrations cannot balance because the group as a whole is in surplus (> 0) or
+        deficit (< 0)."""
         own = self.net_generation - self.predicted
-        heard = [
-            s
-            for p, s in self.peer_status.items()
-            if now is None or not self.peer_view(p, now).stale
-        ]
+        heard = [s for p, s in self.peer_status.items() if not self.peer_view(p, now).stale]
         return own + sum(s.net_generation - s.predicted for s in heard)
 
     @staticmethod

@@ -105,11 +105,12 @@ class LoadBalancer(SupplySide, DemandSide):
         self._note_freshness(readings, fx)
         if not readings.fresh:
             return fx
-        if not self._check_enabled(now, fx):
-            return fx
+        # what it says of itself, also while disabled: peers show its state, not "stale"
         fx.append(
             Send(BROADCAST, Status(self.state, self.gateway, self.net_generation, self.predicted))
         )
+        if not self._check_enabled(now, fx):
+            return fx
         if self.state == DEMAND:
             fx.append(Send(BROADCAST, StateChange(DEMAND)))
         if self.state == SUPPLY:

@@ -8,21 +8,27 @@ peer in none of its sets.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from dataclasses import dataclass
 
+from controller.messages import Status
 from controller.readings import Readings
 
 
-class Heard(Protocol):
-    @property
-    def state(self) -> str | None: ...
-    @property
-    def age_s(self) -> float | None: ...
-    @property
-    def stale(self) -> bool: ...
+@dataclass(frozen=True)
+class PeerView:
+    """What this node last heard a peer say of itself (its ``Status``), and how long ago.
+
+    ``state`` is None before the first ``Status``; ``stale`` once nothing was heard for the
+    stale time — a stale peer is shown as such, never with its last state as if current.
+    """
+
+    state: str | None
+    age_s: float | None
+    stale: bool
+    status: Status | None
 
 
-def shown_state(view: Heard) -> str:
+def shown_state(view: PeerView) -> str:
     """``supply`` / ``demand`` / ``normal``, ``stale``, or ``unknown``."""
     if view.state is None:
         return "unknown"
@@ -38,7 +44,7 @@ def load_table(
     node_id: str,
     state: str,
     k: float,
-    peers: Mapping[str, Heard],
+    peers: Mapping[str, PeerView],
 ) -> str:
     """The table as FREEDM prints it, each peer's state with its age."""
     lines = [

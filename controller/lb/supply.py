@@ -88,6 +88,7 @@ class SupplySide(LbState):
                 fx,
                 "select",
                 f"migrating {step:g} to {best}",
+                "debug",
                 peer=best,
                 amount=step,
                 tx=0,

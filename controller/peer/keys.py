@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.files import SecretFileError, read_secret
+from controller.command_name import dgi_command
 
 MIN_KEY_BYTES = 32
 
@@ -43,7 +44,7 @@ def load_keyring(path: Path) -> Keyring:
         text, info = read_secret(path)
     except FileNotFoundError:
         raise KeyFileError(
-            f"{path}: key file not found (create one with: dgi keygen {path})"
+            f"{path}: key file not found (create one with: {dgi_command()} keygen {path})"
         ) from None
     except SecretFileError as exc:
         raise KeyFileError(f"group key file: {exc}") from None

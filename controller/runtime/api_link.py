@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from controller.logs import current_format
+
 log = logging.getLogger(__name__)
 
 MAX_BUFFER = 4 << 20
@@ -64,6 +66,8 @@ class ApiLink:
             self.node_id,
             "--nice",
             str(self.nice),
+            "--log-format",
+            current_format(),
         ]
         if self.token_file is not None:
             args += ["--token-file", str(self.token_file)]

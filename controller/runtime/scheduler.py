@@ -85,6 +85,11 @@ class PhaseScheduler:
             await self.on_phase(kind)
             if kind == "lb":
                 await self.on_round(0)
+        except asyncio.CancelledError:
+            if self._scheduler is not None:
+                raise
+            # cancelled by shutdown after stop's grace time: a warning, not a traceback
+            log.warning("%s job %d was still running at shutdown; cancelled", kind, index)
         finally:
             if task is not None:
                 self._running.discard(task)
@@ -112,7 +117,9 @@ class PhaseScheduler:
 
     def shutdown(self) -> None:
         """Shut APScheduler down (it cancels jobs still running); idempotent."""
-        if self._scheduler is not None:
-            self._scheduler.remove_all_jobs()
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.remove_all_jobs()
+            scheduler.shutdown(wait=False)
+            for task in self._running:
+                task.cancel()

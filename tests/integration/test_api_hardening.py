@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.api import MAX_BODY_BYTES, MAX_SUBSCRIBERS
+from controller.api import MAX_SUBSCRIBERS
+from controller.api_guard import MAX_BODY_BYTES
 from controller.api_server import REQUEST_TIMEOUT_S
 from tests.integration.conftest import TOKEN, Running
 

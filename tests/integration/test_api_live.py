@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from controller.command_name import dgi_command
 from controller.messages import Limits, StateChange
 from controller.peer.wire import Wire
 from tests.conftest import require_tool
@@ -221,7 +222,7 @@ async def test_a_token_created_while_the_node_runs_works_at_once(
         assert refused.status_code == 403
         assert refused.json()["error"] == (
             f"writes are disabled: token file {token} not found "
-            f"(create one with: dgi api-token {token})"
+            f"(create one with: {dgi_command()} api-token {token})"
         )
         fresh = "a-new-token-made-while-running-0123"
         token.write_text(fresh + "\n")

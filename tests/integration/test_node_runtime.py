@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -123,7 +124,8 @@ async def test_logger_disable_holds_the_gateway(running: tuple[Simulation, NodeR
     )
     sent = node.core.wire.stats.sent.copy()
     await until(lambda: node.lb.rounds >= rounds + 4, 5, "two more rounds")
-    assert node.core.wire.stats.sent == sent  # a disabled node says nothing to its peers
+    # a disabled node drafts nothing; it only tells its peers where it is (its Status)
+    assert set(node.core.wire.stats.sent - sent) <= {"Status"}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -140,7 +142,9 @@ def test_run_refuses_a_missing_key_file(tmp_path: Path) -> None:
     site = copy_site("three-substations.toml", tmp_path)
     result = run_cli("run", "--config", str(site), "--node", "sst1", "--duration", "1")
     assert result.returncode == 1
-    assert "group.key: key file not found (create one with: dgi keygen" in result.stderr
+    assert re.search(
+        r"group\.key: key file not found \(create one with: \S*dgi keygen", result.stderr
+    )
 
 
 def test_run_refuses_a_key_file_others_can_read(tmp_path: Path) -> None:

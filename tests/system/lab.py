@@ -105,6 +105,7 @@ class Lab:
         path = copy_site(example, directory)
         path.write_text(edit(path.read_text()))
         assert dgi("keygen", str(directory / "group.key")).returncode == 0
+        assert dgi("api-token", str(directory / "api.token")).returncode == 0
         (directory / "logs").mkdir(exist_ok=True)
         control = f"127.0.0.1:{free_port()}"
         return cls(directory, path, load_site(path), control, started)
@@ -156,6 +157,15 @@ class Lab:
 
     def api(self, node: str, path: str) -> Any:
         return httpx.get(f"http://{self.site.node(node).api}{path}", timeout=5).json()
+
+    def put(self, node: str, path: str, body: dict[str, Any]) -> Any:
+        """A write, with the site's token."""
+        token = (self.directory / "api.token").read_text().strip()
+        url = f"http://{self.site.node(node).api}{path}"
+        auth = {"Authorization": f"Bearer {token}"}
+        answer = httpx.put(url, json=body, headers=auth, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
 
     def ready(self, node: str) -> tuple[bool, list[str]]:
         answer = httpx.get(f"http://{self.site.node(node).api}/readyz", timeout=5)

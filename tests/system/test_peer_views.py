@@ -1,10 +1,12 @@
 """One truth for a peer's state: the load table (text and JSON), ``/api/v1/peers``, the round
 events behind the live page and the peer itself agree at every step, while the group's
-states change, a peer stops (and is shown stale) and comes back — three ``dgi run``
+states change, a peer is disabled (and still shown as it says), stops (and is shown
+stale) and comes back — three ``dgi run``
 processes and ``dgi simulate``."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import time
@@ -106,6 +108,13 @@ async def test_every_view_shows_each_peer_as_it_last_said(
         "a residual of -35 kW on every node",
     )
     assert all(abs(x + 35.0) < 1.5 for x in residuals.values())
+
+    # sst3 is disabled (held): it still says where it is, so nobody shows it stale
+    lab.put("sst3", "/api/v1/control", {"enabled": False})
+    await until(lambda: lab.api("sst3", "/api/v1/status")["enabled"] is False, 10, "disabled")
+    await asyncio.sleep(2 * STALE_S)
+    await until(lambda: everyone_agrees(lab, NODES), 10, "agreement while sst3 is disabled")
+    lab.put("sst3", "/api/v1/control", {"enabled": True})
 
     # sst3 stops: the others show it stale, then not as its last state
     lab.stop_node("sst3")

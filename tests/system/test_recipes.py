@@ -15,13 +15,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, require_tool
+from tests.conftest import ROOT, free_port, group_ends, kill_group, require_tool
 
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -84,15 +83,8 @@ def mirror(directory: Path) -> tuple[Path, dict[int, int]]:
     return repo, ports
 
 
-def alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("recipe", recipes(), ids=lambda r: f"{r.document}:{r.line}")
+@pytest.mark.timeout(LIMIT_S + 30)
 def test_the_recipe_runs_as_written(recipe: Recipe, tmp_path: Path) -> None:
     for tool in TOOLS:
         if re.search(rf"(^|[\s;&|(]){tool}\b", recipe.text, re.MULTILINE):
@@ -103,7 +95,7 @@ def test_the_recipe_runs_as_written(recipe: Recipe, tmp_path: Path) -> None:
     )
     env = {**os.environ, "COLUMNS": "120"}
     process = subprocess.Popen(
-        ["bash", "-e", "-c", text],
+        ["bash", "-e", "-o", "pipefail", "-c", text],
         cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
@@ -111,21 +103,25 @@ def test_the_recipe_runs_as_written(recipe: Recipe, tmp_path: Path) -> None:
         start_new_session=True,  # its own process group: what it starts can be found
     )
     try:
-        output, _ = process.communicate(timeout=LIMIT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"{recipe.document}:{recipe.line} ran over {LIMIT_S} s:\n{output.decode()}")
-    shown = output.decode(errors="replace")
-    deadline = time.monotonic() + 5
-    while alive(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = alive(process.pid)
-    if left:
-        os.killpg(process.pid, signal.SIGKILL)
+        try:
+            output, _ = process.communicate(timeout=LIMIT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            shown = output.decode(errors="replace")
+            pytest.fail(f"{recipe.document}:{recipe.line} ran over {LIMIT_S} s:\n{shown}")
+        shown = output.decode(errors="replace")
+        left = not group_ends(process.pid, 5)
+    finally:
+        kill_group(process.pid)
     assert process.returncode == 0, f"{recipe.document}:{recipe.line} failed:\n{shown}"
     assert not left, f"{recipe.document}:{recipe.line} left processes running:\n{shown}"
     assert "Traceback" not in shown, shown
+    for log in sorted((repo / "logs").glob("*.log")):
+        written = log.read_text(encoding="utf-8", errors="replace")
+        assert "Traceback" not in written, (
+            f"{recipe.document}:{recipe.line}: {log.name}:\n{written}"
+        )
 
 
 def test_the_readme_has_its_recipes() -> None:

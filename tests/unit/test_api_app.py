@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.api import ApiState, create_app, fixed_token, readiness
+from controller.api import ApiState, create_app, fixed_token
 from controller.metrics import METRICS, new_registry
 from controller.monitoring_cmd import openapi_text
 from controller.peer.keys import Keyring
+from controller.readiness import readiness
 from controller.runtime.node import NodeRuntime
 from controller.runtime.snapshot import snapshot
 from tests.helpers import ROOT, example

@@ -84,6 +84,19 @@ profile = "p.toml"
 """
 RTU_SITE = SITE.replace('id = "gw"', 'id = "tcp-gw"') + RTU_DEVICE.replace("rtu-gw-1", "rtu-gw-0")
 
+#: a second device behind gw's gateway (unit 2) with its own timeout
+SLOW_UNIT_2 = """
+[[nodes.devices]]
+id = "gw-unit-2"
+type = "Sst"
+transport = "modbus_tcp"
+host = "127.0.0.1"
+port = 1502
+unit = 2
+timeout_s = 3.0
+profile = "p.toml"
+"""
+
 
 def sub(text: str, old: str, new: str) -> str:
     assert old in text, old
@@ -174,8 +187,8 @@ CASES = [
      r"nodes\[0\]\.devices\[0\]\.serial_port = '/dev/ttyUSB0': a Modbus/TCP device has no serial port \(use transport modbus_rtu\)"),
     ("one-bus-two-baud-rates", RTU_SITE + sub(sub(RTU_DEVICE, "unit = 1", "unit = 2"), "19200", "9600"), PROFILE,
      r"nodes\[0\]\.devices\[2\]\.baudrate = 9600: serial port /dev/ttyUSB0 is one line: baudrate must be the same as nodes\[0\]\.devices\[1\]'s \(19200\)"),
-    ("one-gateway-two-timeouts", SITE + sub(sub(SECOND_NODE, "port = 1503", "port = 1502\nunit = 2"), 'profile = "p.toml"', 'profile = "p.toml"\ntimeout_s = 3.0'), PROFILE,
-     r"nodes\[1\]\.devices\[0\]\.timeout_s = 3\.0: 127\.0\.0\.1:1502 is one connection: timeout_s must be the same as nodes\[0\]\.devices\[0\]'s \(1\.0\)"),
+    ("one-gateway-two-timeouts", SITE + SLOW_UNIT_2, PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.timeout_s = 3\.0: 127\.0\.0\.1:1502 is one connection: timeout_s must be the same as nodes\[0\]\.devices\[0\]'s \(1\.0\)"),
     ("simulated-rtu-without-serving-port", sub(sub(SITE, '"modbus_tcp"', '"simulated"'), 'host = "127.0.0.1"\nport = 1502\n', 'serial_port = "/tmp/ttyB"\n'), PROFILE,
      r"nodes\[0\]\.devices\[0\]\.sim\.serve_serial_port: required for a simulated RTU device"),
     ("bad-sim-parameter", sub(SITE, '"modbus_tcp"', '"simulated"') + "sim = { lag_s = -1.0 }\n", PROFILE,
@@ -258,6 +271,18 @@ def test_udp_peer_and_tcp_api_may_share_a_port(
     monkeypatch.chdir(tmp_path)
     write_case(tmp_path, sub(SITE, "127.0.0.1:9001", "127.0.0.1:8001"), PROFILE)
     assert CliRunner().invoke(app, ["check-config", "site.toml"]).exit_code == 0
+
+
+def test_nodes_have_their_own_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each node connects on its own: two nodes' devices behind one gateway may have their own
+    timeouts, and two nodes (two machines) may each use /dev/ttyUSB0 unit 1."""
+    monkeypatch.chdir(tmp_path)
+    second = SECOND_NODE.split("[[nodes.devices]]")[0] + SLOW_UNIT_2.replace("gw-unit-2", "b-gw")
+    rtu = RTU_DEVICE.replace("rtu-gw-1", "rtu-a")
+    site = SITE + rtu + second + rtu.replace("rtu-a", "rtu-b")
+    write_case(tmp_path, site, PROFILE)
+    result = CliRunner().invoke(app, ["check-config", "site.toml"])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo"])

@@ -8,7 +8,7 @@ import pytest
 
 from controller.effects import SetPStar
 from controller.lb.settings import LbSettings
-from controller.messages import DraftAbort, DraftAccept, DraftCommit, DraftSelect, TooLate
+from controller.messages import DraftAbort, DraftAccept, DraftCommit, DraftSelect, Status, TooLate
 from controller.readings import Readings
 from tests.lb_link import Link
 
@@ -127,7 +127,8 @@ def test_logger_disabled_writes_the_gateway_back(settings: LbSettings) -> None:
     link.cycle()
     assert link.setpoints
     assert all(sp == ("a", 3.0) for sp in link.setpoints if sp[0] == "a")
-    assert not [m for s, _, m in link.sent if s == "a"]  # a disabled node says nothing
+    # a disabled node drafts nothing; it only tells its peers where it is (for their views)
+    assert {type(m) for s, _, m in link.sent if s == "a"} == {Status}
     assert any(n.kind == "enable" and "disabled" in n.text for _, n in link.notes)
     link.plants["a"].dgi_enable = True
     link.cycle()

@@ -33,6 +33,7 @@ PURE = [
     "controller/convergence.py",
     "controller/health.py",
     "controller/stats.py",
+    "controller/readiness.py",
     "controller/lb/base.py",
     "controller/lb/core.py",
     "controller/lb/demand.py",

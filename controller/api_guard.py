@@ -1,0 +1,115 @@
+"""The API's write guard: a request body is judged before anyone reads it.
+
+A write (``WRITE_PATHS``) is refused without the token (401/403), with a body that is not
+JSON (415) or larger than ``MAX_BODY_BYTES`` (413) — the body is then never read, so a flood of
+large unauthenticated uploads costs the API process nothing. Plain ASGI: no framework here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Json = dict[str, Any]
+TokenSource = Callable[[], tuple[str | None, str]]  # (the token or None, why writes are off)
+Receive = Callable[[], Awaitable[Json]]
+Send = Callable[[Json], Awaitable[None]]
+
+MAX_BODY_BYTES = 16 * 1024
+WRITE_PATHS = frozenset({"/api/v1/control"})  # need the token
+
+
+def token_refusal(
+    token: str | None, token_problem: str, given: str | None
+) -> tuple[int, str] | None:
+    """(status, reason) when a write must be refused, else None."""
+    if token is None:
+        return 403, token_problem
+    if given is None:
+        return 401, "writes need 'Authorization: Bearer <token>'"
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return 403, "wrong token"
+    return None
+
+
+class BodyGuard:
+    """ASGI middleware: judge a write before anyone reads its body.
+
+    A write (``WRITE_PATHS``, any method but GET/HEAD/OPTIONS) needs the bearer token, and
+    its body must be ``application/json`` and at most ``MAX_BODY_BYTES`` (read into memory
+    only up to that, then replayed to the app). A refusal answers at once with
+    ``Connection: close``: the body is never read. No other path reads a body.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], *, tokens: TokenSource) -> None:
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: Json, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in WRITE_PATHS:
+            # nothing else reads a body: uvicorn stops reading from the socket at 64 KiB
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)  # 405 from the app, the body unread
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        refusal = self._refusal(scope["path"], headers)
+        if refusal is not None:
+            await _refuse(send, *refusal)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY_BYTES:
+                await _refuse(send, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Json:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
+        given = headers.get("authorization", "")
+        scheme, _, credentials = given.partition(" ")
+        supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
+        refusal = token_refusal(*self.tokens(), supplied)
+        if refusal is not None:
+            return refusal
+        length = headers.get("content-length")
+        if length is not None and not (length.isascii() and length.isdigit()):
+            return 400, "Content-Length must be a number of bytes"
+        if length is not None and int(length) > MAX_BODY_BYTES:
+            return 413, f"body larger than {MAX_BODY_BYTES} bytes"
+        has_body = length not in (None, "0") or "transfer-encoding" in headers
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if has_body and kind != "application/json":
+            shown = kind or "no content type"
+            return 415, f"the body must be application/json, not {shown}"
+        return None
+
+
+async def _refuse(send: Send, status: int, text: str) -> None:
+    body = json.dumps({"error": text}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
