@@ -42,7 +42,7 @@ def rss_mb(pid: int) -> float:
 def api_pid(node_pid: int) -> int:
     children = Path(f"/proc/{node_pid}/task/{node_pid}/children").read_text().split()
     for child in children:
-        if "controller.api_server" in Path(f"/proc/{child}/cmdline").read_text():
+        if "controller.api.server" in Path(f"/proc/{child}/cmdline").read_text():
             return int(child)
     raise SystemExit("the node's API process was not found")
 

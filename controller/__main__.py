@@ -1,5 +1,5 @@
 """``python -m controller`` is ``dgi``."""
 
-from controller.entry import main
+from controller.cli.entry import main
 
 main()

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from controller.effects import (
+from controller.core.effects import (
     BROADCAST,
     CancelTimer,
     Effect,
@@ -20,10 +20,10 @@ from controller.effects import (
     StartTimer,
     TimerKey,
 )
+from controller.core.messages import Message
+from controller.core.readings import Readings
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
-from controller.messages import Message
-from controller.readings import Readings
 
 
 @dataclass

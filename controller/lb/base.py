@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from controller.effects import Effect, Note, SetPStar
+from controller.core.effects import Effect, Note, SetPStar
+from controller.core.messages import Status
+from controller.core.readings import Readings, setpoint_for
 from controller.lb.ledger import MIGRATIONS, Ledger
 from controller.lb.load_table import PeerView
 from controller.lb.rules import NORMAL
 from controller.lb.settings import LbSettings
 from controller.lb.transactions import DemandTx, SupplyTx
-from controller.messages import Status
-from controller.readings import Readings, setpoint_for
 
 #: float32 holds about 24 bits: a held setpoint this close (relative) is the written one.
 FLOAT32_EPS = 2.0**-22

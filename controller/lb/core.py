@@ -28,14 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from controller.effects import BROADCAST, Effect, Send, TimerKey
-from controller.lb import rules
-from controller.lb.demand import DemandSide
-from controller.lb.load_table import load_table, shown_state
-from controller.lb.rules import DEMAND, SUPPLY
-from controller.lb.settings import LbSettings
-from controller.lb.supply import SupplySide
-from controller.messages import (
+from controller.core.effects import BROADCAST, Effect, Send, TimerKey
+from controller.core.messages import (
     DraftAbort,
     DraftAccept,
     DraftAge,
@@ -47,7 +41,13 @@ from controller.messages import (
     Status,
     TooLate,
 )
-from controller.readings import Readings
+from controller.core.readings import Readings
+from controller.lb import rules
+from controller.lb.demand import DemandSide
+from controller.lb.load_table import load_table, shown_state
+from controller.lb.rules import DEMAND, SUPPLY
+from controller.lb.settings import LbSettings
+from controller.lb.supply import SupplySide
 
 Handler = Callable[[str, Any, float, list[Effect]], None]
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from controller.effects import CancelTimer, Effect, Send, StartTimer
-from controller.lb import rules
-from controller.lb.base import LbState
-from controller.lb.rules import DEMAND, SUPPLY
-from controller.lb.settings import QUANTUM
-from controller.lb.transactions import ABORTED, FINAL, PROVISIONAL, REFUSED, UNRESOLVED, DemandTx
-from controller.messages import (
+from controller.core.effects import CancelTimer, Effect, Send, StartTimer
+from controller.core.messages import (
     DraftAbort,
     DraftAccept,
     DraftAge,
@@ -18,6 +13,11 @@ from controller.messages import (
     Message,
     TooLate,
 )
+from controller.lb import rules
+from controller.lb.base import LbState
+from controller.lb.rules import DEMAND, SUPPLY
+from controller.lb.settings import QUANTUM
+from controller.lb.transactions import ABORTED, FINAL, PROVISIONAL, REFUSED, UNRESOLVED, DemandTx
 
 
 class DemandSide(LbState):

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from controller.effects import CancelTimer, Effect, Send, StartTimer
-from controller.lb import rules
-from controller.lb.base import LbState
-from controller.lb.rules import DEMAND, NORMAL, SUPPLY
-from controller.lb.settings import QUANTUM
-from controller.lb.transactions import ABORTED, COMMITTED, PENDING, SupplyTx
-from controller.messages import (
+from controller.core.effects import CancelTimer, Effect, Send, StartTimer
+from controller.core.messages import (
     DraftAbort,
     DraftAccept,
     DraftAge,
@@ -17,6 +12,11 @@ from controller.messages import (
     DraftSelect,
     TooLate,
 )
+from controller.lb import rules
+from controller.lb.base import LbState
+from controller.lb.rules import DEMAND, NORMAL, SUPPLY
+from controller.lb.settings import QUANTUM
+from controller.lb.transactions import ABORTED, COMMITTED, PENDING, SupplyTx
 
 
 class SupplySide(LbState):

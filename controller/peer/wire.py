@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from controller.messages import (
+from controller.core.messages import (
     MESSAGE_TYPES,
     InvalidMessage,
     Limits,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from config.loader import load_site
+from controller.node.runtime import NodeRuntime
 from controller.peer.keys import Keyring, load_keyring, write_key_file
-from controller.runtime.node import NodeRuntime
 from simulators.runner import Simulation
 from tests.conftest import copy_site
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.api import MAX_SUBSCRIBERS
-from controller.api_guard import MAX_BODY_BYTES
-from controller.api_server import REQUEST_TIMEOUT_S
+from controller.api.app import MAX_SUBSCRIBERS
+from controller.api.guard import MAX_BODY_BYTES
+from controller.api.server import REQUEST_TIMEOUT_S
 from tests.integration.conftest import TOKEN, Running
 
 
@@ -172,7 +172,7 @@ async def test_a_client_that_stops_reading_is_cut_off() -> None:
 
     import uvicorn
 
-    from controller.api_server import GuardedH11
+    from controller.api.server import GuardedH11
 
     class QuickStall(GuardedH11):
         stall_timeout_s = 1.0

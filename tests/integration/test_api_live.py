@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from controller.command_name import dgi_command
-from controller.messages import Limits, StateChange
+from controller.cli.command_name import dgi_command
+from controller.core.messages import Limits, StateChange
 from controller.peer.wire import Wire
 from tests.conftest import require_tool
 from tests.integration.conftest import TOKEN, Running

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from controller.metrics import METRICS
+from controller.api.metrics import METRICS
 from tests.conftest import ROOT, require_tool
 
 PROMETHEUS_DIR = ROOT / "monitoring" / "prometheus"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from config.site import Site
+from controller.node.runtime import NodeRuntime
 from controller.peer.keys import Keyring
-from controller.runtime.node import NodeRuntime
 from simulators.runner import Simulation
 from tests.conftest import ROOT, copy_site
 from tests.helpers import example, on_any_port

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from controller.api import ApiState, create_app, fixed_token
-from controller.metrics import METRICS, new_registry
-from controller.monitoring_cmd import openapi_text
+from controller.api.app import ApiState, create_app, fixed_token
+from controller.api.metrics import METRICS, new_registry
+from controller.api.readiness import readiness
+from controller.cli.monitoring_cmd import openapi_text
+from controller.node.runtime import NodeRuntime
+from controller.node.snapshot import snapshot
 from controller.peer.keys import Keyring
-from controller.readiness import readiness
-from controller.runtime.node import NodeRuntime
-from controller.runtime.snapshot import snapshot
 from tests.helpers import ROOT, example
 
 TOKEN = "0123456789abcdef-token"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.audit import Baseline, NodeFacts, judge
+from controller.core.audit import Baseline, NodeFacts, judge
 
 
 def node(name: str, held: float, commanded: float, initial: float, **status: Any) -> NodeFacts:

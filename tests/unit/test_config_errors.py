@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from config.errors import ConfigError
 from config.loader import load_site
-from controller.cli import app
+from controller.cli.app import app
 from tests.conftest import EXAMPLE_NAMES
 
 PROFILE = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.convergence import Settling
+from controller.core.convergence import Settling
 
 
 def settle(samples: list[tuple[float, float]], since: float = 0.0) -> float | None:

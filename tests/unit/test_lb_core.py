@@ -6,10 +6,17 @@ import dataclasses
 
 import pytest
 
-from controller.effects import SetPStar
+from controller.core.effects import SetPStar
+from controller.core.messages import (
+    DraftAbort,
+    DraftAccept,
+    DraftCommit,
+    DraftSelect,
+    Status,
+    TooLate,
+)
+from controller.core.readings import Readings
 from controller.lb.settings import LbSettings
-from controller.messages import DraftAbort, DraftAccept, DraftCommit, DraftSelect, Status, TooLate
-from controller.readings import Readings
 from tests.lb_link import Link
 
 FREEDM = LbSettings(mode="freedm", step=1.0)
@@ -384,8 +391,8 @@ def test_storage_tracks_its_load_within_the_battery_limits() -> None:
     """Under storage actuation the battery follows generation and drain so the export stays
     at the command; where the battery cannot (its power limit), a ``limit`` adjustment
     brings the command to what it can hold — never a write the battery would refuse."""
+    from controller.core.readings import DeviceView, readings_from
     from controller.lb.core import LoadBalancer
-    from controller.readings import DeviceView, readings_from
 
     def readings(generation: float, storage_setpoint: float, mark: float) -> Readings:
         views = [

@@ -97,8 +97,8 @@ def test_invariant(frequency: float, k: float, holds: bool) -> None:
 
 
 def test_figures_forget_offers_that_never_settled() -> None:
-    from controller.effects import Note
-    from controller.runtime.figures import Figures
+    from controller.core.effects import Note
+    from controller.node.figures import Figures
 
     figures = Figures()
     for window in range(1, 1001):  # every offer refused: no migration ever settles them

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.health import DeviceHealth
+from controller.core.health import DeviceHealth
 from controller.lb.ledger import Ledger
 
 

@@ -24,16 +24,16 @@ PURE = [
     "device_drivers/planning.py",
     "simulators/plant.py",
     "simulators/faults.py",
-    "controller/audit.py",
-    "controller/messages.py",
-    "controller/effects.py",
-    "controller/readings.py",
-    "controller/phases.py",
-    "controller/node_core.py",
-    "controller/convergence.py",
-    "controller/health.py",
-    "controller/stats.py",
-    "controller/readiness.py",
+    "controller/core/audit.py",
+    "controller/core/messages.py",
+    "controller/core/effects.py",
+    "controller/core/readings.py",
+    "controller/core/phases.py",
+    "controller/core/node_core.py",
+    "controller/core/convergence.py",
+    "controller/core/health.py",
+    "controller/core/stats.py",
+    "controller/api/readiness.py",
     "controller/lb/base.py",
     "controller/lb/core.py",
     "controller/lb/demand.py",
@@ -45,7 +45,7 @@ PURE = [
     "controller/lb/transactions.py",
     "controller/peer/replay.py",
     "controller/peer/wire.py",
-    "controller/virtual_group.py",
+    "controller/virtual/group.py",
 ]
 FORBIDDEN = {
     "asyncio",
@@ -91,12 +91,12 @@ def test_nothing_imports_controller(package: str) -> None:
 
 ADAPTERS = {
     "pymodbus": {"device_drivers/modbus.py", "simulators/modbus_server.py"},
-    "h11": {"controller/api_server.py"},
+    "h11": {"controller/api/server.py"},
     "msgpack": {"controller/peer/envelope.py"},
-    "apscheduler": {"controller/runtime/scheduler.py"},
-    "fastapi": {"controller/api.py"},
-    "uvicorn": {"controller/api_server.py"},
-    "prometheus_client": {"controller/metrics.py"},
+    "apscheduler": {"controller/node/scheduler.py"},
+    "fastapi": {"controller/api/app.py"},
+    "uvicorn": {"controller/api/server.py"},
+    "prometheus_client": {"controller/api/metrics.py"},
 }
 
 

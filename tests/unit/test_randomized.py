@@ -26,7 +26,7 @@ import pytest
 from controller.lb.settings import LbSettings
 from controller.lb.transactions import ABORTED, COMMITTED, FINAL, PENDING, PROVISIONAL, REFUSED
 from controller.peer.transport import Faults
-from controller.virtual_group import DeviceTiming, VirtualGroup
+from controller.virtual.group import DeviceTiming, VirtualGroup
 
 SEEDS = range(200)
 TOLERANCE = 0.01

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from controller.readings import DeviceView, readings_from, storage_command
+from controller.core.readings import DeviceView, readings_from, storage_command
 
 SST = DeviceView("g", "Sst", {"gateway": -4.0}, {"gateway": -5.0}, {"gateway": (-50.0, 50.0)})
 PV = DeviceView("p", "Drer", {"generation": 12.0}, {}, {})

@@ -37,8 +37,8 @@ def prometheus_config(site: Site, *, rules: str = "rules.yml") -> str:
 
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI document, as the code defines it."""
-    from controller.api import ApiState, create_app, fixed_token
-    from controller.metrics import new_registry
+    from controller.api.app import ApiState, create_app, fixed_token
+    from controller.api.metrics import new_registry
 
     app = create_app(ApiState("node"), registry=new_registry(), tokens=fixed_token(None))
     return app.openapi()

@@ -4,7 +4,7 @@ The runtime is the only place effects become I/O: datagrams go out on UDP, PStar
 actuator (whose sends and acknowledgements go back to the core's ledger), timers become
 ``loop.call_at`` handles, notes become log lines (and reach any listener, e.g. a live view).
 
-Device health (:mod:`controller.health`): one bad round starts an episode that only ends when
+Device health (:mod:`controller.core.health`): one bad round starts an episode that only ends when
 the devices have answered every round for ``recovery_s``; an episode that lasts the hold time
 releases the actuators to their failsafe values (retried until acknowledged). Until the
 episode ends the core sees the devices as not fresh and does not draft; after a release the
@@ -21,23 +21,31 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from config.site import Site, split_host_port
-from controller.effects import CancelTimer, Effect, Note, SetPStar, StartTimer, TimerKey, Transmit
-from controller.health import DeviceHealth
+from controller.core.effects import (
+    CancelTimer,
+    Effect,
+    Note,
+    SetPStar,
+    StartTimer,
+    TimerKey,
+    Transmit,
+)
+from controller.core.health import DeviceHealth
+from controller.core.messages import Limits
+from controller.core.node_core import NodeCore
+from controller.core.phases import PhasePlan
+from controller.core.readings import Readings
+from controller.core.stats import Recent
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
-from controller.messages import Limits
-from controller.node_core import NodeCore
+from controller.node.api_link import ApiLink
+from controller.node.devices import DeviceSet
+from controller.node.figures import Figures
+from controller.node.scheduler import PhaseScheduler
+from controller.node.snapshot import round_event, snapshot
 from controller.peer.keys import Keyring
 from controller.peer.transport import UdpTransport
 from controller.peer.wire import Wire
-from controller.phases import PhasePlan
-from controller.readings import Readings
-from controller.runtime.api_link import ApiLink
-from controller.runtime.devices import DeviceSet
-from controller.runtime.figures import Figures
-from controller.runtime.scheduler import PhaseScheduler
-from controller.runtime.snapshot import round_event, snapshot
-from controller.stats import Recent
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import Address
 

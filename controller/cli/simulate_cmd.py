@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from config.site import Site
-from controller.lifecycle import start_simulation, wait_for_stop
+from controller.cli.lifecycle import start_simulation, wait_for_stop
 from simulators.runner import Simulation
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 from rich.console import Console
 
 from config.site import Site
-from controller.convergence import Settling
-from controller.demo_view import DemoView
-from controller.lifecycle import show_until_stop, start_simulation, wait_for_stop
+from controller.cli.demo_view import DemoView
+from controller.cli.lifecycle import show_until_stop, start_simulation, wait_for_stop
+from controller.core.convergence import Settling
+from controller.core.readings import ACTUATORS
+from controller.node.api_link import ApiStartError
+from controller.node.runtime import NodeRuntime
 from controller.peer.keys import KeyFileError, Keyring, load_keyring
-from controller.readings import ACTUATORS
-from controller.runtime.api_link import ApiStartError
-from controller.runtime.node import NodeRuntime
 from simulators.plant import Plant
 from simulators.runner import Simulation
 

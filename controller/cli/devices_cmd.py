@@ -8,8 +8,8 @@ import time
 from rich.console import Console, Group
 
 from config.site import Site
-from controller.device_table import device_table, plant_table
-from controller.lifecycle import show_until_stop, start_simulation
+from controller.cli.device_table import device_table, plant_table
+from controller.cli.lifecycle import show_until_stop, start_simulation
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool

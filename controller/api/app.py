@@ -2,10 +2,10 @@
 
 Reads are open; writes need ``Authorization: Bearer <token>`` with the token from the site's
 ``api_token_file``. The app serves the node's latest snapshot (see
-:mod:`controller.runtime.snapshot`), which an :class:`ApiState` holds; it never calls into the
+:mod:`controller.node.snapshot`), which an :class:`ApiState` holds; it never calls into the
 control loop except for a write, which travels to the node and back.
 
-A write's body is judged before anyone reads it (:mod:`controller.api_guard`): refused
+A write's body is judged before anyone reads it (:mod:`controller.api.guard`): refused
 without the token (401/403), with a body that is not JSON (415) or too large (413), it is
 never read. Every status an endpoint can answer is in the
 OpenAPI document, and every error is JSON ``{"error": ...}`` naming the field or the cause.
@@ -32,10 +32,10 @@ from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.device_types import device_types
-from controller import api_models as m
-from controller.api_guard import MAX_BODY_BYTES, BodyGuard, TokenSource, token_refusal
-from controller.metrics import Registry, SnapshotCollector, exposition
-from controller.readiness import readiness
+from controller.api import models as m
+from controller.api.guard import MAX_BODY_BYTES, BodyGuard, TokenSource, token_refusal
+from controller.api.metrics import Registry, SnapshotCollector, exposition
+from controller.api.readiness import readiness
 
 Json = dict[str, Any]
 API_VERSION = "1.1.0"
@@ -120,7 +120,9 @@ def create_app(
     registry.register(
         SnapshotCollector(lambda: state.snapshot, lambda: not readiness(state.snapshot, clock()))
     )
-    page_html = resources.files("controller").joinpath("web/index.html").read_text(encoding="utf-8")
+    page_html = (
+        resources.files("controller.api").joinpath("web/index.html").read_text(encoding="utf-8")
+    )
 
     def current() -> Json:
         if state.snapshot is None:

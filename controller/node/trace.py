@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import IO
 
-from controller.effects import Note
+from controller.core.effects import Note
 
 
 class TraceFile:

@@ -19,7 +19,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExe
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from controller.phases import PhasePlan
+from controller.core.phases import PhasePlan
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.effects import BROADCAST, Effect, Note, Send, TimerKey, Transmit
+from controller.core.effects import BROADCAST, Effect, Note, Send, TimerKey, Transmit
+from controller.core.messages import DuplicateId
+from controller.core.readings import Readings
+from controller.core.stats import Recent
 from controller.lb.core import LoadBalancer
-from controller.messages import DuplicateId
 from controller.peer.wire import Dropped, Inbound, Wire
-from controller.readings import Readings
-from controller.stats import Recent
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The ``dgi`` entry point: a stop signal is quiet from the first moment.
 
-Until a command installs its own handling (:func:`controller.lifecycle.stoppable`), Ctrl-C
+Until a command installs its own handling (:func:`controller.cli.lifecycle.stoppable`), Ctrl-C
 or SIGTERM — say, while the libraries are still being imported — ends the program with the
 conventional status 128 + the signal number, and no traceback.
 """
@@ -18,6 +18,6 @@ def _stop_early(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, _stop_early)
     signal.signal(signal.SIGTERM, _stop_early)
-    from controller.cli import main as cli
+    from controller.cli.app import main as cli
 
     cli()

@@ -27,16 +27,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from config.timings import PROFILES, Timings
-from controller.effects import CancelTimer, Effect, Note, SetPStar, StartTimer, TimerKey, Transmit
+from controller.core.effects import (
+    CancelTimer,
+    Effect,
+    Note,
+    SetPStar,
+    StartTimer,
+    TimerKey,
+    Transmit,
+)
+from controller.core.messages import Limits
+from controller.core.node_core import NodeCore
+from controller.core.phases import PhasePlan
+from controller.core.readings import Readings
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
-from controller.messages import Limits
-from controller.node_core import NodeCore
 from controller.peer.keys import Keyring
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
 from controller.peer.wire import Wire
-from controller.phases import PhasePlan
-from controller.readings import Readings
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from controller.effects import Note
-from controller.stats import MIGRATION_BUCKETS, ROUND_BUCKETS, Histogram
+from controller.core.effects import Note
+from controller.core.stats import MIGRATION_BUCKETS, ROUND_BUCKETS, Histogram
 
 # note kind (and role) -> (direction, outcome)
 OUTCOMES = {

@@ -10,11 +10,11 @@ import dataclasses
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from controller.core.messages import Status
 from controller.lb.load_table import load_table, shown_state
-from controller.messages import Status
 
 if TYPE_CHECKING:
-    from controller.runtime.node import NodeRuntime
+    from controller.node.runtime import NodeRuntime
 
 Json = dict[str, Any]
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from controller.logs import current_format
+from controller.cli.logs import current_format
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ApiLink:
     async def start(self, first: Json) -> None:
         """Spawn the API process, hand it the first snapshot, wait until it listens."""
         ours, theirs = socket.socketpair()
-        args = [sys.executable, "-m", "controller.api_server", "--fd", str(theirs.fileno())]
+        args = [sys.executable, "-m", "controller.api.server", "--fd", str(theirs.fileno())]
         args += [
             "--host",
             self.host,

@@ -1,4 +1,4 @@
-"""The API process of a node: ``python -m controller.api_server --fd N ...`` (the node starts it).
+"""The API process of a node: ``python -m controller.api.server --fd N ...`` (the node starts it).
 
 It lowers its own CPU priority, binds the node's API address, tells the node it is ready,
 then follows the node's messages (snapshots, events, write replies) until the node closes the
@@ -27,10 +27,10 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from config.files import SecretFileError, read_secret
-from controller.api import ApiState, create_app
-from controller.command_name import dgi_command
-from controller.logs import setup_logging
-from controller.metrics import new_registry
+from controller.api.app import ApiState, create_app
+from controller.api.metrics import new_registry
+from controller.cli.command_name import dgi_command
+from controller.cli.logs import setup_logging
 
 log = logging.getLogger("dgi.api")
 

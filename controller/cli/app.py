@@ -14,7 +14,7 @@ from rich.console import Console
 from config.errors import ConfigError
 from config.loader import load_site
 from config.site import Site
-from controller.logs import setup_logging
+from controller.cli.logs import setup_logging
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="smartgrid-dgi: a HIL smart-grid controller"
@@ -92,8 +92,8 @@ def simulate(
     verbose: Verbose = 0,
 ) -> None:
     """Serve every simulated device of a site on Modbus (TCP, and RTU where configured)."""
-    from controller.lifecycle import stoppable
-    from controller.simulate_cmd import run_simulator
+    from controller.cli.lifecycle import stoppable
+    from controller.cli.simulate_cmd import run_simulator
 
     setup_logging(verbose, fmt=log_format(log_fmt))
     site = load_or_exit(config)
@@ -126,7 +126,7 @@ def fault(
     start: Annotated[bool, typer.Option("--start", help="serve a stopped device again")] = False,
 ) -> None:
     """Inject faults into a running `dgi simulate`: latency, exceptions, lies, restarts."""
-    from controller.fault_cmd import FaultCommandError, command_for, send
+    from controller.cli.fault_cmd import FaultCommandError, command_for, send
 
     address = host_port(control, "--control")
     if address is None and config is not None:
@@ -170,8 +170,8 @@ def demo(
     verbose: Verbose = 0,
 ) -> None:
     """The simulated site and all its nodes on 127.0.0.1: watch them balance the load."""
-    from controller.demo_cmd import run_demo, with_mode
-    from controller.lifecycle import stoppable
+    from controller.cli.demo_cmd import run_demo, with_mode
+    from controller.cli.lifecycle import stoppable
 
     if report not in (None, "json"):
         raise typer.BadParameter("only 'json' is supported", param_hint="--report")
@@ -190,8 +190,8 @@ def devices(
     verbose: Verbose = 0,
 ) -> None:
     """The simulated site and a live table of device values read back through the drivers."""
-    from controller.devices_cmd import run_device_table
-    from controller.lifecycle import stoppable
+    from controller.cli.devices_cmd import run_device_table
+    from controller.cli.lifecycle import stoppable
 
     setup_logging(verbose)
     site = load_or_exit(config)
@@ -216,8 +216,8 @@ def run(
     verbose: Verbose = 0,
 ) -> None:
     """Run one controller node until Ctrl-C or SIGTERM."""
-    from controller.lifecycle import stoppable
-    from controller.run_cmd import run_node
+    from controller.cli.lifecycle import stoppable
+    from controller.cli.run_cmd import run_node
 
     setup_logging(verbose, fmt=log_format(log_fmt))
     site = load_or_exit(config)
@@ -250,7 +250,7 @@ def probe(
     as_json: Annotated[bool, typer.Option("--json", help="print the points as JSON")] = False,
 ) -> None:
     """Read every point of a site's devices once and never write: a safe first contact."""
-    from controller.probe_cmd import run_probe
+    from controller.cli.probe_cmd import run_probe
 
     setup_logging(0, quiet=True)
     site = load_or_exit(config)
@@ -274,8 +274,8 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="print the audit as JSON")] = False,
 ) -> None:
     """Audit a running site: every node's belief against its device, and conservation."""
-    from controller.audit_cmd import audit as run_audit
-    from controller.audit_cmd import read_baseline, render, take_baseline
+    from controller.cli.audit_cmd import audit as run_audit
+    from controller.cli.audit_cmd import read_baseline, render, take_baseline
     from device_drivers.errors import DriverError
 
     setup_logging(0, quiet=True)
@@ -355,7 +355,7 @@ def prometheus_config(
     ] = None,
 ) -> None:
     """Prometheus scrape configuration for a site (5 s, one target per node)."""
-    from controller.monitoring_cmd import prometheus_config as render
+    from controller.cli.monitoring_cmd import prometheus_config as render
 
     text = render(load_or_exit(config))
     if output is None:
@@ -371,7 +371,7 @@ def openapi(
     ] = None,
 ) -> None:
     """The status API's OpenAPI document (docs/openapi.json is this, committed)."""
-    from controller.monitoring_cmd import openapi_text
+    from controller.cli.monitoring_cmd import openapi_text
 
     text = openapi_text()
     if output is None:

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 from config.site import Site
-from controller.lifecycle import wait_for_stop
+from controller.cli.lifecycle import wait_for_stop
+from controller.node.api_link import ApiStartError
+from controller.node.runtime import NodeRuntime
+from controller.node.trace import TraceFile
 from controller.peer.keys import KeyFileError, load_keyring
-from controller.runtime.api_link import ApiStartError
-from controller.runtime.node import NodeRuntime
-from controller.runtime.trace import TraceFile
 
 log = logging.getLogger("dgi")
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from config.profile import Point
 from config.site import Device
-from controller.effects import SetPStar
-from controller.readings import ACTUATORS, DeviceView, Readings, readings_from
+from controller.core.effects import SetPStar
+from controller.core.readings import ACTUATORS, DeviceView, Readings, readings_from
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DeviceRangeError, DriverError
 from device_drivers.modbus import LinkPool

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from controller.messages import Message
+from controller.core.messages import Message
 
 TimerKey = tuple[str | int, ...]
 BROADCAST = "*"

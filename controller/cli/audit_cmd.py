@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from config.site import Device, Site
-from controller.audit import Audit, Baseline, NodeFacts, judge
-from controller.readings import ACTUATORS, DeviceView, readings_from
-from controller.runtime.devices import resolution, view_of
+from controller.core.audit import Audit, Baseline, NodeFacts, judge
+from controller.core.readings import ACTUATORS, DeviceView, readings_from
+from controller.node.devices import resolution, view_of
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from controller.effects import Note
+from controller.core.effects import Note
 
 if TYPE_CHECKING:
-    from controller.demo_cmd import Tracker
+    from controller.cli.demo_cmd import Tracker
 
 COLOURS = {"supply": "green", "demand": "red", "normal": "white"}
 

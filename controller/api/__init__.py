@@ -1,0 +1,3 @@
+"""The API process: the FastAPI app, its models, the uvicorn server, the write guard, readiness,
+metrics and the live page.
+"""

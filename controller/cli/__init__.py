@@ -1,0 +1,1 @@
+"""The command line: ``dgi`` and its subcommands, terminal views, logging set-up."""

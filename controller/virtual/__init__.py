@@ -1,0 +1,1 @@
+"""Whole groups of real node cores in virtual time, in one process."""
