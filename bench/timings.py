@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.timings import PROFILES  # noqa: E402
-from controller.core.messages import DraftRequest, Limits  # noqa: E402
+from controller.core.messages import Limits  # noqa: E402
 from controller.core.node_core import NodeCore  # noqa: E402
 from controller.core.readings import Readings  # noqa: E402
 from controller.lb.core import LoadBalancer  # noqa: E402
+from controller.lb.messages import DraftRequest  # noqa: E402
 from controller.lb.settings import LbSettings  # noqa: E402
 from controller.peer.keys import Keyring  # noqa: E402
 from controller.peer.wire import Wire  # noqa: E402

@@ -19,8 +19,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from controller.lb.rules import STATES
+
 Json = dict[str, Any]
-STATES = ("supply", "demand", "normal")
 
 #: Every metric a node exports, with its help text (the dashboard and rule tests check against it).
 METRICS = {

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from controller.core.messages import Message
 
 TimerKey = tuple[str | int, ...]
-BROADCAST = "*"
+BROADCAST = "*"  # Send to every member of the group (the one definition)
 
 
 @dataclass(frozen=True)

@@ -1,126 +1,18 @@
-"""Peer messages (FREEDM names), their wire fields, and content validation.
+"""Peer messages: the base every module's messages derive from, the catalogue that names them
+on the wire, their bodies, and the checks every message passes.
 
-FREEDM's LB messages plus what ``adaptive`` mode adds: request windows and transaction ids on
-the draft handshake, ``DraftCommit``/``DraftAbort`` to resolve a transaction, and ``Status``,
-an informational per-round heartbeat (state and gateway) that never changes a draft decision.
+Each module owns its messages in its own package (``controller/lb/messages.py``, …), each a
+frozen dataclass deriving from :class:`Message` with the module's ``namespace``: the node core
+routes a message to the module of that name. The node core's own messages (``DuplicateId``)
+have the namespace ``node``. :mod:`controller.catalogue` lists every message of the site.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
-
-STATES = ("supply", "demand", "normal")
-
-
-@dataclass(frozen=True)
-class StateChange:
-    """A node announces its state (FREEDM only ever sends "demand")."""
-
-    state: str
-
-
-@dataclass(frozen=True)
-class Status:
-    """Every round: the sender's state and power figures (informational)."""
-
-    state: str
-    gateway: float
-    net_generation: float
-    predicted: float
-
-
-@dataclass(frozen=True)
-class DraftRequest:
-    """Supply → demand: "how much do you need?" ``window`` ties answers to this request."""
-
-    window: int
-
-
-@dataclass(frozen=True)
-class DraftAge:
-    """Demand → supply: the need (0 when not in demand)."""
-
-    window: int
-    age: float
-
-
-@dataclass(frozen=True)
-class DraftSelect:
-    """Supply → demand: "I migrate ``amount`` to you" (transaction ``tx``)."""
-
-    tx: int
-    amount: float
-
-
-@dataclass(frozen=True)
-class DraftAccept:
-    """Demand → supply: taken (``amount`` may be less than offered in adaptive mode)."""
-
-    tx: int
-    amount: float
-
-
-@dataclass(frozen=True)
-class TooLate:
-    """Demand → supply: refused; the supply side rolls back."""
-
-    tx: int
-    amount: float
-
-
-@dataclass(frozen=True)
-class DraftCommit:
-    """Supply → demand (adaptive): the transaction is applied on both sides."""
-
-    tx: int
-
-
-@dataclass(frozen=True)
-class DraftAbort:
-    """Supply → demand (adaptive): the transaction is void; undo a provisional acceptance."""
-
-    tx: int
-
-
-@dataclass(frozen=True)
-class DuplicateId:
-    """Peer → node: "I hear your id from two processes at once, boot epochs a and b"."""
-
-    epoch_a: int
-    epoch_b: int
-
-
-Message = (
-    StateChange
-    | Status
-    | DraftRequest
-    | DraftAge
-    | DraftSelect
-    | DraftAccept
-    | TooLate
-    | DraftCommit
-    | DraftAbort
-    | DuplicateId
-)
-
-#: Wire names; the position in this table never matters, the name does.
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.__name__: cls
-    for cls in (
-        StateChange,
-        Status,
-        DraftRequest,
-        DraftAge,
-        DraftSelect,
-        DraftAccept,
-        TooLate,
-        DraftCommit,
-        DraftAbort,
-        DuplicateId,
-    )
-}
+from typing import Any, ClassVar
 
 
 class MalformedMessage(ValueError):
@@ -131,22 +23,77 @@ class InvalidMessage(ValueError):
     """Well formed, but a value is outside what the receiver accepts."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a receiver accepts: amounts and ages up to ``max_amount`` kW."""
+
+    max_amount: float
+
+
+class Message:
+    """A peer message; subclasses are frozen dataclasses with ``int``, ``float`` and ``str``
+    fields. ``namespace`` names the module that handles it."""
+
+    namespace: ClassVar[str] = ""
+
+    def check(self, limits: Limits) -> None:
+        """Raise :class:`InvalidMessage` when a value is not acceptable (beyond the shape and
+        the finite numbers every message is held to)."""
+
+
+@dataclass(frozen=True)
+class DuplicateId(Message):
+    """Peer → node: "I hear your id from two processes at once, boot epochs a and b"."""
+
+    namespace: ClassVar[str] = "node"
+    epoch_a: int
+    epoch_b: int
+
+
+NODE_MESSAGES: tuple[type[Message], ...] = (DuplicateId,)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every message type by its wire name (the class name, unique across namespaces)."""
+
+    types: Mapping[str, type[Message]]
+
+    @classmethod
+    def of(cls, *groups: Iterable[type[Message]]) -> Catalogue:
+        types: dict[str, type[Message]] = {}
+        for group in groups:
+            for kind in group:
+                if not kind.namespace:
+                    raise ValueError(f"message {kind.__name__} has no namespace")
+                if kind.__name__ in types:
+                    raise ValueError(f"two messages named {kind.__name__}")
+                types[kind.__name__] = kind
+        return cls(types)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.types
+
+    def namespaces(self) -> frozenset[str]:
+        return frozenset(kind.namespace for kind in self.types.values())
+
+    def from_body(self, type_name: str, body: object) -> Message:
+        """Rebuild a message from its wire body; raise :class:`MalformedMessage` on any
+        mismatch."""
+        cls = self.types.get(type_name)
+        if cls is None:
+            raise MalformedMessage(f"unknown message type {type_name!r}")
+        wanted = fields(cls)  # type: ignore[arg-type]  # every message is a dataclass
+        if not isinstance(body, list) or len(body) != len(wanted):
+            raise MalformedMessage(f"{type_name} needs {len(wanted)} fields")
+        values: list[Any] = []
+        for spec, value in zip(wanted, body, strict=True):
+            values.append(_field(type_name, spec.name, spec.type, value))
+        return cls(*values)
+
+
 def to_body(message: Message) -> list[Any]:
-    return [getattr(message, f.name) for f in fields(message)]
-
-
-def from_body(type_name: str, body: object) -> Message:
-    """Rebuild a message from its wire body; raise :class:`MalformedMessage` on any mismatch."""
-    cls = MESSAGE_TYPES.get(type_name)
-    if cls is None:
-        raise MalformedMessage(f"unknown message type {type_name!r}")
-    wanted = fields(cls)
-    if not isinstance(body, list) or len(body) != len(wanted):
-        raise MalformedMessage(f"{type_name} needs {len(wanted)} fields")
-    values: list[Any] = []
-    for spec, value in zip(wanted, body, strict=True):
-        values.append(_field(type_name, spec.name, spec.type, value))
-    return cls(*values)
+    return [getattr(message, f.name) for f in fields(message)]  # type: ignore[arg-type]
 
 
 def _field(type_name: str, name: str, kind: object, value: object) -> object:
@@ -163,26 +110,11 @@ def _field(type_name: str, name: str, kind: object, value: object) -> object:
     return value
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What a receiver accepts: amounts and ages up to ``max_amount`` kW."""
-
-    max_amount: float
-
-
 def validate(message: Message, limits: Limits) -> None:
-    """Raise :class:`InvalidMessage` when a value is not acceptable (docs/algorithm.md, "Two
-    modes, one state machine": validated messages)."""
-    if isinstance(message, (StateChange, Status)) and message.state not in STATES:
-        raise InvalidMessage(f"state {message.state!r} is not one of {', '.join(STATES)}")
-    for spec in fields(message):
+    """Raise :class:`InvalidMessage` when a value is not acceptable: every number finite,
+    then the message's own rules (docs/algorithm.md, "Two modes, one state machine")."""
+    for spec in fields(message):  # type: ignore[arg-type]
         value = getattr(message, spec.name)
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidMessage(f"{spec.name} = {value} is not finite")
-    amount = getattr(message, "amount", None)
-    if amount is None:
-        amount = getattr(message, "age", None)
-    if amount is not None and not 0.0 <= amount <= limits.max_amount:
-        raise InvalidMessage(f"{amount:g} is outside 0..{limits.max_amount:g}")
-    if isinstance(message, DraftSelect) and message.amount <= 0.0:
-        raise InvalidMessage("a draft must move a positive amount")
+    message.check(limits)

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.core.effects import Effect, Note, SetPStar
-from controller.core.messages import Status
 from controller.core.readings import Readings, setpoint_for
 from controller.lb.ledger import MIGRATIONS, Ledger
 from controller.lb.load_table import PeerView
+from controller.lb.messages import Status
 from controller.lb.rules import NORMAL
 from controller.lb.settings import LbSettings
 from controller.lb.transactions import DemandTx, SupplyTx

@@ -29,22 +29,22 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from controller.core.effects import BROADCAST, Effect, Send, TimerKey
-from controller.core.messages import (
+from controller.core.messages import Message
+from controller.core.readings import Readings
+from controller.lb import rules
+from controller.lb.demand import DemandSide
+from controller.lb.load_table import load_table, shown_state
+from controller.lb.messages import (
     DraftAbort,
     DraftAccept,
     DraftAge,
     DraftCommit,
     DraftRequest,
     DraftSelect,
-    Message,
     StateChange,
     Status,
     TooLate,
 )
-from controller.core.readings import Readings
-from controller.lb import rules
-from controller.lb.demand import DemandSide
-from controller.lb.load_table import load_table, shown_state
 from controller.lb.rules import DEMAND, SUPPLY
 from controller.lb.settings import LbSettings
 from controller.lb.supply import SupplySide

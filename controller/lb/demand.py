@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from controller.core.effects import CancelTimer, Effect, Send, StartTimer
-from controller.core.messages import (
+from controller.core.messages import Message
+from controller.lb import rules
+from controller.lb.base import LbState
+from controller.lb.messages import (
     DraftAbort,
     DraftAccept,
     DraftAge,
     DraftCommit,
     DraftRequest,
     DraftSelect,
-    Message,
     TooLate,
 )
-from controller.lb import rules
-from controller.lb.base import LbState
 from controller.lb.rules import DEMAND, SUPPLY
 from controller.lb.settings import QUANTUM
 from controller.lb.transactions import ABORTED, FINAL, PROVISIONAL, REFUSED, UNRESOLVED, DemandTx

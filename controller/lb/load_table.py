@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controller.core.messages import Status
 from controller.core.readings import Readings
+from controller.lb.messages import Status
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from controller.lb.settings import QUANTUM
 
 SUPPLY, DEMAND, NORMAL = "supply", "demand", "normal"
+STATES = (SUPPLY, DEMAND, NORMAL)  # the one definition of the LB states
 
 # FREEDM's physical invariant: one 7-node PSCAD microgrid (kept for fidelity, off by default).
 OMEGA_STEADY_STATE = 376.8

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from controller.core.effects import CancelTimer, Effect, Send, StartTimer
-from controller.core.messages import (
+from controller.lb import rules
+from controller.lb.base import LbState
+from controller.lb.messages import (
     DraftAbort,
     DraftAccept,
     DraftAge,
@@ -12,8 +14,6 @@ from controller.core.messages import (
     DraftSelect,
     TooLate,
 )
-from controller.lb import rules
-from controller.lb.base import LbState
 from controller.lb.rules import DEMAND, NORMAL, SUPPLY
 from controller.lb.settings import QUANTUM
 from controller.lb.transactions import ABORTED, COMMITTED, PENDING, SupplyTx

@@ -10,8 +10,8 @@ import dataclasses
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from controller.core.messages import Status
 from controller.lb.load_table import load_table, shown_state
+from controller.lb.messages import Status
 
 if TYPE_CHECKING:
     from controller.node.runtime import NodeRuntime

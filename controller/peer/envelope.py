@@ -24,7 +24,6 @@ MAGIC = b"DG"
 VERSION = 1
 TAG_BYTES = 16
 MAX_DATAGRAM = 8192
-BROADCAST = "*"
 
 
 class DropReason(Exception):

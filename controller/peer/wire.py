@@ -20,17 +20,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from controller.catalogue import MESSAGES
+from controller.core.effects import BROADCAST
 from controller.core.messages import (
-    MESSAGE_TYPES,
+    Catalogue,
     InvalidMessage,
     Limits,
     MalformedMessage,
     Message,
-    from_body,
     to_body,
     validate,
 )
-from controller.peer.envelope import BROADCAST, DropReason, Envelope, open_datagram, seal
+from controller.peer.envelope import DropReason, Envelope, open_datagram, seal
 from controller.peer.keys import Keyring
 from controller.peer.replay import ReplayGuard
 
@@ -98,6 +99,7 @@ class Wire:
         max_skew_ms: int = 1000,
         twin_grace_s: float = 0.1,
         twin_quiet_s: float = 5.0,
+        catalogue: Catalogue = MESSAGES,
     ) -> None:
         self.node_id = node_id
         self.members = frozenset(members) - {node_id}
@@ -109,6 +111,7 @@ class Wire:
         self.max_skew_ms = max_skew_ms
         self.twin_grace_s = twin_grace_s
         self.twin_quiet_s = twin_quiet_s
+        self.catalogue = catalogue
         self.quarantined: dict[str, tuple[int, int]] = {}  # sender -> its two boot epochs
         self.seq = 0
         self.replay = ReplayGuard()
@@ -137,7 +140,7 @@ class Wire:
         try:
             envelope = open_datagram(data, self.keyring.keys)
             self._check_envelope(envelope, now)
-            message = from_body(envelope.type, envelope.body)
+            message = self.catalogue.from_body(envelope.type, envelope.body)
             validate(message, self.limits)
         except DropReason as exc:
             return self._drop(exc.reason, envelope, str(exc))
@@ -188,7 +191,7 @@ class Wire:
 
     def _drop(self, reason: str, envelope: Envelope | None, detail: str) -> Dropped:
         # Labels stay bounded: a type or sender name is only used when it is a known one.
-        known_type = envelope is not None and envelope.type in MESSAGE_TYPES
+        known_type = envelope is not None and envelope.type in self.catalogue
         type_name = envelope.type if known_type and envelope is not None else "unknown"
         sender = envelope.src if envelope is not None else None
         self.stats.by_type[(type_name, reason)] += 1

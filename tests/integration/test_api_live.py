@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 
 from controller.cli.command_name import dgi_command
-from controller.core.messages import Limits, StateChange
+from controller.core.messages import Limits
+from controller.lb.messages import StateChange
 from controller.peer.wire import Wire
 from tests.conftest import require_tool
 from tests.integration.conftest import TOKEN, Running

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from config.loader import load_site
-from controller.core.messages import Limits, Status
+from controller.core.messages import Limits
+from controller.lb.messages import Status
 from controller.peer.keys import load_keyring
 from controller.peer.wire import Wire
 from tests.conftest import free_port

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from controller.core.effects import SetPStar
-from controller.core.messages import (
+from controller.core.readings import Readings
+from controller.lb.messages import (
     DraftAbort,
     DraftAccept,
     DraftCommit,
@@ -15,7 +16,6 @@ from controller.core.messages import (
     Status,
     TooLate,
 )
-from controller.core.readings import Readings
 from controller.lb.settings import LbSettings
 from tests.lb_link import Link
 

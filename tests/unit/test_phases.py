@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from config.timings import PROFILES
-from controller.core.messages import Limits, StateChange
+from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
 from controller.core.phases import PhasePlan, rounds_per_phase
 from controller.lb.core import LoadBalancer
+from controller.lb.messages import StateChange
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
 from controller.peer.wire import Wire

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.core.messages import DraftAge, DraftSelect, Limits, StateChange, Status
+from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
 from controller.lb.core import LoadBalancer
+from controller.lb.messages import DraftAge, DraftSelect, StateChange, Status
 from controller.lb.settings import LbSettings
 from controller.peer.envelope import Envelope, seal
 from controller.peer.keys import KeyFileError, Keyring, load_keyring, write_key_file

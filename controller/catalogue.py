@@ -1,0 +1,8 @@
+"""Every peer message a node speaks, by module: what the wire seals and opens (pure)."""
+
+from __future__ import annotations
+
+from controller.core.messages import NODE_MESSAGES, Catalogue
+from controller.lb.messages import LB_MESSAGES
+
+MESSAGES = Catalogue.of(NODE_MESSAGES, LB_MESSAGES)
