@@ -27,10 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from config.timings import PROFILES  # noqa: E402
+from controller.assembly import CoreSpec, assemble  # noqa: E402
 from controller.core.messages import Limits  # noqa: E402
-from controller.core.node_core import NodeCore  # noqa: E402
 from controller.core.readings import Readings  # noqa: E402
-from controller.lb.core import LoadBalancer  # noqa: E402
 from controller.lb.messages import DraftRequest  # noqa: E402
 from controller.lb.settings import LbSettings  # noqa: E402
 from controller.peer.keys import Keyring  # noqa: E402
@@ -55,10 +54,7 @@ def processing_time(samples: int = 20_000) -> float:
     """p: one DraftRequest in (authenticated), the DraftAge out (sealed), through NodeCore."""
     members = ["a", "b"]
     sender = Wire("a", members, KEYS, epoch=1, limits=Limits(1000.0))
-    node = NodeCore(
-        LoadBalancer("b", members, LbSettings()),
-        Wire("b", members, KEYS, epoch=1, limits=Limits(1000.0)),
-    )
+    node = assemble(CoreSpec("b", members, LbSettings(), KEYS, epoch=1))
     now = time.time()
     node.phase_started("lb", now)
     node.round(Readings(gateway=0.0, generation=-5.0, counts={"Sst": 1}), now)

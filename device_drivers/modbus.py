@@ -72,8 +72,6 @@ class ModbusLink:
         self.clock = clock
         self.lock = asyncio.Lock()
         self.users = 0
-        self.connects = 0
-        self.garbled = 0
         self._backoff_s = backoff_min_s
         self._next_attempt = 0.0
         self._guard_frames()
@@ -118,7 +116,6 @@ class ModbusLink:
             try:
                 return int(decode(data, addr))
             except ModbusIOException as exc:
-                self.garbled += 1
                 pending = getattr(ctx, "response_future", None)
                 if isinstance(pending, asyncio.Future) and not pending.done():
                     pending.set_exception(GarbledAnswer(f"{len(data)} bytes: {exc}"))
@@ -155,7 +152,6 @@ class ModbusLink:
             log.debug("connect to %s raised %r", self.name, exc)
             connected = False
         if connected:
-            self.connects += 1
             self._backoff_s = self.backoff_min_s
             self._next_attempt = 0.0
             return

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 from controller.core.effects import (
     BROADCAST,
-    CancelTimer,
     Effect,
     Note,
     Send,
     SetPStar,
-    StartTimer,
     TimerKey,
 )
+from controller.core.executor import execute
+from controller.core.group import Group
 from controller.core.messages import Message
 from controller.core.readings import Readings
 from controller.lb.core import LoadBalancer
@@ -76,7 +76,8 @@ class Link:
 
     def __post_init__(self) -> None:
         for n, node in enumerate(sorted(self.plants), start=1):
-            self.cores[node] = LoadBalancer(node, self.plants, self.settings, epoch=n)
+            self.cores[node] = LoadBalancer(node, self.settings, epoch=n)
+            self.cores[node].group_changed(Group.static(self.plants), self.now)
 
     @classmethod
     def of(cls, settings: LbSettings, **nodes: tuple[float, float]) -> Link:
@@ -84,6 +85,7 @@ class Link:
         return cls(settings, {n: Plant(g, ng, g) for n, (g, ng) in nodes.items()})
 
     def apply(self, node: str, effects: list[Effect]) -> None:
+        """Messages go straight to their targets' queue; the rest through the executor."""
         for effect in effects:
             if isinstance(effect, Send):
                 targets = self.cores[node].peers if effect.to == BROADCAST else [effect.to]
@@ -91,20 +93,8 @@ class Link:
                     self.sent.append((node, target, effect.message))
                     if type(effect.message).__name__ not in self.lost:
                         self.wire.append((node, target, effect.message))
-            elif isinstance(effect, SetPStar):  # an instant device: written and acknowledged
-                plant = self.plants[node]
-                if not plant.ignores_writes:
-                    plant.pstar = plant.gateway = effect.kw
-                self.setpoints.append((node, effect.kw))
-                core = self.cores[node]
-                core.command_sent(effect.seq)
-                self.apply(node, core.command_acked(effect.seq, effect.setpoint, self.now))
-            elif isinstance(effect, StartTimer):
-                self.timers[(node, effect.key)] = effect.at
-            elif isinstance(effect, CancelTimer):
-                self.timers.pop((node, effect.key), None)
-            elif isinstance(effect, Note):
-                self.notes.append((node, effect))
+            else:
+                execute([effect], _Host(self, node))
 
     def start_phase(self) -> None:
         for node, core in self.cores.items():
@@ -152,3 +142,33 @@ class Link:
 
     def state(self, node: str) -> str:
         return self.cores[node].state
+
+
+@dataclass(frozen=True)
+class _Host:
+    """One core's effects on the link (controller.core.executor)."""
+
+    link: Link
+    node: str
+
+    def transmit(self, to: str, data: bytes) -> None:
+        raise AssertionError("the direct link carries messages, not datagrams")
+
+    def command(self, effect: SetPStar) -> None:
+        """An instant device: written and acknowledged."""
+        link, plant = self.link, self.link.plants[self.node]
+        if not plant.ignores_writes:
+            plant.pstar = plant.gateway = effect.kw
+        link.setpoints.append((self.node, effect.kw))
+        core = link.cores[self.node]
+        core.command_sent(effect.seq)
+        link.apply(self.node, core.command_acked(effect.seq, effect.setpoint, link.now))
+
+    def start_timer(self, key: TimerKey, at: float) -> None:
+        self.link.timers[(self.node, key)] = at
+
+    def cancel_timer(self, key: TimerKey) -> None:
+        self.link.timers.pop((self.node, key), None)
+
+    def note(self, note: Note) -> None:
+        self.link.notes.append((self.node, note))

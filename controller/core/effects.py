@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from controller.core.group import Group
 from controller.core.messages import Message
 
 TimerKey = tuple[str | int, ...]
@@ -61,4 +62,12 @@ class Note:
     level: str = "info"
 
 
-Effect = Send | Transmit | SetPStar | StartTimer | CancelTimer | Note
+@dataclass(frozen=True)
+class GroupChanged:
+    """Group management to the node core: the node's group is now ``group``. The core tells
+    every other module; it never reaches the runtime."""
+
+    group: Group
+
+
+Effect = Send | Transmit | SetPStar | StartTimer | CancelTimer | Note | GroupChanged

@@ -1,8 +1,13 @@
-"""A node without I/O: the wire stage, the load balancer and FREEDM's phase discipline.
+"""A node without I/O: the wire stage, its modules and FREEDM's phase discipline.
 
-Work for the LB module runs only during the LB phase: a message or timer that arrives in
-another phase is kept and delivered, in order, when the next LB phase starts (as FREEDM's
-broker did). Datagrams are authenticated and counted on arrival, whatever the phase.
+The core routes each accepted datagram to the module of its message's namespace, each timer to
+the module named by its key's first element, and each phase start to the modules of that
+phase (:mod:`controller.core.module`). A module's messages and timers that arrive in another
+phase are kept and handed to it, in order, when its next phase starts (as FREEDM's broker
+did). Datagrams are authenticated and counted on arrival, whatever the phase. The group — who
+``BROADCAST`` reaches and what every module balances with — is an input: from group
+management when it runs (a ``GroupChanged`` effect), else the static group it is built with
+(:func:`controller.assembly.build_core`).
 
 The core also watches for a node id used by two processes at once (two boot epochs heard
 together): the wire quarantines that id (:mod:`controller.peer.wire`), the core sends it
@@ -14,8 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.core.effects import BROADCAST, Effect, Note, Send, TimerKey, Transmit
+from controller.core.effects import (
+    BROADCAST,
+    CancelTimer,
+    Effect,
+    GroupChanged,
+    Note,
+    Send,
+    StartTimer,
+    TimerKey,
+    Transmit,
+)
+from controller.core.group import Group
 from controller.core.messages import DuplicateId
+from controller.core.module import Module
 from controller.core.readings import Readings
 from controller.core.stats import Recent
 from controller.lb.core import LoadBalancer
@@ -24,12 +41,18 @@ from controller.peer.wire import Dropped, Inbound, Wire
 
 @dataclass
 class NodeCore:
-    """Datagrams, readings, timers and phase changes in; effects out, sent as ``Transmit``."""
+    """Datagrams, readings, timers and phase changes in; effects out, sent as ``Transmit``.
+
+    ``lb`` is also the module that takes the rounds' readings and the actuator's reports;
+    ``modules`` holds every module by name, ``lb`` included.
+    """
 
     lb: LoadBalancer
     wire: Wire
+    group: Group
+    modules: dict[str, Module] = field(default_factory=dict)
     phase: str | None = None
-    deferred: list[Inbound | TimerKey] = field(default_factory=list)
+    deferred: dict[str, list[Inbound | TimerKey]] = field(default_factory=dict)
     last_seen: dict[str, float] = field(default_factory=dict)  # peer -> last accepted datagram
     delay_ms: dict[str, float] = field(default_factory=dict)  # peer -> age of its last datagram
     recent: Recent = field(default_factory=Recent)  # datagram results of the last 30 s
@@ -39,25 +62,34 @@ class NodeCore:
     _told: dict[str, float] = field(default_factory=dict)
     _logged: set[tuple[str | None, str]] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        self.modules.setdefault(self.lb.name, self.lb)
+        for module in self.modules.values():
+            module.group_changed(self.group, 0.0)
+
     @property
     def node_id(self) -> str:
         return self.lb.node_id
 
+    # -- inputs ---------------------------------------------------------------------------------
+
     def phase_started(self, phase: str, now: float) -> list[Effect]:
         self.phase = phase
-        if phase != "lb":
-            return []
-        fx = self.lb.start_phase(now)
-        deferred, self.deferred = self.deferred, []
-        for item in deferred:
-            if isinstance(item, Inbound):
-                fx += self.lb.message(item.sender, item.message, now)
-            else:
-                fx += self.lb.timer(item, now)
+        fx: list[Effect] = []
+        for module in self.modules.values():
+            if module.phase != phase:
+                continue
+            fx += self._from(module, module.start_phase(now), now)
+            for item in self.deferred.pop(module.name, []):
+                if isinstance(item, Inbound):
+                    fx += self._from(module, module.message(item.sender, item.message, now), now)
+                else:
+                    fx += self._from(module, module.timer(item, now), now)
         return self._out(fx, now)
 
     def round(self, readings: Readings, now: float) -> list[Effect]:
-        return self._out(self._watch_twins(now) + self.lb.round(readings, now), now)
+        lb = self._from(self.lb, self.lb.round(readings, now), now)
+        return self._out(self._watch_twins(now) + lb, now)
 
     def command_sent(self, seq: int) -> None:
         """The actuator sent the write of ledger entry ``seq`` (any phase: device I/O)."""
@@ -66,11 +98,12 @@ class NodeCore:
     def command_acked(self, seq: int, setpoint: float, mark: float, now: float) -> list[Effect]:
         """The actuator acknowledged ledger entry ``seq`` (any phase: device I/O); ``mark``
         orders it against reads (``Readings.setpoint_read_mark``)."""
-        return self._out(self.lb.command_acked(seq, setpoint, mark), now)
+        return self._out(self._from(self.lb, self.lb.command_acked(seq, setpoint, mark), now), now)
 
     def command_failed(self, seq: int, reason: str, now: float, *, refused: bool) -> list[Effect]:
         """The actuator's write of ``seq`` failed (``refused``: for its value, for good)."""
-        return self._out(self.lb.command_failed(seq, reason, now, refused=refused), now)
+        fx = self.lb.command_failed(seq, reason, now, refused=refused)
+        return self._out(self._from(self.lb, fx, now), now)
 
     def datagram(self, data: bytes, now: float) -> list[Effect]:
         result = self.wire.open(data, now)
@@ -82,16 +115,52 @@ class NodeCore:
         self.delay_ms[result.sender] = result.age_ms
         if isinstance(result.message, DuplicateId):
             return self._told_twin(result.sender, result.message, now)
-        if self.phase != "lb":
-            self.deferred.append(result)
+        module = self.modules.get(result.message.namespace)
+        if module is None:  # a module this node does not run (a newer peer's)
+            kind = type(result.message).__name__
+            return [Note("unrouted", f"{kind} from {result.sender}: no module for it", {}, "debug")]
+        if self.phase != module.phase:
+            self.deferred.setdefault(module.name, []).append(result)
             return []
-        return self._out(self.lb.message(result.sender, result.message, now), now)
+        fx = module.message(result.sender, result.message, now)
+        return self._out(self._from(module, fx, now), now)
 
     def timer(self, key: TimerKey, now: float) -> list[Effect]:
-        if self.phase != "lb":
-            self.deferred.append(key)
+        module = self.modules[str(key[0])]
+        local = key[1:]
+        if self.phase != module.phase:
+            self.deferred.setdefault(module.name, []).append(local)
             return []
-        return self._out(self.lb.timer(key, now), now)
+        return self._out(self._from(module, module.timer(local, now), now), now)
+
+    # -- between the modules --------------------------------------------------------------------
+
+    def _from(self, module: Module, effects: list[Effect], now: float) -> list[Effect]:
+        """A module's effects as the node's: timer keys prefixed with the module's name, a new
+        group handed to every other module (and noted)."""
+        out: list[Effect] = []
+        for effect in effects:
+            if isinstance(effect, StartTimer):
+                out.append(StartTimer((module.name, *effect.key), effect.at))
+            elif isinstance(effect, CancelTimer):
+                out.append(CancelTimer((module.name, *effect.key)))
+            elif isinstance(effect, GroupChanged):
+                out += self._regroup(module, effect.group, now)
+            else:
+                out.append(effect)
+        return out
+
+    def _regroup(self, source: Module, group: Group, now: float) -> list[Effect]:
+        old, self.group = self.group, group
+        fx: list[Effect] = []
+        for module in self.modules.values():
+            if module is not source:
+                fx += self._from(module, module.group_changed(group, now), now)
+        if (old.id, old.leader, old.members) != (group.id, group.leader, group.members):
+            text = f"group {group.id}: leader {group.leader}, members {', '.join(group.members)}"
+            data = {"group": group.id, "leader": group.leader, "members": list(group.members)}
+            fx.append(Note("group", text, data))
+        return fx
 
     def _watch_twins(self, now: float) -> list[Effect]:
         """Report a peer id heard from two processes, tell that node (every quiet time), and
@@ -141,7 +210,8 @@ class NodeCore:
                 out.append(effect)
             elif effect.to == BROADCAST:
                 data = self.wire.seal(BROADCAST, effect.message, now)
-                out += [Transmit(peer, data) for peer in self.lb.peers if peer not in quarantined]
+                peers = self.group.peers_of(self.node_id)
+                out += [Transmit(peer, data) for peer in peers if peer not in quarantined]
             elif effect.to not in quarantined or isinstance(effect.message, DuplicateId):
                 out.append(Transmit(effect.to, self.wire.seal(effect.to, effect.message, now)))
         return out

@@ -8,7 +8,6 @@ the acknowledged command by :meth:`LbState._reconcile`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.core.effects import Effect, Note, SetPStar
@@ -36,16 +35,17 @@ class Disagreement:
 class LbState:
     """Fields and the helpers every part of the load balancer uses."""
 
-    def __init__(
-        self, node_id: str, peers: Iterable[str], settings: LbSettings, *, epoch: int
-    ) -> None:
+    def __init__(self, node_id: str, settings: LbSettings, *, epoch: int) -> None:
         self.node_id = node_id
         self.settings = settings
-        self.peers = sorted(set(peers) - {node_id})
-        self.leader = min([node_id, *self.peers])  # static group: the lowest id leads
+        # the group, an input from group management (LoadBalancer.group_changed): alone
+        # until the first one arrives
+        self.group_id = ""
+        self.peers: list[str] = []
+        self.leader = node_id
         # FREEDM's peer sets: where the drafting algorithm keeps each peer (supply, demand,
         # normal) — its own bookkeeping, not the peer's current state (see peer_view)
-        self.sets: dict[str, str] = dict.fromkeys(self.peers, NORMAL)
+        self.sets: dict[str, str] = {}
         self.peer_status: dict[str, Status] = {}
         self.peer_heard: dict[str, float] = {}  # when each peer's last Status arrived
         self.state = NORMAL

@@ -25,10 +25,11 @@ and :meth:`~LoadBalancer.timer`, each with ``now``; outputs are effects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from controller.core.effects import BROADCAST, Effect, Send, TimerKey
+from controller.core.group import Group
 from controller.core.messages import Message
 from controller.core.readings import Readings
 from controller.lb import rules
@@ -45,7 +46,7 @@ from controller.lb.messages import (
     Status,
     TooLate,
 )
-from controller.lb.rules import DEMAND, SUPPLY
+from controller.lb.rules import DEMAND, NORMAL, SUPPLY
 from controller.lb.settings import LbSettings
 from controller.lb.supply import SupplySide
 
@@ -55,8 +56,11 @@ Handler = Callable[[str, Any, float, list[Effect]], None]
 class LoadBalancer(SupplySide, DemandSide):
     """One node's load balancer (both modes)."""
 
-    def __init__(self, node_id: str, peers: Iterable[str], settings: LbSettings, *, epoch: int = 0):
-        super().__init__(node_id, peers, settings, epoch=epoch)
+    name = "lb"  # its message namespace (controller.core.module)
+    phase = "lb"
+
+    def __init__(self, node_id: str, settings: LbSettings, *, epoch: int = 0) -> None:
+        super().__init__(node_id, settings, epoch=epoch)
         self.rounds = 0
         self._sync_due = False
         self._enabled = True
@@ -87,6 +91,22 @@ class LoadBalancer(SupplySide, DemandSide):
         """A new LB phase: the next round synchronises (static group: each node by itself)."""
         self.synced = False
         self._sync_due = True
+        return []
+
+    def group_changed(self, group: Group, now: float) -> list[Effect]:
+        """A new group from group management. As FREEDM does on a new peer list, the peer
+        sets start over (every peer NORMAL; demand is relearnt from the next broadcasts),
+        what was heard of peers that left is forgotten, and the node drafts again after the
+        next phase's synchronisation. Transactions with a peer that left end by their own timers."""
+        peers = list(group.peers_of(self.node_id))
+        if (group.id, group.leader, peers) == (self.group_id, self.leader, self.peers):
+            return []
+        self.group_id, self.leader, self.peers = group.id, group.leader, peers
+        self.sets = dict.fromkeys(peers, NORMAL)
+        for peer in set(self.peer_status) - set(peers):
+            self.peer_status.pop(peer, None)
+            self.peer_heard.pop(peer, None)
+        self.synced = False  # until the next phase's synchronisation
         return []
 
     def round(self, readings: Readings, now: float) -> list[Effect]:

@@ -21,23 +21,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from config.site import Site, split_host_port
+from controller.assembly import build_core
 from controller.core.effects import (
-    CancelTimer,
     Effect,
     Note,
     SetPStar,
-    StartTimer,
     TimerKey,
-    Transmit,
 )
+from controller.core.executor import execute
 from controller.core.health import DeviceHealth
-from controller.core.messages import Limits
-from controller.core.node_core import NodeCore
 from controller.core.phases import PhasePlan
 from controller.core.readings import Readings
 from controller.core.stats import Recent
 from controller.lb.core import LoadBalancer
-from controller.lb.settings import LbSettings
 from controller.node.api_link import ApiLink
 from controller.node.devices import DeviceSet
 from controller.node.figures import Figures
@@ -45,7 +41,6 @@ from controller.node.scheduler import PhaseScheduler
 from controller.node.snapshot import round_event, snapshot
 from controller.peer.keys import Keyring
 from controller.peer.transport import UdpTransport
-from controller.peer.wire import Wire
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import Address
 
@@ -76,22 +71,9 @@ class NodeRuntime:
         self.pool = pool or LinkPool()
         self._own_pool = pool is None
         algorithm = site.algorithm
-        self.settings = LbSettings.from_site(algorithm, site.timings)
         self.plan = PhasePlan.from_timings(site.timings)
-        members = [n.id for n in site.nodes]
-        epoch = int(clock() * 1000)
-        self.core = NodeCore(
-            LoadBalancer(node_id, members, self.settings, epoch=epoch),
-            Wire(
-                node_id,
-                members,
-                keyring,
-                epoch=epoch,
-                limits=Limits(algorithm.max_amount),
-                group=site.name,
-                ttl_ms=site.timings.CSRC_DEFAULT_TIMEOUT,
-            ),
-        )
+        self.core = build_core(site, node_id, keyring, epoch=int(clock() * 1000))
+        self.settings = self.core.lb.settings
         self.devices = DeviceSet(
             site.devices_of(node_id),
             self.pool,
@@ -235,27 +217,28 @@ class NodeRuntime:
     # -- effects ----------------------------------------------------------------------------------
 
     def _execute(self, effects: list[Effect]) -> None:
-        loop = asyncio.get_running_loop()
-        for effect in effects:
-            if isinstance(effect, Transmit):
-                if self.transport is not None:
-                    self.transport.send(effect.to, effect.data)
-            elif isinstance(effect, SetPStar):
-                self.devices.command(effect)  # held back while released
-            elif isinstance(effect, StartTimer):
-                old = self._timers.pop(effect.key, None)
-                if old is not None:
-                    old.cancel()
-                delay = max(0.0, effect.at - self.clock())
-                self._timers[effect.key] = loop.call_later(delay, self._timer, effect.key)
-            elif isinstance(effect, CancelTimer):
-                handle = self._timers.pop(effect.key, None)
-                if handle is not None:
-                    handle.cancel()
-            elif isinstance(effect, Note):
-                self._note(effect)
+        execute(effects, self)
 
-    def _note(self, note: Note) -> None:
+    # the effect host (controller.core.executor)
+
+    def transmit(self, to: str, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.send(to, data)
+
+    def command(self, effect: SetPStar) -> None:
+        self.devices.command(effect)  # held back while released
+
+    def start_timer(self, key: TimerKey, at: float) -> None:
+        self.cancel_timer(key)
+        delay = max(0.0, at - self.clock())
+        self._timers[key] = asyncio.get_running_loop().call_later(delay, self._timer, key)
+
+    def cancel_timer(self, key: TimerKey) -> None:
+        handle = self._timers.pop(key, None)
+        if handle is not None:
+            handle.cancel()
+
+    def note(self, note: Note) -> None:
         level = LEVELS.get(note.level, logging.INFO)
         extra = {"kind": note.kind, "data": dict(note.data)}
         if note.kind == "load_table":

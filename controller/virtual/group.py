@@ -27,16 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from config.timings import PROFILES, Timings
+from controller.assembly import CoreSpec, assemble
 from controller.core.effects import (
-    CancelTimer,
     Effect,
     Note,
     SetPStar,
-    StartTimer,
     TimerKey,
-    Transmit,
 )
-from controller.core.messages import Limits
+from controller.core.executor import execute
 from controller.core.node_core import NodeCore
 from controller.core.phases import PhasePlan
 from controller.core.readings import Readings
@@ -44,7 +42,6 @@ from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
-from controller.peer.wire import Wire
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
 
@@ -102,11 +99,9 @@ class VirtualNode:
     transport: InMemoryTransport
     initial_pstar: float
     timers: dict[TimerKey, int] = field(default_factory=dict)
-    pstar_writes: int = 0
     reading: bool = False  # a round's read is in flight
     writing: bool = False
     wanted: SetPStar | None = None  # the newest command not yet written
-    skipped_rounds: int = 0
 
 
 class VirtualGroup:
@@ -141,13 +136,10 @@ class VirtualGroup:
         for index, (node_id, gateway, ng) in enumerate(
             zip(ids, gateways, net_generations, strict=True)
         ):
-            lb = LoadBalancer(node_id, ids, settings, epoch=index + 1)
-            wire = Wire(
-                node_id, ids, TEST_KEYRING, epoch=index + 1, limits=Limits(settings.max_amount)
-            )
+            core = assemble(CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1))
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
             transport = self.network.endpoint(node_id, self._receiver(node_id))
-            self.nodes[node_id] = VirtualNode(NodeCore(lb, wire), plant, transport, gateway)
+            self.nodes[node_id] = VirtualNode(core, plant, transport, gateway)
 
     # -- the clock --------------------------------------------------------------------------------
 
@@ -193,8 +185,7 @@ class VirtualGroup:
     def _read(self, node_id: str, node: VirtualNode) -> None:
         """A round: send the read, sample the device, hand the values to the core."""
         if node.reading:
-            node.skipped_rounds += 1  # the runtime skips a round that finds one running
-            return
+            return  # the runtime skips a round that finds one running
         if self.devices.instant:
             node.plant.advance(self.now)
             local = self.local(node_id)
@@ -223,25 +214,7 @@ class VirtualGroup:
         return receive
 
     def _apply(self, node_id: str, effects: list[Effect]) -> None:
-        node = self.nodes[node_id]
-        for effect in effects:
-            if isinstance(effect, Transmit):
-                node.transport.send(effect.to, effect.data)
-            elif isinstance(effect, SetPStar):
-                node.wanted = effect
-                if not node.writing:
-                    self._write(node_id, node)
-            elif isinstance(effect, StartTimer):
-                token = next(self._order)
-                node.timers[effect.key] = token
-                self.schedule(
-                    max(0.0, effect.at - self.local(node_id)),
-                    self._firer(node_id, effect.key, token),
-                )
-            elif isinstance(effect, CancelTimer):
-                node.timers.pop(effect.key, None)
-            elif isinstance(effect, Note):
-                self.notes.append((self.local(node_id), node_id, effect))
+        execute(effects, _Host(self, node_id))
 
     def _write(self, node_id: str, node: VirtualNode) -> None:
         """Write the newest command: it lands halfway, the acknowledgement comes at the end."""
@@ -255,7 +228,6 @@ class VirtualGroup:
         def land() -> None:
             node.plant.advance(self.now)
             node.plant.pstar = command.setpoint
-            node.pstar_writes += 1
 
         def acknowledge() -> None:
             node.writing = False
@@ -317,3 +289,33 @@ class VirtualGroup:
 
     def lb(self, node_id: str) -> LoadBalancer:
         return self.nodes[node_id].core.lb
+
+
+@dataclass(frozen=True)
+class _Host:
+    """One node's effects in virtual time (controller.core.executor)."""
+
+    group: VirtualGroup
+    node_id: str
+
+    def transmit(self, to: str, data: bytes) -> None:
+        self.group.nodes[self.node_id].transport.send(to, data)
+
+    def command(self, effect: SetPStar) -> None:
+        node = self.group.nodes[self.node_id]
+        node.wanted = effect
+        if not node.writing:
+            self.group._write(self.node_id, node)
+
+    def start_timer(self, key: TimerKey, at: float) -> None:
+        group, node = self.group, self.group.nodes[self.node_id]
+        token = next(group._order)
+        node.timers[key] = token
+        delay = max(0.0, at - group.local(self.node_id))
+        group.schedule(delay, group._firer(self.node_id, key, token))
+
+    def cancel_timer(self, key: TimerKey) -> None:
+        self.group.nodes[self.node_id].timers.pop(key, None)
+
+    def note(self, note: Note) -> None:
+        self.group.notes.append((self.group.local(self.node_id), self.node_id, note))

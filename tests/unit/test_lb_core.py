@@ -404,7 +404,7 @@ def test_storage_tracks_its_load_within_the_battery_limits() -> None:
         ]  # fmt: skip
         return readings_from(views, actuation="desd")
 
-    lb = LoadBalancer("a", ["a"], ADAPTIVE, epoch=1)
+    lb = LoadBalancer("a", ADAPTIVE, epoch=1)
     lb.round(readings(10.0, 40.0, 0.0), 0.0)  # exports 10 + 40 - 30 = 20
     assert lb.ledger.command == 20.0
     fx = lb.round(readings(20.0, 40.0, 1.0), 1.0)  # more sun: the battery gives 10 less

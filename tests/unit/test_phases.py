@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from config.timings import PROFILES
+from controller.assembly import CoreSpec, assemble
 from controller.core.messages import Limits
-from controller.core.node_core import NodeCore
 from controller.core.phases import PhasePlan, rounds_per_phase
-from controller.lb.core import LoadBalancer
 from controller.lb.messages import StateChange
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
@@ -59,10 +58,7 @@ def test_cycles_align_to_multiples_of_their_length() -> None:
 def test_lb_messages_outside_the_lb_phase_wait_for_it() -> None:
     keys = Keyring("k", {"k": bytes(32)})
     sender = Wire("a", ["a", "b"], keys, epoch=1, limits=Limits(100.0))
-    node = NodeCore(
-        LoadBalancer("b", ["a", "b"], LbSettings()),
-        Wire("b", ["a", "b"], keys, epoch=1, limits=Limits(100.0)),
-    )
+    node = assemble(CoreSpec("b", ["a", "b"], LbSettings(max_amount=100.0), keys, epoch=1))
     node.phase_started("gm", 10.0)
     assert node.datagram(sender.seal("b", StateChange("demand"), 10.0), 10.0) == []
     assert node.lb.sets["a"] == "normal"  # not yet: GM phase

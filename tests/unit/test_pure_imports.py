@@ -6,47 +6,37 @@ See docs/architecture.md, "Pure cores and the runtime" and "Packages and their d
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = [
-    "config/addresses.py",
-    "config/device_types.py",
-    "config/errors.py",
-    "config/profile.py",
-    "config/schema.py",
-    "config/settings.py",
-    "config/simulation.py",
-    "config/site.py",
-    "device_drivers/codec.py",
-    "device_drivers/planning.py",
-    "simulators/plant.py",
-    "simulators/faults.py",
-    "controller/core/audit.py",
-    "controller/core/messages.py",
-    "controller/core/effects.py",
-    "controller/core/readings.py",
-    "controller/core/phases.py",
-    "controller/core/node_core.py",
-    "controller/core/convergence.py",
-    "controller/core/health.py",
-    "controller/core/stats.py",
-    "controller/api/readiness.py",
-    "controller/lb/base.py",
-    "controller/lb/core.py",
-    "controller/lb/demand.py",
-    "controller/lb/ledger.py",
-    "controller/lb/load_table.py",
-    "controller/lb/rules.py",
-    "controller/lb/settings.py",
-    "controller/lb/supply.py",
-    "controller/lb/transactions.py",
-    "controller/peer/replay.py",
-    "controller/peer/wire.py",
-    "controller/virtual/group.py",
-]
+#: Every module of these packages is pure, and new ones are by being there.
+PURE_PACKAGES = ["controller/core", "controller/lb", "controller/gm", "controller/sc"]
+PURE = sorted(
+    {str(p.relative_to(ROOT)) for d in PURE_PACKAGES for p in (ROOT / d).glob("*.py")}
+    | {
+        "config/addresses.py",
+        "config/device_types.py",
+        "config/errors.py",
+        "config/profile.py",
+        "config/schema.py",
+        "config/settings.py",
+        "config/simulation.py",
+        "config/site.py",
+        "device_drivers/codec.py",
+        "device_drivers/planning.py",
+        "simulators/plant.py",
+        "simulators/faults.py",
+        "controller/api/readiness.py",
+        "controller/peer/replay.py",
+        "controller/peer/wire.py",
+        "controller/virtual/group.py",
+        "controller/catalogue.py",
+        "controller/assembly.py",
+    }
+)
 FORBIDDEN = {
     "asyncio",
     "socket",
@@ -59,6 +49,25 @@ FORBIDDEN = {
     "serial",
     "httpx",
 }
+
+
+def strict_modules() -> list[str]:
+    """The module patterns mypy checks strictly (pyproject.toml)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found: list[str] = []
+    for override in config["tool"]["mypy"]["overrides"]:
+        if override.get("strict"):
+            found += override["module"]
+    return found
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_is_checked_strictly(module: str) -> None:
+    dotted = module.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    patterns = strict_modules()
+    assert any(dotted == p or (p.endswith(".*") and dotted.startswith(p[:-1])) for p in patterns), (
+        f"{dotted} is pure: list it under mypy strict in pyproject.toml"
+    )
 
 
 def imported_roots(path: Path) -> set[str]:

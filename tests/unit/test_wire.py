@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
 from controller.lb.core import LoadBalancer
@@ -187,7 +188,7 @@ def test_keys_rotate_old_key_still_accepted() -> None:
 
 
 def core(node: str) -> NodeCore:
-    node_core = NodeCore(LoadBalancer(node, MEMBERS, LbSettings()), wire(node))
+    node_core = NodeCore(LoadBalancer(node, LbSettings()), wire(node), Group.static(MEMBERS))
     node_core.phase_started("lb", NOW)
     return node_core
 

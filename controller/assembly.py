@@ -1,0 +1,66 @@
+"""The one place a node core is put together: its wire, its modules and its group (pure).
+
+The runtime (``dgi run``, ``dgi demo``), virtual time and the benchmarks all build their cores
+here, so a node is the same node wherever it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from config.site import Site
+from controller.core.group import Group
+from controller.core.messages import Limits
+from controller.core.node_core import NodeCore
+from controller.lb.core import LoadBalancer
+from controller.lb.settings import LbSettings
+from controller.peer.keys import Keyring
+from controller.peer.wire import Wire
+
+
+@dataclass(frozen=True)
+class CoreSpec:
+    """What a node core is made of: who it is, the site's nodes, the algorithm's settings,
+    the group key, its boot epoch (ms), the site name its datagrams carry, their TTL."""
+
+    node_id: str
+    nodes: Sequence[str]
+    settings: LbSettings
+    keyring: Keyring
+    epoch: int
+    site_name: str = "site"
+    ttl_ms: int = 1000
+
+    @classmethod
+    def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
+        return cls(
+            node_id,
+            [n.id for n in site.nodes],
+            LbSettings.from_site(site.algorithm, site.timings),
+            keyring,
+            epoch,
+            site.name,
+            site.timings.CSRC_DEFAULT_TIMEOUT,
+        )
+
+
+def assemble(spec: CoreSpec) -> NodeCore:
+    """A node core with its modules; until group management runs, its group is every node
+    of the site, led by the lowest id."""
+    wire = Wire(
+        spec.node_id,
+        spec.nodes,
+        spec.keyring,
+        epoch=spec.epoch,
+        limits=Limits(spec.settings.max_amount),
+        group=spec.site_name,
+        ttl_ms=spec.ttl_ms,
+    )
+    lb = LoadBalancer(spec.node_id, spec.settings, epoch=spec.epoch)
+    return NodeCore(lb, wire, Group.static(spec.nodes))
+
+
+def build_core(site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> NodeCore:
+    """The core of node ``node_id`` of ``site``."""
+    return assemble(CoreSpec.of_site(site, node_id, keyring, epoch=epoch))

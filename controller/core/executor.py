@@ -1,0 +1,53 @@
+"""Effects carried out: one dispatch, one method per effect on each host.
+
+A host is what runs node cores: the asyncio runtime (:mod:`controller.node.runtime`), virtual
+time (:mod:`controller.virtual.group`) and the direct test link (``tests/lb_link.py``). A new
+effect is a new method here and in each host, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from controller.core.effects import (
+    CancelTimer,
+    Effect,
+    Note,
+    SetPStar,
+    StartTimer,
+    TimerKey,
+    Transmit,
+)
+
+
+class EffectHost(Protocol):
+    def transmit(self, to: str, data: bytes) -> None:
+        """Put an authenticated datagram on the wire to peer ``to``."""
+
+    def command(self, effect: SetPStar) -> None:
+        """Write the actuator; report sent, acknowledged or failed back to the core."""
+
+    def start_timer(self, key: TimerKey, at: float) -> None:
+        """Call the core's ``timer(key)`` at ``at`` (replacing a timer of the same key)."""
+
+    def cancel_timer(self, key: TimerKey) -> None: ...
+
+    def note(self, note: Note) -> None:
+        """Log it, count it, tell whoever listens."""
+
+
+def execute(effects: Iterable[Effect], host: EffectHost) -> None:
+    for effect in effects:
+        if isinstance(effect, Transmit):
+            host.transmit(effect.to, effect.data)
+        elif isinstance(effect, SetPStar):
+            host.command(effect)
+        elif isinstance(effect, StartTimer):
+            host.start_timer(effect.key, effect.at)
+        elif isinstance(effect, CancelTimer):
+            host.cancel_timer(effect.key)
+        elif isinstance(effect, Note):
+            host.note(effect)
+        else:  # Send and GroupChanged end in the node core
+            raise TypeError(f"{type(effect).__name__} is for the node core, not for a host")
