@@ -39,6 +39,9 @@ class AlgorithmSettings(Model):
     # a peer not heard from this long is shown stale, not as its last state, and leaves the
     # residual; none: three cycles (GM + SC + LB phase times)
     peer_stale_s: Positive | None = None
+    # who balances with whom: FREEDM's invitation election each GM phase (nodes that fail
+    # leave the group, nodes that return rejoin), or every node of the site file, always
+    group_management: Literal["election", "static"] = "election"
 
 
 class SimulationSettings(Model):

@@ -13,6 +13,7 @@ from config.site import Site
 from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
+from controller.gm.core import GmSettings, GroupManager
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
@@ -31,6 +32,7 @@ class CoreSpec:
     epoch: int
     site_name: str = "site"
     ttl_ms: int = 1000
+    gm: GmSettings | None = None  # group management; None: the static group
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -42,12 +44,16 @@ class CoreSpec:
             epoch,
             site.name,
             site.timings.CSRC_DEFAULT_TIMEOUT,
+            GmSettings.from_timings(site.timings)
+            if site.algorithm.group_management == "election"
+            else None,
         )
 
 
 def assemble(spec: CoreSpec) -> NodeCore:
-    """A node core with its modules; until group management runs, its group is every node
-    of the site, led by the lowest id."""
+    """A node core with its modules. With group management (``spec.gm``) a node starts as a
+    group of one and the election forms the groups; without it, its group is every node of
+    the site, led by the lowest id."""
     wire = Wire(
         spec.node_id,
         spec.nodes,
@@ -58,7 +64,10 @@ def assemble(spec: CoreSpec) -> NodeCore:
         ttl_ms=spec.ttl_ms,
     )
     lb = LoadBalancer(spec.node_id, spec.settings, epoch=spec.epoch)
-    return NodeCore(lb, wire, Group.static(spec.nodes))
+    if spec.gm is None:
+        return NodeCore(lb, wire, Group.static(spec.nodes))
+    gm = GroupManager(spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch)
+    return NodeCore(lb, wire, gm.group, {gm.name: gm})
 
 
 def build_core(site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> NodeCore:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from controller.core.messages import NODE_MESSAGES, Catalogue
+from controller.gm.messages import GM_MESSAGES
 from controller.lb.messages import LB_MESSAGES
 
-MESSAGES = Catalogue.of(NODE_MESSAGES, LB_MESSAGES)
+MESSAGES = Catalogue.of(NODE_MESSAGES, GM_MESSAGES, LB_MESSAGES)

@@ -19,6 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from controller.api.models import Histogram, Snapshot
 from controller.lb.rules import STATES
 
 Json = dict[str, Any]
@@ -47,6 +48,8 @@ METRICS = {
     "dgi_peer_datagrams_total": "peer datagrams by message type and result (accepted, drop reason)",
     "dgi_group_size": "nodes in this node's group",
     "dgi_is_leader": "1 when this node leads its group",
+    "dgi_gm_elections_total": "groups this node formed as their leader (invitation election)",
+    "dgi_gm_recoveries_total": "times this node started over as a group of one",
     "dgi_enabled": "1 when the node takes part (operator gate and Logger dgiEnable)",
     "dgi_released": "1 when the actuators are released to failsafe values",
     "dgi_device_value": "last value read from a device point",
@@ -73,7 +76,7 @@ class SnapshotCollector(Collector):
     ``ready()`` tells whether the node is ready now."""
 
     def __init__(
-        self, latest: Callable[[], Json | None], ready: Callable[[], bool] | None = None
+        self, latest: Callable[[], Snapshot | None], ready: Callable[[], bool] | None = None
     ) -> None:
         self.latest = latest
         self.ready = ready
@@ -85,6 +88,7 @@ class SnapshotCollector(Collector):
         if self.ready is not None:
             yield from (g for g in [_gauge("dgi_ready", 1.0 if self.ready() else 0.0)] if g)
         yield from _lb(snapshot)
+        yield from _gm(snapshot)
         yield from _peers_and_rounds(snapshot)
         yield from _devices(snapshot)
         yield from _substation(snapshot)
@@ -93,68 +97,81 @@ class SnapshotCollector(Collector):
         return iter(())
 
 
-def _lb(s: Json) -> Iterator[Metric]:
+def _lb(s: Snapshot) -> Iterator[Metric]:
     state = GaugeMetricFamily("dgi_lb_state", METRICS["dgi_lb_state"], labels=["state"])
     for name in STATES:
-        state.add_metric([name], 1.0 if s["state"] == name else 0.0)
+        state.add_metric([name], 1.0 if s.state == name else 0.0)
     yield state
-    for name, key in (
-        ("dgi_gateway_kw", "gateway"),
-        ("dgi_net_generation_kw", "net_generation"),
-        ("dgi_predicted_gateway_kw", "predicted_gateway"),
-        ("dgi_pstar_kw", "pstar"),
-        ("dgi_pstar_commanded_kw", "commanded"),
-        ("dgi_gross_power_flow_kw", "k"),
-        ("dgi_group_residual_kw", "residual"),
+    for name, value in (
+        ("dgi_gateway_kw", s.gateway),
+        ("dgi_net_generation_kw", s.net_generation),
+        ("dgi_predicted_gateway_kw", s.predicted_gateway),
+        ("dgi_pstar_kw", s.pstar),
+        ("dgi_pstar_commanded_kw", s.commanded),
+        ("dgi_gross_power_flow_kw", s.k),
+        ("dgi_group_residual_kw", s.residual),
     ):
-        gauge = _gauge(name, s[key])
+        gauge = _gauge(name, value)
         if gauge is not None:
             yield gauge
     migrations = CounterMetricFamily(
         "dgi_migrations", METRICS["dgi_migrations_total"], labels=["direction", "outcome"]
     )
-    for direction, outcome, n in s["migration_outcomes"]:
+    for direction, outcome, n in s.migration_outcomes:
         migrations.add_metric([direction, outcome], n)
     yield migrations
-    yield _histogram("dgi_migration_latency_seconds", s["histograms"]["migration_latency_seconds"])
+    yield _histogram("dgi_migration_latency_seconds", s.histograms.migration_latency_seconds)
+    duplicates = len(s.duplicates.peers) + (1 if s.duplicates.this_node else 0)
     yield from (g for g in (
-        _gauge("dgi_group_size", len(s["group"])),
-        _gauge("dgi_is_leader", 1.0 if s["leader"] == s["node"] else 0.0),
-        _gauge("dgi_enabled", 1.0 if s["enabled"] and s["dgi_enable"] is not False else 0.0),
-        _gauge("dgi_released", 1.0 if s["released"] else 0.0),
-        _gauge("dgi_command_disagreement", 0.0 if s["disagreement"] is None else 1.0),
-        _gauge("dgi_duplicate_node_ids", float(len(s["duplicates"]["peers"])
-                                               + (1 if s["duplicates"]["this_node"] else 0))),
+        _gauge("dgi_group_size", len(s.group)),
+        _gauge("dgi_is_leader", 1.0 if s.leader == s.node else 0.0),
+        _gauge("dgi_enabled", 1.0 if s.enabled and s.dgi_enable is not False else 0.0),
+        _gauge("dgi_released", 1.0 if s.released else 0.0),
+        _gauge("dgi_command_disagreement", 0.0 if s.disagreement is None else 1.0),
+        _gauge("dgi_duplicate_node_ids", float(duplicates)),
     ) if g is not None)  # fmt: skip
 
 
-def _histogram(name: str, data: Json) -> Metric:
-    buckets = [(str(le), n) for le, n in data["buckets"]] + [("+Inf", data["count"])]
-    return HistogramMetricFamily(name, METRICS[name], buckets=buckets, sum_value=data["sum"])
+def _histogram(name: str, data: Histogram) -> Metric:
+    buckets = [(str(le), n) for le, n in data.buckets] + [("+Inf", data.count)]
+    return HistogramMetricFamily(name, METRICS[name], buckets=buckets, sum_value=data.sum)
 
 
-def _peers_and_rounds(s: Json) -> Iterator[Metric]:
-    yield _histogram("dgi_round_duration_seconds", s["histograms"]["round_duration_seconds"])
-    counters = s["counters"]
-    for name, value in (
-        ("dgi_round_overruns", counters["round_overruns"]),
-        ("dgi_rounds", counters["rounds"]),
-        ("dgi_command_disagreements", counters["command_disagreements"]),
-        ("dgi_failsafe_releases", counters["failsafe_releases"]),
-        ("dgi_actuator_write_errors", counters["write_errors"]),
-    ):
+def _gm(s: Snapshot) -> Iterator[Metric]:
+    if s.gm is None:
+        return
+    yield from _counters(
+        ("dgi_gm_elections", s.gm.elections), ("dgi_gm_recoveries", s.gm.recoveries)
+    )
+
+
+def _counters(*pairs: tuple[str, float]) -> Iterator[Metric]:
+    """One unlabelled counter per (name without ``_total``, value)."""
+    for name, value in pairs:
         counter = CounterMetricFamily(name, METRICS[name + "_total"])
         counter.add_metric([], value)
         yield counter
+
+
+def _peers_and_rounds(s: Snapshot) -> Iterator[Metric]:
+    yield _histogram("dgi_round_duration_seconds", s.histograms.round_duration_seconds)
+    counters = s.counters
+    yield from _counters(
+        ("dgi_round_overruns", counters.round_overruns),
+        ("dgi_rounds", counters.rounds),
+        ("dgi_command_disagreements", counters.command_disagreements),
+        ("dgi_failsafe_releases", counters.failsafe_releases),
+        ("dgi_actuator_write_errors", counters.write_errors),
+    )
     datagrams = CounterMetricFamily(
         "dgi_peer_datagrams", METRICS["dgi_peer_datagrams_total"], labels=["type", "result"]
     )
-    for type_, result, n in s["datagrams"]:
+    for type_, result, n in s.datagrams:
         datagrams.add_metric([type_, result], n)
     yield datagrams
 
 
-def _devices(s: Json) -> Iterator[Metric]:
+def _devices(s: Snapshot) -> Iterator[Metric]:
     value = GaugeMetricFamily(
         "dgi_device_value",
         METRICS["dgi_device_value"],
@@ -171,28 +188,26 @@ def _devices(s: Json) -> Iterator[Metric]:
     errors = CounterMetricFamily(
         "dgi_device_errors", METRICS["dgi_device_errors_total"], labels=["device"]
     )
-    for device in s["devices"]:
-        for point in device["points"]:
-            if point["value"] is not None:
-                value.add_metric(
-                    [device["id"], point["signal"], point["name"], point["unit"]], point["value"]
-                )
-        if device["last_read"] is not None:
-            last.add_metric([device["id"]], device["last_read"])
-        stale.add_metric([device["id"], device["type"]], 1.0 if device["stale"] else 0.0)
-        errors.add_metric([device["id"]], device["errors"])
+    for device in s.devices:
+        for point in device.points:
+            if point.value is not None:
+                value.add_metric([device.id, point.signal, point.name, point.unit], point.value)
+        if device.last_read is not None:
+            last.add_metric([device.id], device.last_read)
+        stale.add_metric([device.id, device.type], 1.0 if device.stale else 0.0)
+        errors.add_metric([device.id], device.errors)
     yield from (value, last, stale, errors)
 
 
-def _substation(s: Json) -> Iterator[Metric]:
-    sub = s["substation"]
+def _substation(s: Snapshot) -> Iterator[Metric]:
+    sub = s.substation
     yield from (g for g in (
-        _gauge("dgi_substation_load_kw", sub["load_kw"]),
-        _gauge("dgi_substation_capacity_kw", sub["capacity_kw"]),
-        _gauge("substation_current_load", sub["charging_sessions"]),
+        _gauge("dgi_substation_load_kw", sub.load_kw),
+        _gauge("dgi_substation_capacity_kw", sub.capacity_kw),
+        _gauge("substation_current_load", sub.charging_sessions),
     ) if g is not None)  # fmt: skip
     requests = CounterMetricFamily("dgi_charge_requests", METRICS["dgi_charge_requests_total"])
-    requests.add_metric([], sub["charge_requests"])
+    requests.add_metric([], sub.charge_requests)
     yield requests
 
 

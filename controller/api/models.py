@@ -1,4 +1,6 @@
-"""The shapes the status API answers with (they document the OpenAPI file)."""
+"""The node's snapshot and the shapes the status API answers with (they document the OpenAPI
+file): defined once here, built by the node (:mod:`controller.node.snapshot`), read by the API
+app, readiness and the metrics."""
 
 from __future__ import annotations
 
@@ -59,7 +61,10 @@ class Status(BaseModel):
     site: str
     mode: Literal["freedm", "adaptive"]
     leader: str
-    group: list[str]
+    group: list[str] = Field(description="the members of this node's group, itself included")
+    group_id: str = Field(description="unique per leader and boot: node.epoch.counter")
+    gm: GroupManagement | None
+    site_nodes: int = Field(description="nodes in the site file")
     state: Literal["supply", "demand", "normal"]
     gateway: float = Field(description="G: measured gateway (kW), + = export to the bus")
     net_generation: float = Field(description="NG: generation + storage - drain (kW)")
@@ -138,7 +143,10 @@ class PeerStatus(BaseModel):
 
 
 class Peer(BaseModel):
+    """Every other node of the site; ``in_group``: a member of this node's group now."""
+
     id: str
+    in_group: bool
     state: PeerState = Field(description="what the peer last said of itself (its Status); "
                              "stale when not heard within the stale time")  # fmt: skip
     age_s: float | None = Field(description="seconds since its last Status")
@@ -239,3 +247,94 @@ class Invalid(BaseModel):
 
     error: str
     details: list[dict[str, Any]]
+
+
+class Recent(BaseModel):
+    window_s: float
+    datagrams: dict[str, int] = Field(description="datagram results of the window, by result")
+    overruns: int
+    overrun_window_s: float
+
+
+class Duplicates(BaseModel):
+    peers: dict[str, list[int]] = Field(description="peer ids heard from two processes")
+    this_node: dict[str, int] = Field(description="peers that hear this id twice: the epoch")
+
+
+class Histogram(BaseModel):
+    buckets: list[tuple[float, int]] = Field(description="cumulative (le, count)")
+    sum: float
+    count: int
+
+
+class Histograms(BaseModel):
+    round_duration_seconds: Histogram
+    migration_latency_seconds: Histogram
+
+
+class Substation(BaseModel):
+    load_kw: float
+    capacity_kw: float
+    charging_sessions: int
+    charge_requests: int
+
+
+class GroupManagement(BaseModel):
+    """The node's group management (null with ``group_management = "static"``)."""
+
+    status: Literal["normal", "election", "reorganization"]
+    elections: int = Field(description="groups this node formed as their leader")
+    recoveries: int = Field(description="times this node started over as a group of one")
+    dropped: dict[str, int] = Field(description="GM inputs dropped, by reason")
+
+
+class Snapshot(BaseModel):
+    """Everything a node publishes after a round; ``/api/v1/status`` is a part of it."""
+
+    node: str
+    site: str
+    mode: Literal["freedm", "adaptive"]
+    time: float
+    leader: str
+    group: list[str]
+    group_id: str
+    gm: GroupManagement | None
+    site_nodes: int
+    state: Literal["supply", "demand", "normal"]
+    gateway: float
+    net_generation: float
+    predicted_gateway: float
+    k: float
+    pstar: float | None
+    commanded: float | None
+    disagreement: Disagreement | None
+    residual: float
+    synchronised: bool
+    enabled: bool
+    dgi_enable: bool | None
+    released: bool
+    health: DeviceHealth
+    ledger: Ledger
+    recent: Recent
+    duplicates: Duplicates
+    started_at: float | None
+    counters: Counters
+    migration_outcomes: list[tuple[str, str, int]] = Field(
+        description="(direction, outcome, count)"
+    )
+    timing: Timing
+    devices: list[Device]
+    peers: list[Peer]
+    datagrams: list[tuple[str, str, int]] = Field(description="(type, result, count)")
+    load_table: LoadTable
+    histograms: Histograms
+    substation: Substation
+
+    def status(self) -> Status:
+        """The part ``/api/v1/status`` answers with."""
+        fields = set(Status.model_fields) - {"devices"}
+        devices = [
+            DeviceFreshness(id=d.id, type=d.type, stale=d.stale, last_read=d.last_read)
+            for d in self.devices
+        ]
+        return Status.model_validate({**{k: getattr(self, k) for k in fields}, "devices": devices})

@@ -29,6 +29,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from config.files import SecretFileError, read_secret
 from controller.api.app import ApiState, create_app
 from controller.api.metrics import new_registry
+from controller.api.models import Snapshot
 from controller.cli.command_name import dgi_command
 from controller.cli.logs import setup_logging
 
@@ -183,7 +184,7 @@ async def serve(args: argparse.Namespace) -> int:
             message = json.loads(line)
             kind = message["type"]
             if kind == "snapshot":
-                state.snapshot = message["snapshot"]
+                state.snapshot = Snapshot.model_validate(message["snapshot"])
             elif kind == "event":
                 state.event(message)
             elif kind == "reply":

@@ -22,6 +22,7 @@ from controller.core.convergence import Settling
 from controller.core.readings import ACTUATORS
 from controller.node.api_link import ApiStartError
 from controller.node.runtime import NodeRuntime
+from controller.node.snapshot import snapshot
 from controller.peer.keys import KeyFileError, Keyring, load_keyring
 from simulators.plant import Plant
 from simulators.runner import Simulation
@@ -104,21 +105,22 @@ def report(
     duration: float | None,
     initial: dict[str, float],
 ) -> dict[str, object]:
-    fields = (
-        "id",
-        "state",
-        "gateway",
-        "net_generation",
-        "predicted_gateway",
-        "migrations_in",
-        "migrations_out",
-    )
     rows = []
     change = 0.0
     tracker.sim.plant.advance(tracker.sim.now())
     for node in nodes:
-        status = node.status()
-        rows.append({key: status[key] for key in fields})
+        s = snapshot(node, node.clock())
+        rows.append(
+            {
+                "id": s.node,
+                "state": s.state,
+                "gateway": s.gateway,
+                "net_generation": s.net_generation,
+                "predicted_gateway": s.predicted_gateway,
+                "migrations_in": s.counters.migrations_in,
+                "migrations_out": s.counters.migrations_out,
+            }
+        )
         change += held_pstar(site, tracker.sim.plant, node.node.id) - initial[node.node.id]
     tolerance = site.algorithm.tolerance
     return {

@@ -88,7 +88,8 @@ class LoadBalancer(SupplySide, DemandSide):
     # -- inputs -----------------------------------------------------------------------------------
 
     def start_phase(self, now: float) -> list[Effect]:
-        """A new LB phase: the next round synchronises (static group: each node by itself)."""
+        """A new LB phase: the next round synchronises (each node by itself, from what its
+        group's members last told it)."""
         self.synced = False
         self._sync_due = True
         return []

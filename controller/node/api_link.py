@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from controller.api.models import Snapshot
 from controller.cli.logs import current_format
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class ApiLink:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
 
-    async def start(self, first: Json) -> None:
+    async def start(self, first: Snapshot) -> None:
         """Spawn the API process, hand it the first snapshot, wait until it listens."""
         ours, theirs = socket.socketpair()
         args = [sys.executable, "-m", "controller.api.server", "--fd", str(theirs.fileno())]
@@ -74,7 +75,7 @@ class ApiLink:
         self.process = await asyncio.create_subprocess_exec(*args, pass_fds=[theirs.fileno()])
         theirs.close()
         reader, self._writer = await asyncio.open_connection(sock=ours)
-        self.publish({"type": "snapshot", "snapshot": first})
+        self.publish_snapshot(first)
         line = await asyncio.wait_for(reader.readline(), 30)
         message = (
             json.loads(line) if line else {"type": "failed", "reason": "the API process exited"}
@@ -83,6 +84,9 @@ class ApiLink:
             await self.stop()
             raise ApiStartError(f"API on {self.host}:{self.port}: {message.get('reason')}")
         self._reader_task = asyncio.create_task(self._serve_writes(reader), name="api writes")
+
+    def publish_snapshot(self, snapshot: Snapshot) -> None:
+        self.publish({"type": "snapshot", "snapshot": snapshot.model_dump(mode="json")})
 
     def publish(self, message: Json) -> None:
         """Queue one message for the API process; never blocks, drops when it lags."""

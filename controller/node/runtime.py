@@ -270,10 +270,9 @@ class NodeRuntime:
         if self.api is None:
             return
         now = self.clock()
-        self.api.publish({"type": "snapshot", "snapshot": snapshot(self, now)})
-        self.api.publish(
-            {"type": "event", "event": "round", "data": round_event(self, now, duration)}
-        )
+        self.api.publish_snapshot(snapshot(self, now))
+        event = round_event(self, now, duration).model_dump(mode="json")
+        self.api.publish({"type": "event", "event": "round", "data": event})
 
     async def _write(self, action: str, args: dict[str, object]) -> dict[str, object]:
         """A write from the API process (it checked the token)."""
@@ -296,24 +295,3 @@ class NodeRuntime:
     @property
     def released(self) -> bool:
         return self.health.released
-
-    def status(self) -> dict[str, object]:
-        lb = self.lb
-        return {
-            "id": self.node.id,
-            "leader": lb.leader,
-            "group": sorted([self.node.id, *lb.peers]),
-            "state": lb.state,
-            "gateway": lb.gateway,
-            "net_generation": lb.net_generation,
-            "predicted_gateway": lb.predicted,
-            "k": lb.k,
-            "migrations_in": lb.migrations_in,
-            "migrations_out": lb.migrations_out,
-            "commanded": lb.ledger.command if lb.ledger.started else None,
-            "held": lb.readings.pstar,
-            "initial_setpoint": lb.ledger.initial if lb.ledger.started else None,
-            "rounds": lb.rounds,
-            "released": self.released,
-            "stale": list(lb.readings.stale),
-        }

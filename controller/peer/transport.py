@@ -81,6 +81,9 @@ class Faults:
     jitter_s: float = 0.0001
     reorder_delay_s: float = 0.005
     cut: frozenset[str] = frozenset()  # nodes cut off: everything to or from them is lost
+    # per link (the two nodes, either way): the chance a datagram is lost, beyond ``drop``;
+    # 1.0 is a link that is down (FREEDM's network.xml reliabilities)
+    link_drop: Mapping[frozenset[str], float] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,7 +105,8 @@ class InMemoryNetwork:
         if source in self.faults.cut or to in self.faults.cut:
             self.stats["cut"] += 1
             return
-        if self.rng.random() < self.faults.drop:
+        lost = self.faults.link_drop.get(frozenset((source, to)), 0.0)
+        if self.rng.random() < self.faults.drop or (lost and self.rng.random() < lost):
             self.stats["dropped"] += 1
             return
         copies = 2 if self.rng.random() < self.faults.duplicate else 1

@@ -38,6 +38,7 @@ from controller.core.executor import execute
 from controller.core.node_core import NodeCore
 from controller.core.phases import PhasePlan
 from controller.core.readings import Readings
+from controller.gm.core import GmSettings
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
@@ -120,6 +121,7 @@ class VirtualGroup:
         start: float = 1_000_000.0,
         devices: DeviceTiming = DeviceTiming(),
         clock_offsets: Mapping[str, float] | None = None,
+        group_management: bool = False,
     ) -> None:
         self.now = start
         self.offsets = dict(clock_offsets or {})
@@ -136,7 +138,9 @@ class VirtualGroup:
         for index, (node_id, gateway, ng) in enumerate(
             zip(ids, gateways, net_generations, strict=True)
         ):
-            core = assemble(CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1))
+            gm = GmSettings.from_timings(timings) if group_management else None
+            spec = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm)
+            core = assemble(spec)
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
             transport = self.network.endpoint(node_id, self._receiver(node_id))
             self.nodes[node_id] = VirtualNode(core, plant, transport, gateway)

@@ -31,8 +31,9 @@ class Running:
 
 @pytest.fixture
 async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    """sst1 of three-substations (its peers do not run)."""
-    async with live_node(tmp_path, "three-substations.toml") as node:
+    """sst1 of three-substations (its peers do not run), in the static group: the API as a
+    node with silent peers shows it."""
+    async with live_node(tmp_path, "three-substations.toml", group="static") as node:
         yield node
 
 
@@ -44,8 +45,12 @@ async def solo(tmp_path: Path) -> AsyncIterator[Running]:
 
 
 @contextlib.asynccontextmanager
-async def live_node(tmp_path: Path, example: str) -> AsyncIterator[Running]:
+async def live_node(
+    tmp_path: Path, example: str, *, group: str = "election"
+) -> AsyncIterator[Running]:
     path = copy_site(example, tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace("[algorithm]\n", f'[algorithm]\ngroup_management = "{group}"\n'))
     write_key_file(tmp_path / "group.key")
     token = tmp_path / "api.token"
     token.write_text(TOKEN + "\n")

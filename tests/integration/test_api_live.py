@@ -19,7 +19,7 @@ from controller.core.messages import Limits
 from controller.lb.messages import StateChange
 from controller.peer.wire import Wire
 from tests.conftest import require_tool
-from tests.integration.conftest import TOKEN, Running
+from tests.integration.conftest import TOKEN, Running, live_node
 
 
 async def until_rounds(client: httpx.AsyncClient, rounds: int) -> dict[str, Any]:
@@ -232,3 +232,22 @@ async def test_a_token_created_while_the_node_runs_works_at_once(
             "/api/v1/control", json={"enabled": True}, headers={"Authorization": f"Bearer {fresh}"}
         )
         assert answer.status_code == 200, answer.text
+
+
+async def test_a_node_whose_group_never_forms_is_alone_and_not_ready(tmp_path: Path) -> None:
+    """With group management, sst1 of a three-node site whose peers do not run stays a group
+    of one: its status says so and /readyz names it."""
+    async with (
+        live_node(tmp_path, "three-substations.toml") as node,
+        httpx.AsyncClient(base_url=node.base, timeout=5) as client,
+    ):
+        await until_rounds(client, 3)
+        status = (await client.get("/api/v1/status")).json()
+        assert status["group"] == ["sst1"]
+        assert status["leader"] == "sst1"
+        assert status["gm"]["status"] == "normal"
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert "alone: in no group with the site's other 2 node(s)" in ready.json()["reasons"]
+        peers = (await client.get("/api/v1/peers")).json()
+        assert [(p["id"], p["in_group"]) for p in peers] == [("sst2", False), ("sst3", False)]

@@ -146,6 +146,12 @@ class Lab:
         process.terminate()
         process.wait(10)
 
+    def kill_node(self, name: str) -> None:
+        """SIGKILL: no failsafe write, no goodbye (its API process ends with its link)."""
+        process = self.nodes.pop(name)
+        process.kill()
+        process.wait(10)
+
     def fault(self, device: str, *settings: str) -> dict[str, Any]:
         result = dgi("fault", "--control", self.control, device, *settings)
         assert result.returncode == 0, result.stdout + result.stderr

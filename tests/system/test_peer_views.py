@@ -1,7 +1,7 @@
 """One truth for a peer's state: the load table (text and JSON), ``/api/v1/peers``, the round
 events behind the live page and the peer itself agree at every step, while the group's
-states change, a peer is disabled (and still shown as it says), stops (and is shown
-stale) and comes back — three ``dgi run``
+states change, a peer is disabled (and still shown as it says), stops (and leaves the
+group) and comes back (and rejoins) — three ``dgi run``
 processes and ``dgi simulate``."""
 
 from __future__ import annotations
@@ -35,14 +35,23 @@ def views(lab: Lab, node: str) -> dict[str, dict[str, Any]]:
             text[line.removeprefix("( ???? ) ")] = "unknown"
     out: dict[str, dict[str, Any]] = {}
     for peer in (n for n in NODES if n != node):
+        listed = next(p for p in peers if p["id"] == peer)
         out[peer] = {
+            "in_group": listed["in_group"],
             "text": text.get(peer),
-            "load-table": next(n["state"] for n in table["nodes"] if n["id"] == peer),
-            "peers": next(p["state"] for p in peers if p["id"] == peer),
-            "round": next(m["state"] for m in history[-1]["group"] if m["id"] == peer),
-            "age": next(p["age_s"] for p in peers if p["id"] == peer),
+            "load-table": next((n["state"] for n in table["nodes"] if n["id"] == peer), None),
+            "peers": listed["state"],
+            "round": next((m["state"] for m in history[-1]["group"] if m["id"] == peer), None),
+            "age": listed["age_s"],
         }
     return out
+
+
+def consistent(view: dict[str, Any]) -> bool:
+    """A member is shown alike everywhere; a node outside the group only in the peers list."""
+    if view["in_group"]:
+        return len({view["text"], view["load-table"], view["peers"], view["round"]}) == 1
+    return view["text"] is None and view["load-table"] is None and view["round"] is None
 
 
 def agreeing(lab: Lab, node: str) -> dict[str, dict[str, Any]]:
@@ -51,11 +60,7 @@ def agreeing(lab: Lab, node: str) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + 3
     while True:
         seen = views(lab, node)
-        split = {
-            p: v
-            for p, v in seen.items()
-            if len({v["text"], v["load-table"], v["peers"], v["round"]}) > 1
-        }
+        split = {p: v for p, v in seen.items() if not consistent(v)}
         if not split:
             return seen
         assert time.monotonic() < deadline, f"{node}'s views disagree: {split}"
@@ -63,15 +68,16 @@ def agreeing(lab: Lab, node: str) -> dict[str, dict[str, Any]]:
 
 
 def everyone_agrees(lab: Lab, running: tuple[str, ...], stopped: tuple[str, ...] = ()) -> bool:
-    """Every running node shows each running peer in the state the peer gives itself, heard
-    within the stale time, and each stopped peer as stale."""
+    """Every running node has each running peer in its group, shown in the state the peer
+    gives itself, heard within the stale time; and each stopped peer out of its group, not
+    shown in any state it once had."""
     own = {n: lab.api(n, "/api/v1/status")["state"] for n in running}
     for node in running:
         for peer, view in agreeing(lab, node).items():
             if peer in stopped:
-                if view["peers"] != "stale" or view["age"] <= STALE_S:
+                if view["in_group"] or view["peers"] not in ("stale", "unknown"):
                     return False
-            elif view["peers"] != own[peer] or view["age"] > STALE_S:
+            elif not view["in_group"] or view["peers"] != own[peer] or view["age"] > STALE_S:
                 return False
     return True
 
@@ -116,10 +122,10 @@ async def test_every_view_shows_each_peer_as_it_last_said(
     await until(lambda: everyone_agrees(lab, NODES), 10, "agreement while sst3 is disabled")
     lab.put("sst3", "/api/v1/control", {"enabled": True})
 
-    # sst3 stops: the others show it stale, then not as its last state
+    # sst3 stops: the others' group management drops it, and no view shows its last state
     lab.stop_node("sst3")
     await until(lambda: everyone_agrees(lab, ("sst1", "sst2"), ("sst3",)), 20, "sst3 stale")
-    assert "(STALE) sst3 (" in lab.api("sst1", "/api/v1/load-table")["text"]
+    assert " sst3" not in lab.api("sst1", "/api/v1/load-table")["text"]  # left the group
 
     # it comes back: every view shows its state again
     lab.start_node("sst3")

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from controller.api import models as m
 from controller.api.app import ApiState, create_app, fixed_token
 from controller.api.metrics import METRICS, new_registry
 from controller.api.readiness import readiness
 from controller.cli.monitoring_cmd import openapi_text
+from controller.core.group import Group
 from controller.node.runtime import NodeRuntime
 from controller.node.snapshot import snapshot
 from controller.peer.keys import Keyring
@@ -23,22 +25,24 @@ NOW = 1_800_000_000.0
 
 
 @pytest.fixture
-async def live_snapshot() -> dict[str, Any]:
+async def live_snapshot() -> m.Snapshot:
     node = NodeRuntime(
         example("three-substations.toml"), "sst1", Keyring("k", {"k": bytes(32)}), api=False
     )
+    assert snapshot(node, NOW).group == ["sst1"]  # a group of one until its first GM phase
+    node.lb.group_changed(Group.static(["sst1", "sst2", "sst3"]), NOW)  # as the election forms it
     body = snapshot(node, NOW)
-    body["pstar"] = body["commanded"] = -20.0  # as read back when a node starts
-    body["ledger"]["summary"]["command"] = -20.0
+    body.pstar = body.commanded = -20.0  # as read back when a node starts
+    body.ledger.summary.command = -20.0
     await node.devices.close()
-    body["timing"]["last_round_at"] = NOW - 0.05
-    for device in body["devices"]:
-        device["stale"] = False
+    body.timing.last_round_at = NOW - 0.05
+    for device in body.devices:
+        device.stale = False
     return body
 
 
 @pytest.fixture
-def client(live_snapshot: dict[str, Any]) -> TestClient:
+def client(live_snapshot: m.Snapshot) -> TestClient:
     state = ApiState("sst1")
     state.snapshot = live_snapshot
     return TestClient(
@@ -66,6 +70,9 @@ def test_status_has_every_field_the_issue_names(client: TestClient) -> None:
     ]
     assert body["leader"] == "sst1"
     assert body["group"] == ["sst1", "sst2", "sst3"]
+    assert body["group_id"] == "static"  # as the fixture set it
+    assert body["gm"]["status"] == "normal"
+    assert body["site_nodes"] == 3
 
 
 def test_load_table_as_json_and_text(client: TestClient) -> None:
@@ -94,26 +101,27 @@ def test_devices_list_every_point_and_filter_by_type(client: TestClient) -> None
     )
 
 
-def stale(s: dict[str, Any]) -> None:
-    next(d for d in s["devices"] if d["id"] == "sst1-load")["stale"] = True
+def stale(s: m.Snapshot) -> None:
+    next(d for d in s.devices if d.id == "sst1-load").stale = True
 
 
-def peers_heard(at: float | None) -> Callable[[dict[str, Any]], None]:
-    def change(s: dict[str, Any]) -> None:
-        s["started_at"] = NOW - 60
-        for peer in s["peers"]:
-            peer["last_seen"] = at
+def peers_heard(at: float | None) -> Callable[[m.Snapshot], None]:
+    def change(s: m.Snapshot) -> None:
+        s.started_at = NOW - 60
+        for peer in s.peers:
+            peer.last_seen = at
 
     return change
 
 
-def nested(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+def nested(path: str, value: object) -> Callable[[m.Snapshot], None]:
     *parents, key = path.split(".")
 
-    def change(s: dict[str, Any]) -> None:
-        for part in parents:
-            s = s[part]
-        s[key] = value
+    def change(s: m.Snapshot) -> None:
+        part: Any = s
+        for name in parents:
+            part = getattr(part, name)
+        setattr(part, key, value)
 
     return change
 
@@ -137,14 +145,17 @@ READINESS = [
      ["40 of 43 peer datagrams in the last 30 s arrived expired: clocks further apart than the "
       "time-to-live (CSRC_DEFAULT_TIMEOUT)? synchronise them (NTP)"]),
     ("few-expired", nested("recent.datagrams", {"expired": 3, "accepted": 0}), []),
-    ("disagreement", nested("disagreement", {"held": -20.0, "commanded": -10.0, "since": NOW}),
+    ("disagreement", nested("disagreement", m.Disagreement(held=-20.0, commanded=-10.0, since=NOW)),
      ["the actuator holds -20 but the node commanded -10"]),
-    ("disagreement-no-value", nested("disagreement", {"held": None, "commanded": -10.0, "since": NOW}),
+    ("disagreement-no-value", nested("disagreement", m.Disagreement(held=None, commanded=-10.0, since=NOW)),
      ["the actuator holds no value but the node commanded -10"]),
     ("unacknowledged", nested("ledger.summary.pending_since", NOW - 3.0),
      ["the actuator has not acknowledged PStar -20 for 3.0 s (0 failed writes)"]),
     ("twin-peer", nested("duplicates.peers", {"sst2": [1, 2]}),
      ["node id sst2 is used by two processes (boot epochs 1, 2)"]),
+    ("alone", nested("group", ["sst1"]),
+     ["alone: in no group with the site's other 2 node(s)"]),
+    ("static-alone", lambda s: (nested("group", ["sst1"])(s), nested("gm", None)(s)), []),
     ("twin-here", nested("duplicates.this_node", {"sst3": 5}),
      ["sst3 hears this node's id from another process too (epoch 5)"]),
 ]  # fmt: skip
@@ -154,7 +165,7 @@ READINESS = [
     ("change", "reasons"), [r[1:] for r in READINESS], ids=[r[0] for r in READINESS]
 )
 def test_readiness(
-    live_snapshot: dict[str, Any], change: Callable[[dict[str, Any]], None], reasons: list[str]
+    live_snapshot: m.Snapshot, change: Callable[[m.Snapshot], None], reasons: list[str]
 ) -> None:
     change(live_snapshot)
     assert readiness(live_snapshot, NOW) == reasons
@@ -186,7 +197,7 @@ def test_writes_need_the_token(
     assert answer.json() == {"error": error}
 
 
-def test_writes_are_refused_without_a_token_file(live_snapshot: dict[str, Any]) -> None:
+def test_writes_are_refused_without_a_token_file(live_snapshot: m.Snapshot) -> None:
     state = ApiState("sst1")
     state.snapshot = live_snapshot
     app = create_app(

@@ -1,0 +1,1 @@
+"""Group management: FREEDM's invitation election (Garcia-Molina), as a pure module."""
