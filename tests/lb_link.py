@@ -164,6 +164,9 @@ class _Host:
         core.command_sent(effect.seq)
         link.apply(self.node, core.command_acked(effect.seq, effect.setpoint, link.now))
 
+    def show_group(self, bits: int) -> None:
+        raise AssertionError("the load balancer has no group to show")
+
     def start_timer(self, key: TimerKey, at: float) -> None:
         self.link.timers[(self.node, key)] = at
 

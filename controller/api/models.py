@@ -182,6 +182,8 @@ class RoundEvent(BaseModel):
     state: str
     k: float
     residual: float
+    leader: str
+    group_id: str
     group: list[GroupMember]
 
 

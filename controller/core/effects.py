@@ -40,6 +40,15 @@ class SetPStar:
 
 
 @dataclass(frozen=True)
+class ShowGroup:
+    """Write the group bit field to the Logger's ``groupStatus`` (if the node has a Logger):
+    bit 0 = this node leads; bit n = the n-th node of the site (ascending id, this one
+    included) is in its group. Written each GM phase, as FREEDM did."""
+
+    bits: int
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Call back with ``key`` at time ``at`` (replaces a timer with the same key)."""
 
@@ -70,4 +79,4 @@ class GroupChanged:
     group: Group
 
 
-Effect = Send | Transmit | SetPStar | StartTimer | CancelTimer | Note | GroupChanged
+Effect = Send | Transmit | SetPStar | ShowGroup | StartTimer | CancelTimer | Note | GroupChanged

@@ -15,6 +15,7 @@ from controller.core.effects import (
     Effect,
     Note,
     SetPStar,
+    ShowGroup,
     StartTimer,
     TimerKey,
     Transmit,
@@ -27,6 +28,9 @@ class EffectHost(Protocol):
 
     def command(self, effect: SetPStar) -> None:
         """Write the actuator; report sent, acknowledged or failed back to the core."""
+
+    def show_group(self, bits: int) -> None:
+        """Write the group bit field to the Logger, if there is one; never blocks a round."""
 
     def start_timer(self, key: TimerKey, at: float) -> None:
         """Call the core's ``timer(key)`` at ``at`` (replacing a timer of the same key)."""
@@ -43,6 +47,8 @@ def execute(effects: Iterable[Effect], host: EffectHost) -> None:
             host.transmit(effect.to, effect.data)
         elif isinstance(effect, SetPStar):
             host.command(effect)
+        elif isinstance(effect, ShowGroup):
+            host.show_group(effect.bits)
         elif isinstance(effect, StartTimer):
             host.start_timer(effect.key, effect.at)
         elif isinstance(effect, CancelTimer):

@@ -45,6 +45,7 @@ from controller.core.effects import (
     GroupChanged,
     Note,
     Send,
+    ShowGroup,
     StartTimer,
     TimerKey,
 )
@@ -139,10 +140,21 @@ class GroupManager:
     def coordinator(self) -> bool:
         return self.group.leader == self.node_id
 
+    def bits(self) -> int:
+        """FREEDM's group bit field: bit 0 = this node leads; bit n = the n-th node of the
+        site (ascending id, this one included, from 1) is in this node's group."""
+        order = sorted(self.nodes | {self.node_id})
+        members = set(self.group.members)
+        field = int(self.coordinator)
+        for n, node in enumerate(order, start=1):
+            if node in members and n < 32:
+                field |= 1 << n
+        return field
+
     # -- the module -----------------------------------------------------------------------------
 
     def start_phase(self, now: float) -> list[Effect]:
-        fx: list[Effect] = []
+        fx: list[Effect] = [ShowGroup(self.bits())]
         if self.status == REORGANIZATION:
             # invited last phase, no peer list yet: it may be on its way (the new leader
             # closes its invitation window at this phase's start too), so wait a little

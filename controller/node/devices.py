@@ -106,6 +106,7 @@ class DeviceSet:
         self._marks: dict[str, float] = {}  # device -> when its last good read was sent
         self._writer: asyncio.Task[None] | None = None
         self._failsafe: asyncio.Task[None] | None = None
+        self._shower: asyncio.Task[None] | None = None
         self._write_failing = False
         self.on_sent: Callable[[int], None] | None = None  # (seq)
         self.on_acked: Callable[[int, float, float], None] | None = None  # (seq, setpoint, mark)
@@ -188,6 +189,26 @@ class DeviceSet:
         ids = sorted(i for i, t in self.types.items() if t == device_type)
         return self.drivers[ids[0]] if ids else None
 
+    # -- the Logger ---------------------------------------------------------------------------
+
+    def show_group(self, bits: int) -> None:
+        """Write the group bit field to the first Logger's ``groupStatus``, in the background
+        (a failure is logged at debug level: the display is not worth a round)."""
+        driver = self._first("Logger")
+        if driver is None or self.released:
+            return
+        if not any(p.name == "groupStatus" and p.writable for p in driver.profile.points):
+            return
+        if self._shower is not None and not self._shower.done():
+            return  # the last one is still being written; the next GM phase writes again
+        self._shower = asyncio.create_task(self._show(driver, bits), name="group status")
+
+    async def _show(self, driver: DeviceDriver, bits: int) -> None:
+        try:
+            await driver.write("groupStatus", float(bits))
+        except DriverError as exc:
+            log.debug("groupStatus not written: %s", exc)
+
     # -- release ----------------------------------------------------------------------------------
 
     def release(self) -> None:
@@ -243,7 +264,7 @@ class DeviceSet:
         self.retry()
 
     async def close(self) -> None:
-        for task in (self._writer, self._failsafe):
+        for task in (self._writer, self._failsafe, self._shower):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

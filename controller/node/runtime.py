@@ -228,6 +228,9 @@ class NodeRuntime:
     def command(self, effect: SetPStar) -> None:
         self.devices.command(effect)  # held back while released
 
+    def show_group(self, bits: int) -> None:
+        self.devices.show_group(bits)
+
     def start_timer(self, key: TimerKey, at: float) -> None:
         self.cancel_timer(key)
         delay = max(0.0, at - self.clock())

@@ -242,5 +242,7 @@ def round_event(node: NodeRuntime, now: float, duration_s: float) -> m.RoundEven
         state=lb.state,
         k=lb.k,
         residual=lb.residual(now),
+        leader=lb.leader,
+        group_id=lb.group_id,
         group=group,
     )

@@ -103,6 +103,7 @@ class VirtualNode:
     reading: bool = False  # a round's read is in flight
     writing: bool = False
     wanted: SetPStar | None = None  # the newest command not yet written
+    group_bits: int = 0  # what its Logger's groupStatus shows
 
 
 class VirtualGroup:
@@ -310,6 +311,9 @@ class _Host:
         node.wanted = effect
         if not node.writing:
             self.group._write(self.node_id, node)
+
+    def show_group(self, bits: int) -> None:
+        self.group.nodes[self.node_id].group_bits = bits
 
     def start_timer(self, key: TimerKey, at: float) -> None:
         group, node = self.group, self.group.nodes[self.node_id]

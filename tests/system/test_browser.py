@@ -3,6 +3,7 @@ the event stream, the group table shows every node with its state and age, and t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.browser import Chromium
@@ -32,6 +33,7 @@ def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
         residual = browser.evaluate("document.getElementById('residual').textContent")
         table = browser.evaluate("document.getElementById('load-table').textContent")
         live = browser.evaluate("document.getElementById('connection').textContent")
+        group = browser.evaluate("document.getElementById('group-id').textContent")
         ARTIFACTS.mkdir(exist_ok=True)
         browser.screenshot(ARTIFACTS / "node-page.png")
     assert sorted(rows) == ["sst1", "sst2", "sst3"]
@@ -47,6 +49,7 @@ def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
     assert abs(float(residual)) < 1.0  # the example site can be balanced
     assert "LOAD TABLE (Power Management)" in table
     assert live == "live"
+    assert re.fullmatch(r"sst1\.\d+\.\d+, led by sst1", group), group
     assert (ARTIFACTS / "node-page.png").stat().st_size > 10_000
 
 

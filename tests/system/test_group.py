@@ -9,12 +9,18 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.system.lab import Lab, until
+from tests.system.lab import Lab, Observer, until
 
 NODES = ("sst1", "sst2", "sst3")
 CYCLE_S = 1.24  # fast-5
 # two GM cycles, plus the round after which a node publishes what its GM phase decided
 WITHIN_S = 2 * CYCLE_S + 0.5
+
+
+async def shown(observer: Observer, loggers: list[str]) -> list[float | None]:
+    await observer.read(*loggers)
+    values = [observer.drivers[d].values.get("groupStatus") for d in loggers]
+    return [None if v is None else v.value for v in values]
 
 
 def groups(lab: Lab, nodes: tuple[str, ...]) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -46,6 +52,17 @@ async def test_kill_a_member_then_the_leader_and_bring_them_back(
     await until(lambda: all(lab.ready(n)[0] for n in NODES), 30, "three ready nodes")
     assert one_group(lab, NODES, "sst1")
     lab.audit("--save-baseline", str(lab.directory / "baseline.json"))
+    # each Logger shows the group (bit 0: leads; bit n: the n-th node is in the group)
+    observer = Observer(lab.site)
+    try:
+        loggers = [f"{n}-logger" for n in NODES]
+
+        async def expected() -> bool:
+            return await shown(observer, loggers) == [0b1111, 0b1110, 0b1110]
+
+        await until(expected, 5, "groupStatus")
+    finally:
+        await observer.close()
 
     lab.kill_node("sst3")  # a member
     took = await regrouped(lab, ("sst1", "sst2"), "sst1", "sst1 and sst2 without sst3")

@@ -303,6 +303,8 @@ def round_event(at: float) -> dict[str, Any]:
         "state": "normal",
         "k": 1.0,
         "residual": 0.0,
+        "leader": "n",
+        "group_id": "n.1.1",
         "group": [member],
     }
     return {"event": "round", "data": data}

@@ -171,3 +171,11 @@ def test_a_member_follows_the_peer_list_of_the_leader_it_accepted() -> None:
     fx = gm.message("a", PeerList("a.1.2", "a,b,c"), 0.1)
     changed = [e.group for e in fx if isinstance(e, GroupChanged)]
     assert changed == [Group("a.1.2", "a", ("a", "b", "c"))]
+
+
+def test_the_logger_shows_the_group_bit_field() -> None:
+    """Bit 0: the node leads; bit n: the n-th node (ascending id) is in its group."""
+    vg = site(4, {frozenset(p): 1.0 for p in itertools.product(["n1", "n2"], ["n3", "n4"])})
+    vg.run(3 * CYCLE_S)
+    bits = {n: node.group_bits for n, node in vg.nodes.items()}
+    assert bits == {"n1": 0b00111, "n2": 0b00110, "n3": 0b11001, "n4": 0b11000}
