@@ -9,7 +9,8 @@ Every node starts as the coordinator (leader) of a group of one. Each GM phase:
   old members, ``Accept`` answers collected for ``GM_INVITE_RESPONSE_TIMEOUT``, then the
   ``PeerList`` to every member;
 * a member sends ``AreYouThere`` to its coordinator; without a "yes" within
-  ``GM_AYT_RESPONSE_TIMEOUT`` it starts over as a group of one (recovery);
+  ``GM_AYT_RESPONSE_TIMEOUT`` it starts over as a group of one (recovery) and, a coordinator
+  now, looks for the others at once, in the same phase (FREEDM waited for the next one);
 * a node invited while NORMAL joins (a coordinator forwards the invitation to its members)
   and answers ``Accept``; without the new leader's ``PeerList`` by ``GM_AYT_RESPONSE_TIMEOUT``
   into its next GM phase it recovers.
@@ -190,6 +191,7 @@ class GroupManager:
             self._reorganize(now, fx)
         elif kind == "recovery":
             self._recover(f"no answer from leader {self.group.leader}", now, fx)
+            self._check(now, fx)  # a leader now: look for the others in this same phase
         return fx
 
     def group_changed(self, group: Group, now: float) -> list[Effect]:
@@ -305,6 +307,7 @@ class GroupManager:
             fx.append(CancelTimer(("recovery", self.attempt)))
         else:
             self._recover(f"leader {sender} no longer counts this node in", now, fx)
+            self._check(now, fx)
 
     def _on_invite(self, sender: str, msg: Invite, now: float, fx: list[Effect]) -> None:
         # from the inviting leader itself, or forwarded by this node's own leader (which

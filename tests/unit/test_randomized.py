@@ -8,6 +8,10 @@ A second suite gives the devices latency, as in a lab: a round's read is sampled
 writes are in flight and arrives after they are acknowledged (reads and writes complete out
 of order), and SSTs restart behind their nodes' backs, back at their initial setpoints.
 
+A third suite runs group management: the network splits into two parts again and again
+while loads step, so groups break, form and merge with drafts in flight; once healed, one
+group must form within two GM cycles.
+
 Properties (adaptive mode), judged on the devices, not the nodes' bookkeeping: no
 transaction is applied twice; once faults stop the setpoints the devices hold changed by
 exactly zero in sum, and each node's command is what its device holds; the group ends within
@@ -196,3 +200,44 @@ def test_a_node_whose_clock_is_off_loses_nothing(seed: int) -> None:
     settle(group)
 
     assert_settled_exactly(group)
+
+
+def partitions(group: VirtualGroup, faults: Faults, rng: random.Random, *, seconds: float) -> None:
+    """The network splits into two parts for a cycle or two, again and again, while loads
+    step: groups break, form and merge with drafts in flight."""
+    nodes = list(group.nodes)
+    end = group.now + seconds
+    while group.now < end:
+        a, b = rng.sample(nodes, 2)
+        delta = round(rng.uniform(-5, 5) * 4) / 4
+        group.set_net_generation(a, group.nodes[a].plant.net_generation + delta)
+        group.set_net_generation(b, group.nodes[b].plant.net_generation - delta)
+        side = set(rng.sample(nodes, rng.randint(1, len(nodes) - 1)))
+        cut = {frozenset((x, y)): 1.0 for x in side for y in nodes if y not in side}
+        group.set_faults(dataclasses.replace(faults, link_drop=cut))
+        group.run(rng.uniform(0.5, 3.0))
+        group.set_faults(faults)
+        group.run(rng.uniform(0.1, 1.5))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_groups_that_split_and_merge_settle_exactly(seed: int) -> None:
+    """With group management: partitions and lossy links break and re-form the groups while
+    drafts are in flight; once healed, one group forms and the site settles exactly."""
+    group, faults = adaptive_group(seed, group_management=True)
+    partitions(group, faults, random.Random(seed + 3000), seconds=8.0)
+    group.set_faults(Faults())
+    healed = group.now
+    while not one_group(group) and group.now - healed < 10.0:
+        group.run(0.05)
+    assert group.now - healed <= 2 * 1.24 + 0.1, "one group within two GM cycles"
+    settle(group)
+
+    assert one_group(group)
+    assert_settled_exactly(group)
+
+
+def one_group(group: VirtualGroup) -> bool:
+    """Every node in one group of all, with one leader, as each of them sees it."""
+    seen = {node.core.group for node in group.nodes.values()}
+    return len(seen) == 1 and len(seen.pop().members) == len(group.nodes)
