@@ -86,6 +86,14 @@ def spawn(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def stop_all(procs: list[subprocess.Popen[bytes]], timeout_s: float = 10.0) -> None:
+    """SIGTERM every process, then reap each."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout_s)
+
+
 def wait_for(path: Path, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while not path.exists():
@@ -144,10 +152,7 @@ def run_nodes(mode: str, seconds: float, directory: Path) -> list[Event]:
             procs.append(spawn([*command, "--trace", str(trace)]))
         asyncio.run(perturb(site, where, seconds))
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(10)
+        stop_all(procs)
     events = []
     for trace in directory.glob("*.trace"):
         events += [json.loads(line) for line in trace.read_text().splitlines()]
