@@ -137,7 +137,7 @@ class NodeCore:
 
     def _from(self, module: Module, effects: list[Effect], now: float) -> list[Effect]:
         """A module's effects as the node's: timer keys prefixed with the module's name, a new
-        group handed to every other module (and noted)."""
+        group handed to every other module."""
         out: list[Effect] = []
         for effect in effects:
             if isinstance(effect, StartTimer):
@@ -151,15 +151,12 @@ class NodeCore:
         return out
 
     def _regroup(self, source: Module, group: Group, now: float) -> list[Effect]:
-        old, self.group = self.group, group
+        """The new group to every other module (group management logs the change)."""
+        self.group = group
         fx: list[Effect] = []
         for module in self.modules.values():
             if module is not source:
                 fx += self._from(module, module.group_changed(group, now), now)
-        if (old.id, old.leader, old.members) != (group.id, group.leader, group.members):
-            text = f"group {group.id}: leader {group.leader}, members {', '.join(group.members)}"
-            data = {"group": group.id, "leader": group.leader, "members": list(group.members)}
-            fx.append(Note("group", text, data))
         return fx
 
     def _watch_twins(self, now: float) -> list[Effect]:
