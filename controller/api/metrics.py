@@ -8,7 +8,6 @@ no node or substation label: Prometheus adds those as target labels (``dgi prome
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -21,8 +20,6 @@ from prometheus_client.registry import Collector
 
 from controller.api.models import Histogram, Snapshot
 from controller.lb.rules import STATES
-
-Json = dict[str, Any]
 
 #: Every metric a node exports, with its help text (the dashboard and rule tests check against it).
 METRICS = {
