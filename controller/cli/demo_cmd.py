@@ -196,7 +196,8 @@ async def run_demo(
         if tracker_task is not None:
             tracker_task.cancel()
             await asyncio.gather(tracker_task, return_exceptions=True)
-        for node in nodes:
-            await node.stop(release=False)
+        # all at once: each waits for its round and its API process, and a stop that
+        # waited for each node in turn would take the sum of those waits
+        await asyncio.gather(*(node.stop(release=False) for node in nodes))
         await sim.stop()
     return 0
