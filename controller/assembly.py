@@ -7,7 +7,7 @@ here, so a node is the same node wherever it runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from config.site import Site
 from controller.core.group import Group
@@ -18,6 +18,7 @@ from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
 from controller.peer.wire import Wire
+from controller.sc.core import ScSettings, StateCollector
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class CoreSpec:
     site_name: str = "site"
     ttl_ms: int = 1000
     gm: GmSettings | None = None  # group management; None: the static group
+    sc: ScSettings = field(default_factory=ScSettings)
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -47,13 +49,14 @@ class CoreSpec:
             GmSettings.from_timings(site.timings)
             if site.algorithm.group_management == "election"
             else None,
+            ScSettings.from_timings(site.timings),
         )
 
 
 def assemble(spec: CoreSpec) -> NodeCore:
-    """A node core with its modules. With group management (``spec.gm``) a node starts as a
-    group of one and the election forms the groups; without it, its group is every node of
-    the site, led by the lowest id."""
+    """A node core with its modules: state collection and load balancing, and group
+    management (``spec.gm``), with which a node starts as a group of one and the election
+    forms the groups; without it, its group is every node of the site, led by the lowest id."""
     wire = Wire(
         spec.node_id,
         spec.nodes,
@@ -64,10 +67,14 @@ def assemble(spec: CoreSpec) -> NodeCore:
         ttl_ms=spec.ttl_ms,
     )
     lb = LoadBalancer(spec.node_id, spec.settings, epoch=spec.epoch)
+    sc = StateCollector(spec.node_id, spec.sc, epoch=spec.epoch)
     if spec.gm is None:
-        return NodeCore(lb, wire, Group.static(spec.nodes))
-    gm = GroupManager(spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch)
-    return NodeCore(lb, wire, gm.group, {gm.name: gm})
+        core = NodeCore(lb, wire, Group.static(spec.nodes), {sc.name: sc})
+    else:
+        gm = GroupManager(spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch)
+        core = NodeCore(lb, wire, gm.group, {gm.name: gm, sc.name: sc})
+    sc.source = core.local_state
+    return core
 
 
 def build_core(site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> NodeCore:

@@ -1,15 +1,17 @@
 """Drive load-balancer cores directly: deliver their messages in order, fire their timers.
 
 No wire, no clock: ``now`` advances only when a test says so. The plant follows every PStar
-at once (``gateway = PStar``), so a round after a migration sees its effect.
+at once (``gateway = PStar``), so a round after a migration sees its effect. A phase starts
+with a perfect state collection: every core gets every core's state as of its last round.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from controller.core.collected import Collected
 from controller.core.effects import (
     BROADCAST,
     Effect,
@@ -73,6 +75,8 @@ class Link:
     setpoints: list[tuple[str, float]] = field(default_factory=list)
     sent: list[tuple[str, str, Message]] = field(default_factory=list)
     lost: set[str] = field(default_factory=set)  # message type names to drop
+    snapshots: int = 0
+    saved: dict[tuple[str, str], Mapping[str, object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for n, node in enumerate(sorted(self.plants), start=1):
@@ -97,8 +101,18 @@ class Link:
                 execute([effect], _Host(self, node))
 
     def start_phase(self) -> None:
+        self.collect()
         for node, core in self.cores.items():
             self.apply(node, core.start_phase(self.now))
+
+    def collect(self) -> None:
+        """Every core gets the state of every core (a state collection that always works)."""
+        self.snapshots += 1
+        members = {node: core.local_state() for node, core in self.cores.items()}
+        leader = min(self.cores)
+        for core in self.cores.values():
+            collected = Collected(self.snapshots, "static", leader, members, (), self.now, 0.0)
+            core.state_collected(collected, self.now)
 
     def round(self) -> None:
         for node, core in self.cores.items():
@@ -166,6 +180,9 @@ class _Host:
 
     def show_group(self, bits: int) -> None:
         raise AssertionError("the load balancer has no group to show")
+
+    def persist(self, key: str, data: Mapping[str, object]) -> None:
+        self.link.saved[(self.node, key)] = data
 
     def start_timer(self, key: TimerKey, at: float) -> None:
         self.link.timers[(self.node, key)] = at

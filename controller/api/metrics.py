@@ -47,6 +47,12 @@ METRICS = {
     "dgi_is_leader": "1 when this node leads its group",
     "dgi_gm_elections_total": "groups this node formed as their leader (invitation election)",
     "dgi_gm_recoveries_total": "times this node started over as a group of one",
+    "dgi_sc_duration_seconds": "the last state collection: the leader's marker to its last answer",
+    "dgi_sc_collected_nodes": "nodes whose state the last state collection holds",
+    "dgi_sc_missing_nodes": "members that did not answer the last state collection in time",
+    "dgi_sc_collections_total": "state collections this node completed as leader",
+    "dgi_sc_partial_total": "state collections completed with some member missing",
+    "dgi_lb_rounds_lost_total": "LB rounds that could have drafted but had no collected state yet",
     "dgi_enabled": "1 when the node takes part (operator gate and Logger dgiEnable)",
     "dgi_released": "1 when the actuators are released to failsafe values",
     "dgi_device_value": "last value read from a device point",
@@ -86,6 +92,7 @@ class SnapshotCollector(Collector):
             yield from (g for g in [_gauge("dgi_ready", 1.0 if self.ready() else 0.0)] if g)
         yield from _lb(snapshot)
         yield from _gm(snapshot)
+        yield from _sc(snapshot)
         yield from _peers_and_rounds(snapshot)
         yield from _devices(snapshot)
         yield from _substation(snapshot)
@@ -139,6 +146,21 @@ def _gm(s: Snapshot) -> Iterator[Metric]:
         return
     yield from _counters(
         ("dgi_gm_elections", s.gm.elections), ("dgi_gm_recoveries", s.gm.recoveries)
+    )
+
+
+def _sc(s: Snapshot) -> Iterator[Metric]:
+    sc = s.state_collection
+    if sc.last is not None:
+        yield from (g for g in (
+            _gauge("dgi_sc_duration_seconds", sc.last.took_ms / 1000),
+            _gauge("dgi_sc_collected_nodes", len(sc.last.answered)),
+            _gauge("dgi_sc_missing_nodes", len(sc.last.missing)),
+        ) if g is not None)  # fmt: skip
+    yield from _counters(
+        ("dgi_sc_collections", sc.collections),
+        ("dgi_sc_partial", sc.partial),
+        ("dgi_lb_rounds_lost", sc.rounds_lost),
     )
 
 

@@ -64,6 +64,7 @@ class Status(BaseModel):
     group: list[str] = Field(description="the members of this node's group, itself included")
     group_id: str = Field(description="unique per leader and boot: node.epoch.counter")
     gm: GroupManagement | None
+    state_collection: StateCollection
     site_nodes: int = Field(description="nodes in the site file")
     state: Literal["supply", "demand", "normal"]
     gateway: float = Field(description="G: measured gateway (kW), + = export to the bus")
@@ -76,7 +77,8 @@ class Status(BaseModel):
         description="the actuator does not hold the command (null when it does)"
     )
     residual: float = Field(
-        description="Σ (NG - PG) over the group as heard: what migrations cannot balance (kW)"
+        description="Σ (NG - PG) over the group as last collected: what migrations cannot "
+        "balance (kW)"
     )
     synchronised: bool
     enabled: bool = Field(description="operator gate (PUT /api/v1/control)")
@@ -94,9 +96,10 @@ PeerState = Literal["supply", "demand", "normal", "stale", "unknown"]
 
 class LoadTableNode(BaseModel):
     id: str
-    state: PeerState = Field(description="what the node last said of itself; stale when it "
-                             "was not heard within the stale time; unknown before")  # fmt: skip
-    age_s: float | None = Field(description="seconds since that was heard (0: this node)")
+    state: PeerState = Field(description="what the node recorded for the last state "
+                             "collection; stale when none reached this node within the stale "
+                             "time; unknown before")  # fmt: skip
+    age_s: float | None = Field(description="seconds since that collection (0: this node)")
     this_node: bool
 
 
@@ -137,7 +140,7 @@ class Device(BaseModel):
 
 class PeerStatus(BaseModel):
     state: str
-    gateway: float
+    gateway: float | None = Field(description="null for a node without an Sst")
     net_generation: float
     predicted_gateway: float
 
@@ -147,10 +150,10 @@ class Peer(BaseModel):
 
     id: str
     in_group: bool
-    state: PeerState = Field(description="what the peer last said of itself (its Status); "
-                             "stale when not heard within the stale time")  # fmt: skip
-    age_s: float | None = Field(description="seconds since its last Status")
-    status: PeerStatus | None = Field(description="the peer's last Status message")
+    state: PeerState = Field(description="what the peer recorded for the last state "
+                             "collection; stale when none came within the stale time")  # fmt: skip
+    age_s: float | None = Field(description="seconds since that collection reached this node")
+    status: PeerStatus | None = Field(description="the peer's figures in that collection")
     draft_set: str | None = Field(
         description="where the drafting algorithm keeps the peer (FREEDM's peer sets): its "
         "own bookkeeping, not the peer's state"
@@ -166,8 +169,10 @@ class Peer(BaseModel):
 class GroupMember(BaseModel):
     id: str
     state: PeerState
-    age_s: float | None = Field(description="seconds since its last Status (0: this node)")
-    gateway: float | None = Field(description="None until the peer was heard")
+    age_s: float | None = Field(description="seconds since its last collected state (0: this "
+                                "node)")  # fmt: skip
+    gateway: float | None = Field(description="None until a collected state names the peer "
+                                  "with an Sst")  # fmt: skip
     net_generation: float | None
     predicted_gateway: float | None
 
@@ -290,6 +295,31 @@ class GroupManagement(BaseModel):
     dropped: dict[str, int] = Field(description="GM inputs dropped, by reason")
 
 
+class CollectionRecord(BaseModel):
+    """One state collection: the group's state as its leader collected it."""
+
+    snapshot: int
+    leader: str
+    received: float = Field(description="Unix time it reached this node")
+    took_ms: float = Field(description="the leader's time from its marker to the last answer")
+    k: float = Field(description="K: the sum of the collected Sst gateways (kW)")
+    answered: list[str] = Field(description="the nodes whose state it holds")
+    missing: list[str] = Field(description="members that did not answer within the time-out")
+    in_transit_kw: float = Field(description="migrations in the channels when it was taken")
+
+
+class StateCollection(BaseModel):
+    """The node's state collection: the last one that reached it and its counts."""
+
+    last: CollectionRecord | None
+    collections: int = Field(description="collections this node completed as leader")
+    partial: int = Field(description="of which some member did not answer")
+    rounds_lost: int = Field(description="LB rounds that could have drafted but had no "
+                             "collected state of the cycle yet")  # fmt: skip
+    lb_phases: int
+    dropped: dict[str, int] = Field(description="state-collection inputs dropped, by reason")
+
+
 class Snapshot(BaseModel):
     """Everything a node publishes after a round; ``/api/v1/status`` is a part of it."""
 
@@ -301,6 +331,7 @@ class Snapshot(BaseModel):
     group: list[str]
     group_id: str
     gm: GroupManagement | None
+    state_collection: StateCollection
     site_nodes: int
     state: Literal["supply", "demand", "normal"]
     gateway: float

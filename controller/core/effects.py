@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from controller.core.collected import Collected
 from controller.core.group import Group
 from controller.core.messages import Message
 
@@ -49,6 +50,15 @@ class ShowGroup:
 
 
 @dataclass(frozen=True)
+class Persist:
+    """Store ``data`` (JSON-ready) under ``key`` for this node, replacing what was stored,
+    before the effects after it are carried out: what a restarted node takes up again."""
+
+    key: str
+    data: Mapping[str, object]
+
+
+@dataclass(frozen=True)
 class StartTimer:
     """Call back with ``key`` at time ``at`` (replaces a timer with the same key)."""
 
@@ -79,4 +89,23 @@ class GroupChanged:
     group: Group
 
 
-Effect = Send | Transmit | SetPStar | ShowGroup | StartTimer | CancelTimer | Note | GroupChanged
+@dataclass(frozen=True)
+class StateCollected:
+    """State collection to the node core: the group's state of this cycle, ``collected``.
+    The core hands it to every other module; it never reaches the runtime."""
+
+    collected: Collected
+
+
+Effect = (
+    Send
+    | Transmit
+    | SetPStar
+    | ShowGroup
+    | Persist
+    | StartTimer
+    | CancelTimer
+    | Note
+    | GroupChanged
+    | StateCollected
+)

@@ -7,13 +7,14 @@ effect is a new method here and in each host, and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from controller.core.effects import (
     CancelTimer,
     Effect,
     Note,
+    Persist,
     SetPStar,
     ShowGroup,
     StartTimer,
@@ -32,6 +33,9 @@ class EffectHost(Protocol):
     def show_group(self, bits: int) -> None:
         """Write the group bit field to the Logger, if there is one; never blocks a round."""
 
+    def persist(self, key: str, data: Mapping[str, object]) -> None:
+        """Store ``data`` under ``key`` for this node (replacing it) before going on."""
+
     def start_timer(self, key: TimerKey, at: float) -> None:
         """Call the core's ``timer(key)`` at ``at`` (replacing a timer of the same key)."""
 
@@ -49,11 +53,13 @@ def execute(effects: Iterable[Effect], host: EffectHost) -> None:
             host.command(effect)
         elif isinstance(effect, ShowGroup):
             host.show_group(effect.bits)
+        elif isinstance(effect, Persist):
+            host.persist(effect.key, effect.data)
         elif isinstance(effect, StartTimer):
             host.start_timer(effect.key, effect.at)
         elif isinstance(effect, CancelTimer):
             host.cancel_timer(effect.key)
         elif isinstance(effect, Note):
             host.note(effect)
-        else:  # Send and GroupChanged end in the node core
+        else:  # Send, GroupChanged and StateCollected end in the node core
             raise TypeError(f"{type(effect).__name__} is for the node core, not for a host")

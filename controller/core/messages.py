@@ -32,7 +32,8 @@ class Limits:
 
 class Message:
     """A peer message; subclasses are frozen dataclasses with ``int``, ``float`` and ``str``
-    fields. ``namespace`` names the module that handles it."""
+    fields, or tuples of one of them (``tuple[float, ...]``; at most :data:`MAX_ITEMS`).
+    ``namespace`` names the module that handles it."""
 
     namespace: ClassVar[str] = ""
 
@@ -93,10 +94,22 @@ class Catalogue:
 
 
 def to_body(message: Message) -> list[Any]:
-    return [getattr(message, f.name) for f in fields(message)]  # type: ignore[arg-type]
+    body = [getattr(message, f.name) for f in fields(message)]  # type: ignore[arg-type]
+    return [list(v) if isinstance(v, tuple) else v for v in body]
+
+
+#: The most items a tuple field may carry (a collected state names every member of a group).
+MAX_ITEMS = 1024
+
+_TUPLES = {f"tuple[{item}, ...]": item for item in ("int", "float", "str")}
 
 
 def _field(type_name: str, name: str, kind: object, value: object) -> object:
+    item = _TUPLES.get(str(kind))
+    if item is not None:
+        if not isinstance(value, list | tuple) or len(value) > MAX_ITEMS:
+            raise MalformedMessage(f"{type_name}.{name} must be a list of at most {MAX_ITEMS}")
+        return _items(type_name, name, item, value)
     if kind in ("int", int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise MalformedMessage(f"{type_name}.{name} must be an integer")
@@ -110,11 +123,23 @@ def _field(type_name: str, name: str, kind: object, value: object) -> object:
     return value
 
 
+_ITEM_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
+
+
+def _items(type_name: str, name: str, item: str, value: list[Any] | tuple[Any, ...]) -> object:
+    """A tuple field's items, checked by exact type (``True`` is no integer)."""
+    allowed = _ITEM_TYPES[item]
+    if not all(type(v) in allowed for v in value):
+        raise MalformedMessage(f"{type_name}.{name} must be a list of {item}")
+    return tuple(float(v) for v in value) if item == "float" else tuple(value)
+
+
 def validate(message: Message, limits: Limits) -> None:
     """Raise :class:`InvalidMessage` when a value is not acceptable: every number finite,
     then the message's own rules (docs/algorithm.md, "Two modes, one state machine")."""
     for spec in fields(message):  # type: ignore[arg-type]
         value = getattr(message, spec.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidMessage(f"{spec.name} = {value} is not finite")
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, float) and not math.isfinite(item):
+                raise InvalidMessage(f"{spec.name} = {item} is not finite")
     message.check(limits)

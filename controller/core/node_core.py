@@ -7,7 +7,9 @@ phase are kept and handed to it, in order, when its next phase starts (as FREEDM
 did). Datagrams are authenticated and counted on arrival, whatever the phase. The group — who
 ``BROADCAST`` reaches and what every module balances with — is an input: from group
 management when it runs (a ``GroupChanged`` effect), else the static group it is built with
-(:func:`controller.assembly.build_core`).
+(:func:`controller.assembly.build_core`). The group's collected state (a ``StateCollected``
+effect of state collection) goes to every other module the same way; what a node records of
+itself for a snapshot is :meth:`NodeCore.local_state`.
 
 The core also watches for a node id used by two processes at once (two boot epochs heard
 together): the wire quarantines that id (:mod:`controller.peer.wire`), the core sends it
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from controller.core.collected import Collected, MemberState
 from controller.core.effects import (
     BROADCAST,
     CancelTimer,
@@ -27,6 +30,7 @@ from controller.core.effects import (
     Note,
     Send,
     StartTimer,
+    StateCollected,
     TimerKey,
     Transmit,
 )
@@ -36,6 +40,7 @@ from controller.core.module import Module
 from controller.core.readings import Readings
 from controller.core.stats import Recent
 from controller.lb.core import LoadBalancer
+from controller.lb.messages import DraftAccept, DraftSelect
 from controller.peer.wire import Dropped, Inbound, Wire
 
 
@@ -52,6 +57,7 @@ class NodeCore:
     group: Group
     modules: dict[str, Module] = field(default_factory=dict)
     phase: str | None = None
+    collected: Collected | None = None  # the group's state as last collected
     deferred: dict[str, list[Inbound | TimerKey]] = field(default_factory=dict)
     last_seen: dict[str, float] = field(default_factory=dict)  # peer -> last accepted datagram
     delay_ms: dict[str, float] = field(default_factory=dict)  # peer -> age of its last datagram
@@ -119,7 +125,7 @@ class NodeCore:
         if module is None:  # a module this node does not run (a newer peer's)
             kind = type(result.message).__name__
             return [Note("unrouted", f"{kind} from {result.sender}: no module for it", {}, "debug")]
-        if self.phase != module.phase:
+        if not self._running(module):
             self.deferred.setdefault(module.name, []).append(result)
             return []
         fx = module.message(result.sender, result.message, now)
@@ -128,12 +134,29 @@ class NodeCore:
     def timer(self, key: TimerKey, now: float) -> list[Effect]:
         module = self.modules[str(key[0])]
         local = key[1:]
-        if self.phase != module.phase:
+        if not self._running(module):
             self.deferred.setdefault(module.name, []).append(local)
             return []
         return self._out(self._from(module, module.timer(local, now), now), now)
 
+    def local_state(self) -> MemberState:
+        """What this node records of itself for a snapshot: the load balancer's state as of
+        its last round, and the migrations in its channels — draft offers and acceptances
+        that arrived after its LB phase ended, kept for the next one."""
+        moving = [
+            item.message.amount
+            for item in self.deferred.get(self.lb.name, [])
+            if isinstance(item, Inbound) and isinstance(item.message, DraftSelect | DraftAccept)
+        ]
+        mine = self.lb.local_state()
+        return MemberState(
+            mine.state, mine.gateway, mine.net_generation, mine.predicted, sum(moving), len(moving)
+        )
+
     # -- between the modules --------------------------------------------------------------------
+
+    def _running(self, module: Module) -> bool:
+        return self.phase == module.phase or self.phase in module.also
 
     def _from(self, module: Module, effects: list[Effect], now: float) -> list[Effect]:
         """A module's effects as the node's: timer keys prefixed with the module's name, a new
@@ -146,6 +169,8 @@ class NodeCore:
                 out.append(CancelTimer((module.name, *effect.key)))
             elif isinstance(effect, GroupChanged):
                 out += self._regroup(module, effect.group, now)
+            elif isinstance(effect, StateCollected):
+                out += self._collected(module, effect.collected, now)
             else:
                 out.append(effect)
         return out
@@ -157,6 +182,14 @@ class NodeCore:
         for module in self.modules.values():
             if module is not source:
                 fx += self._from(module, module.group_changed(group, now), now)
+        return fx
+
+    def _collected(self, source: Module, collected: Collected, now: float) -> list[Effect]:
+        self.collected = collected
+        fx: list[Effect] = []
+        for module in self.modules.values():
+            if module is not source:
+                fx += self._from(module, module.state_collected(collected, now), now)
         return fx
 
     def _watch_twins(self, now: float) -> list[Effect]:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.timings import Timings
+from controller.core.collected import Collected
 from controller.core.effects import (
     CancelTimer,
     Effect,
@@ -106,6 +107,7 @@ class GroupManager:
 
     name = "gm"
     phase = "gm"
+    also: tuple[str, ...] = ()
 
     def __init__(
         self, node_id: str, nodes: Iterable[str], settings: GmSettings, *, epoch: int
@@ -196,6 +198,9 @@ class GroupManager:
 
     def group_changed(self, group: Group, now: float) -> list[Effect]:
         return []  # this module decides the group
+
+    def state_collected(self, collected: Collected, now: float) -> list[Effect]:
+        return []
 
     # -- coordinator ----------------------------------------------------------------------------
 

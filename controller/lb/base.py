@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.core.effects import Effect, Note, SetPStar
+from controller.core.collected import Collected
+from controller.core.effects import Effect, Note, Persist, SetPStar
 from controller.core.readings import Readings, setpoint_for
+from controller.lb.journal import Committed, Journal, Taken
 from controller.lb.ledger import MIGRATIONS, Ledger
 from controller.lb.load_table import PeerView
-from controller.lb.messages import Status
 from controller.lb.rules import NORMAL
 from controller.lb.settings import LbSettings
-from controller.lb.transactions import DemandTx, SupplyTx
+from controller.lb.transactions import (
+    COMMITTED,
+    PROVISIONAL,
+    UNRESOLVED,
+    DemandTx,
+    SupplyTx,
+)
 
 #: float32 holds about 24 bits: a held setpoint this close (relative) is the written one.
 FLOAT32_EPS = 2.0**-22
@@ -46,8 +53,7 @@ class LbState:
         # FREEDM's peer sets: where the drafting algorithm keeps each peer (supply, demand,
         # normal) — its own bookkeeping, not the peer's current state (see peer_view)
         self.sets: dict[str, str] = {}
-        self.peer_status: dict[str, Status] = {}
-        self.peer_heard: dict[str, float] = {}  # when each peer's last Status arrived
+        self.collected: Collected | None = None  # the group's state (state collection)
         self.state = NORMAL
         self.readings = Readings()
         self.gateway = 0.0  # G
@@ -111,7 +117,27 @@ class LbState:
             self._note(fx, "limit", f"PStar {kw:g} is beyond the actuator's {low:g}..{high:g}: "
                        f"commanding {held:g}", "warning", asked=kw, held=held)  # fmt: skip
         self.predicted = held
+        fx.append(Persist("lb", self.journal(now).to_data()))  # before the write and the message
         fx.append(SetPStar(held, entry.seq, entry.setpoint))
+
+    def journal(self, now: float) -> Journal:
+        """What a restarted process must take up (:mod:`controller.lb.journal`)."""
+        return Journal(
+            self.node_id,
+            now,
+            self.ledger.command,
+            self.ledger.setpoint,
+            tuple(
+                Committed(tx, r.peer, r.taken, r.started)
+                for tx, r in self.supply_tx.items()
+                if r.state == COMMITTED
+            ),
+            tuple(
+                Taken(r.peer, r.tx, r.amount, r.started)
+                for r in self.demand_tx.values()
+                if r.state in (PROVISIONAL, UNRESOLVED)
+            ),
+        )
 
     def _write_again(self, kind: str, now: float, fx: list[Effect]) -> None:
         """Write the unchanged command once more (``reassert``, or ``track`` under storage
@@ -218,20 +244,23 @@ class LbState:
     # -- what the node tells -------------------------------------------------------------------
 
     def peer_view(self, peer: str, now: float) -> PeerView:
-        """The one view of a peer's state every display shows (load table, API, page)."""
-        status, heard = self.peer_status.get(peer), self.peer_heard.get(peer)
-        if status is None or heard is None:
+        """The one view of a peer's state every display shows (load table, API, page): what
+        it recorded for the last state collection that reached this node."""
+        collected = self.collected
+        member = None if collected is None else collected.members.get(peer)
+        if collected is None or member is None:
             return PeerView(None, None, True, None)
-        age = max(0.0, now - heard)
-        return PeerView(status.state, age, age > self.settings.peer_stale_s, status)
+        age = max(0.0, now - collected.received)
+        return PeerView(member.state, age, age > self.settings.peer_stale_s, member)
 
     def residual(self, now: float) -> float:
-        """Σ (NG - PG) over this node and the peers it hears from (not stale): what
-        migrations cannot balance because the group as a whole is in surplus (> 0) or
-        deficit (< 0)."""
+        """Σ (NG - PG) over this node and the group's other members as last collected (not
+        stale): what migrations cannot balance because the group as a whole is in surplus
+        (> 0) or deficit (< 0)."""
         own = self.net_generation - self.predicted
-        heard = [s for p, s in self.peer_status.items() if not self.peer_view(p, now).stale]
-        return own + sum(s.net_generation - s.predicted for s in heard)
+        views = [self.peer_view(p, now) for p in self.peers]
+        heard = [v.status for v in views if v.status is not None and not v.stale]
+        return own + sum(m.net_generation - m.predicted for m in heard)
 
     @staticmethod
     def _note(fx: list[Effect], kind: str, text: str, level: str = "info", **data: object) -> None:

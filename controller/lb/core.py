@@ -28,12 +28,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from controller.core.effects import BROADCAST, Effect, Send, TimerKey
+from controller.core.collected import Collected, MemberState
+from controller.core.effects import BROADCAST, Effect, Send, StartTimer, TimerKey
 from controller.core.group import Group
 from controller.core.messages import Message
 from controller.core.readings import Readings
 from controller.lb import rules
 from controller.lb.demand import DemandSide
+from controller.lb.journal import Journal
 from controller.lb.load_table import load_table, shown_state
 from controller.lb.messages import (
     DraftAbort,
@@ -43,12 +45,12 @@ from controller.lb.messages import (
     DraftRequest,
     DraftSelect,
     StateChange,
-    Status,
     TooLate,
 )
 from controller.lb.rules import DEMAND, NORMAL, SUPPLY
 from controller.lb.settings import LbSettings
 from controller.lb.supply import SupplySide
+from controller.lb.transactions import COMMITTED, DemandTx, SupplyTx
 
 Handler = Callable[[str, Any, float, list[Effect]], None]
 
@@ -58,10 +60,16 @@ class LoadBalancer(SupplySide, DemandSide):
 
     name = "lb"  # its message namespace (controller.core.module)
     phase = "lb"
+    also: tuple[str, ...] = ()
 
     def __init__(self, node_id: str, settings: LbSettings, *, epoch: int = 0) -> None:
         super().__init__(node_id, settings, epoch=epoch)
         self.rounds = 0
+        self.phases = 0
+        self.rounds_lost = 0  # rounds that could have drafted but had no collected state
+        self.collected: Collected | None = None  # the group's state, from state collection
+        self._unused = False  # ``collected`` arrived since the last synchronisation
+        self._journal: Journal | None = None  # a previous process's, until taken up
         self._sync_due = False
         self._enabled = True
         self._table_states: tuple[str, ...] = ()
@@ -69,7 +77,6 @@ class LoadBalancer(SupplySide, DemandSide):
         self._stale: tuple[str, ...] = ()
         self.handlers: dict[type[Message], Handler] = {
             StateChange: self._on_state_change,
-            Status: self._on_status,
             DraftRequest: self._on_request,
             DraftAge: self._on_age,
             DraftSelect: self._on_select,
@@ -88,11 +95,33 @@ class LoadBalancer(SupplySide, DemandSide):
     # -- inputs -----------------------------------------------------------------------------------
 
     def start_phase(self, now: float) -> list[Effect]:
-        """A new LB phase: the next round synchronises (each node by itself, from what its
-        group's members last told it)."""
+        """A new LB phase: the next round synchronises, from the state collected in the SC
+        phase before it (or, when it comes late, at the first round after it arrives)."""
+        self.phases += 1
         self.synced = False
         self._sync_due = True
         return []
+
+    def state_collected(self, collected: Collected, now: float) -> list[Effect]:
+        """The group's state as its leader collected it this cycle."""
+        self.collected = collected
+        self._unused = True
+        return []
+
+    def restore(self, journal: Journal) -> None:
+        """A previous process's journal, taken up at the first fresh round (after the ledger
+        starts from what the device holds)."""
+        self._journal = journal
+
+    def local_state(self) -> MemberState:
+        """What this node records of itself for a snapshot (its last round)."""
+        has_sst = self.readings.count("Sst") > 0
+        return MemberState(
+            self.state,
+            self.gateway if has_sst else None,
+            self.net_generation,
+            self.predicted,
+        )
 
     def group_changed(self, group: Group, now: float) -> list[Effect]:
         """A new group from group management. As FREEDM does on a new peer list, the peer
@@ -104,9 +133,6 @@ class LoadBalancer(SupplySide, DemandSide):
             return []
         self.group_id, self.leader, self.peers = group.id, group.leader, peers
         self.sets = dict.fromkeys(peers, NORMAL)
-        for peer in set(self.peer_status) - set(peers):
-            self.peer_status.pop(peer, None)
-            self.peer_heard.pop(peer, None)
         self.synced = False  # until the next phase's synchronisation
         return []
 
@@ -118,7 +144,8 @@ class LoadBalancer(SupplySide, DemandSide):
         self.gateway, self.net_generation = readings.gateway, readings.net_generation
         if not self.ledger.started and readings.fresh:
             self._start(readings, now)
-        if self._sync_due and readings.fresh:
+            self._take_up(now, fx)
+        if self._sync_due and readings.fresh and self._unused:
             self._synchronise(fx)
         self._reconcile(now, fx)
         self._update_state(fx)
@@ -126,12 +153,10 @@ class LoadBalancer(SupplySide, DemandSide):
         self._note_freshness(readings, fx)
         if not readings.fresh:
             return fx
-        # what it says of itself, also while disabled: peers show its state, not "stale"
-        fx.append(
-            Send(BROADCAST, Status(self.state, self.gateway, self.net_generation, self.predicted))
-        )
         if not self._check_enabled(now, fx):
             return fx
+        if not self.synced:
+            self.rounds_lost += 1
         if self.state == DEMAND:
             fx.append(Send(BROADCAST, StateChange(DEMAND)))
         if self.state == SUPPLY:
@@ -152,6 +177,31 @@ class LoadBalancer(SupplySide, DemandSide):
 
     # -- the round --------------------------------------------------------------------------------
 
+    def _take_up(self, now: float, fx: list[Effect]) -> None:
+        """The previous process's journal: its command again, its committed transactions
+        remembered, the amounts it took without a decision asked about again."""
+        journal, self._journal = self._journal, None
+        if journal is None:
+            return
+        age = now - journal.written
+        if not -self.settings.retention_s <= age <= self.settings.retention_s:
+            self._note(fx, "journal", f"the journal is {age:.0f} s old, beyond the "
+                       f"{self.settings.retention_s:g} s peers remember their decisions: "
+                       "starting from what the device holds", "warning")  # fmt: skip
+            return
+        for c in journal.committed:
+            self.supply_tx[c.tx] = SupplyTx(c.peer, c.amount, c.started, COMMITTED, c.amount)
+        for t in journal.taken:
+            self.demand_tx[(t.peer, t.tx)] = DemandTx(t.peer, t.tx, t.amount, t.started)
+            fx.append(StartTimer(("confirm", t.peer, t.tx), now))
+        held = self.ledger.command
+        if abs(journal.command - held) > self._tolerance(journal.setpoint):
+            self._set_pstar(journal.command, "restore", now, fx)
+        self._note(fx, "journal", f"took up the journal of {age:.1f} s ago: command "
+                   f"{journal.command:g} (the device held {held:g}), {len(journal.committed)} "
+                   f"committed transaction(s), {len(journal.taken)} open", command=journal.command,
+                   held=held)  # fmt: skip
+
     def _note_freshness(self, readings: Readings, fx: list[Effect]) -> None:
         """Stale or recovering devices, on edges only."""
         key = (*readings.stale, "(recovering)") if readings.recovering else readings.stale
@@ -167,8 +217,8 @@ class LoadBalancer(SupplySide, DemandSide):
         self._note(fx, "stale", text, level)
 
     def _synchronise(self, fx: list[Effect]) -> None:
-        """K from the gateways heard of; FREEDM also resets PG (docs/algorithm.md, "K and the
-        PG reset").
+        """K from the collected gateways; FREEDM also resets PG (docs/algorithm.md, "K and
+        the PG reset").
 
         FREEDM resets PG to the measured gateway — but only from a reading sent after the
         device acknowledged the last write, never an older one. Adaptive mode keeps PG: it
@@ -178,8 +228,9 @@ class LoadBalancer(SupplySide, DemandSide):
             if not self.ledger.comparable(self.readings.gateway_read_mark):
                 return  # a write is in flight, or this reading predates it: next round
             self.predicted = self.gateway
-        self._sync_due = False
-        self.k = self.gateway + sum(status.gateway for status in self.peer_status.values())
+        assert self.collected is not None
+        self._sync_due = self._unused = False
+        self.k = self.collected.k
         self.synced = True
         self._note(
             fx, "sync", f"synchronised: PG = {self.predicted:.3f}, K = {self.k:.3f}", "debug"
@@ -244,7 +295,3 @@ class LoadBalancer(SupplySide, DemandSide):
 
     def _on_state_change(self, sender: str, msg: StateChange, now: float, fx: list[Effect]) -> None:
         self.sets[sender] = msg.state
-
-    def _on_status(self, sender: str, msg: Status, now: float, fx: list[Effect]) -> None:
-        self.peer_status[sender] = msg
-        self.peer_heard[sender] = now

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.core.effects import CancelTimer, Effect, Send, StartTimer
+from controller.core.effects import CancelTimer, Effect, Persist, Send, StartTimer
 from controller.core.messages import Message
 from controller.lb import rules
 from controller.lb.base import LbState
@@ -108,6 +108,7 @@ class DemandSide(LbState):
             return
         record.state = FINAL
         self.k += record.amount
+        fx.append(Persist("lb", self.journal(now).to_data()))  # no longer open
         fx.append(CancelTimer(("confirm", sender, msg.tx)))
         self._count_in(sender, record.amount, msg.tx, fx)
 

@@ -6,8 +6,9 @@ hold — is the command it started from plus the sum of the ledger's entries: mi
 given back) and adjustments that are not migrations (``hold`` when the Logger disables the
 node, ``adopt`` when the node takes the device's value as its own, ``limit`` when the
 actuator cannot hold what was asked, ``resync`` when FREEDM's synchronisation moved PG away
-from the command). Nothing else changes the command; above all no reading does. In adaptive
-mode PG *is* the command.
+from the command, ``restore`` when a restarted node takes up the command its previous
+process journaled, :mod:`controller.lb.journal`). Nothing else changes the command; above
+all no reading does. In adaptive mode PG *is* the command.
 
 Every change gets a sequence number and becomes one write (the actuator writes the newest
 one). The device acknowledges a write of sequence ``s``; it then holds every change up to
@@ -26,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 MIGRATIONS = frozenset({"supply", "demand", "rollback"})
-ADJUSTMENTS = frozenset({"hold", "adopt", "limit", "resync"})
+ADJUSTMENTS = frozenset({"hold", "adopt", "limit", "resync", "restore"})
 WRITES = frozenset({"reassert", "track"})  # write again, the command unchanged
 KEEP = 200  # entries of each family kept for the API; the sums cover every entry ever made
 

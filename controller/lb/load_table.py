@@ -1,8 +1,8 @@
 """FREEDM's load table (docs/algorithm.md), as text.
 
-Each peer's line shows what it last said of itself and how long ago; a peer not heard from
-within the stale time is ``(STALE)``, one never heard from ``( ???? )``, as FREEDM showed a
-peer in none of its sets.
+Each peer's line shows what it recorded of itself for the last state collection and how long
+ago; a peer not collected within the stale time is ``(STALE)``, one never collected
+``( ???? )``, as FREEDM showed a peer in none of its sets.
 """
 
 from __future__ import annotations
@@ -10,22 +10,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from controller.core.collected import MemberState
 from controller.core.readings import Readings
-from controller.lb.messages import Status
 
 
 @dataclass(frozen=True)
 class PeerView:
-    """What this node last heard a peer say of itself (its ``Status``), and how long ago.
+    """What a peer recorded of itself for the last state collection, and how long ago.
 
-    ``state`` is None before the first ``Status``; ``stale`` once nothing was heard for the
+    ``state`` is None before a collected state names it; ``stale`` once none did for the
     stale time — a stale peer is shown as such, never with its last state as if current.
     """
 
     state: str | None
     age_s: float | None
     stale: bool
-    status: Status | None
+    status: MemberState | None
 
 
 def shown_state(view: PeerView) -> str:

@@ -1,8 +1,9 @@
 """The load-balancing module's messages (FREEDM names) and their value rules.
 
 FREEDM's LB messages plus what ``adaptive`` mode adds: request windows and transaction ids on
-the draft handshake, ``DraftCommit``/``DraftAbort`` to resolve a transaction, and ``Status``,
-an informational per-round heartbeat (state and gateway) that never changes a draft decision.
+the draft handshake and ``DraftCommit``/``DraftAbort`` to resolve a transaction. What each
+node's state is reaches the others through state collection (:mod:`controller.sc`), once per
+cycle, not as a heartbeat to every member every round.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ class LbMessage(Message):
     namespace: ClassVar[str] = "lb"
 
 
-def _state(state: str) -> None:
+def check_state(state: str) -> None:
+    """An LB state on the wire is one of :data:`controller.lb.rules.STATES`."""
     if state not in STATES:
         raise InvalidMessage(f"state {state!r} is not one of {', '.join(STATES)}")
 
@@ -35,20 +37,7 @@ class StateChange(LbMessage):
     state: str
 
     def check(self, limits: Limits) -> None:
-        _state(self.state)
-
-
-@dataclass(frozen=True)
-class Status(LbMessage):
-    """Every round: the sender's state and power figures (informational)."""
-
-    state: str
-    gateway: float
-    net_generation: float
-    predicted: float
-
-    def check(self, limits: Limits) -> None:
-        _state(self.state)
+        check_state(self.state)
 
 
 @dataclass(frozen=True)
@@ -120,7 +109,6 @@ class DraftAbort(LbMessage):
 
 LB_MESSAGES: tuple[type[Message], ...] = (
     StateChange,
-    Status,
     DraftRequest,
     DraftAge,
     DraftSelect,

@@ -34,11 +34,13 @@ from controller.core.phases import PhasePlan
 from controller.core.readings import Readings
 from controller.core.stats import Recent
 from controller.lb.core import LoadBalancer
+from controller.lb.journal import Journal, JournalError
 from controller.node.api_link import ApiLink
 from controller.node.devices import DeviceSet
 from controller.node.figures import Figures
 from controller.node.scheduler import PhaseScheduler
 from controller.node.snapshot import round_event, snapshot
+from controller.node.state_store import StateStore
 from controller.peer.keys import Keyring
 from controller.peer.transport import UdpTransport
 from device_drivers.modbus import LinkPool
@@ -62,6 +64,7 @@ class NodeRuntime:
         clock: Callable[[], float] = time.time,
         api: bool = True,
         load_table: bool = False,
+        state: StateStore | None = None,
     ) -> None:
         self.site = site
         self.node = site.node(node_id)
@@ -74,6 +77,8 @@ class NodeRuntime:
         self.plan = PhasePlan.from_timings(site.timings)
         self.core = build_core(site, node_id, keyring, epoch=int(clock() * 1000))
         self.settings = self.core.lb.settings
+        self.state = state  # where the journal is kept (None: nowhere, as in dgi demo)
+        self._take_up_journal()
         self.devices = DeviceSet(
             site.devices_of(node_id),
             self.pool,
@@ -106,6 +111,18 @@ class NodeRuntime:
         self.devices.on_acked = self._acked
         self.devices.on_failed = self._write_failed
         self._busy = False
+
+    def _take_up_journal(self) -> None:
+        """What the previous process of this node decided (controller.lb.journal)."""
+        if self.state is None:
+            return
+        data = self.state.load("lb")
+        if data is None:
+            return
+        try:
+            self.core.lb.restore(Journal.from_data(data, self.node.id))
+        except JournalError as error:
+            self.state.set_aside("lb", f"is not a journal of this node ({error})")
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -230,6 +247,10 @@ class NodeRuntime:
 
     def show_group(self, bits: int) -> None:
         self.devices.show_group(bits)
+
+    def persist(self, key: str, data: Mapping[str, object]) -> None:
+        if self.state is not None:
+            self.state.save(key, data)
 
     def start_timer(self, key: TimerKey, at: float) -> None:
         self.cancel_timer(key)

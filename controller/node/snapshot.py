@@ -11,9 +11,10 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from controller.api import models as m
+from controller.core.collected import MemberState
 from controller.gm.core import GroupManager
 from controller.lb.load_table import load_table, shown_state
-from controller.lb.messages import Status
+from controller.sc.core import StateCollector
 
 if TYPE_CHECKING:
     from controller.node.runtime import NodeRuntime
@@ -33,6 +34,7 @@ def snapshot(node: NodeRuntime, now: float) -> m.Snapshot:
         group=sorted([node.node.id, *lb.peers]),
         group_id=lb.group_id,
         gm=group_management(node),
+        state_collection=state_collection(node),
         site_nodes=len(node.site.nodes),
         state=lb.state,
         gateway=lb.gateway,
@@ -118,6 +120,32 @@ def group_management(node: NodeRuntime) -> m.GroupManagement | None:
     )
 
 
+def state_collection(node: NodeRuntime) -> m.StateCollection:
+    lb, sc = node.lb, node.core.modules.get("sc")
+    last = node.core.collected
+    record = None
+    if last is not None:
+        record = m.CollectionRecord(
+            snapshot=last.snapshot,
+            leader=last.leader,
+            received=last.received,
+            took_ms=last.took_s * 1000,
+            k=last.k,
+            answered=sorted(last.members),
+            missing=list(last.missing),
+            in_transit_kw=last.in_transit,
+        )
+    collector = sc if isinstance(sc, StateCollector) else None
+    return m.StateCollection(
+        last=record,
+        collections=0 if collector is None else collector.collections,
+        partial=0 if collector is None else collector.partial,
+        rounds_lost=lb.rounds_lost,
+        lb_phases=lb.phases,
+        dropped={} if collector is None else dict(collector.dropped),
+    )
+
+
 def devices(node: NodeRuntime, now: float) -> list[m.Device]:
     out = []
     for driver in node.devices.drivers.values():
@@ -175,7 +203,7 @@ def peers(node: NodeRuntime, now: float) -> list[m.Peer]:
     return out
 
 
-def status_body(status: Status) -> m.PeerStatus:
+def status_body(status: MemberState) -> m.PeerStatus:
     return m.PeerStatus(
         state=status.state,
         gateway=status.gateway,

@@ -15,6 +15,11 @@ can also be restarted (its setpoint back to the initial value) behind the node's
 
 A node's clock may be off (``clock_offsets``): it then runs its phases on its own time and
 stamps its datagrams with it, as a node on a host without NTP would.
+
+A node can crash (:meth:`VirtualGroup.crash`: as SIGKILL, no failsafe write; what it sent
+is still on the network, a write already on its way still lands) and restart
+(:meth:`VirtualGroup.restart`: a new process — a new boot epoch, a new core — that takes up
+the journal its previous process stored, as ``dgi run`` does from its state directory).
 """
 
 from __future__ import annotations
@@ -40,9 +45,11 @@ from controller.core.phases import PhasePlan
 from controller.core.readings import Readings
 from controller.gm.core import GmSettings
 from controller.lb.core import LoadBalancer
+from controller.lb.journal import Journal
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
+from controller.sc.core import ScSettings
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
 
@@ -104,6 +111,9 @@ class VirtualNode:
     writing: bool = False
     wanted: SetPStar | None = None  # the newest command not yet written
     group_bits: int = 0  # what its Logger's groupStatus shows
+    saved: dict[str, Mapping[str, object]] = field(default_factory=dict)  # its state directory
+    down: bool = False  # crashed, not restarted yet
+    boots: int = 1
 
 
 class VirtualGroup:
@@ -136,11 +146,14 @@ class VirtualGroup:
         self.notes: list[tuple[float, str, Note]] = []
         ids = [f"n{i + 1}" for i in range(len(gateways))]
         self.nodes: dict[str, VirtualNode] = {}
+        gm = GmSettings.from_timings(timings) if group_management else None
+        self._specs: dict[str, CoreSpec] = {}
         for index, (node_id, gateway, ng) in enumerate(
             zip(ids, gateways, net_generations, strict=True)
         ):
-            gm = GmSettings.from_timings(timings) if group_management else None
-            spec = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm)
+            spec = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm,
+                            sc=ScSettings.from_timings(timings))  # fmt: skip
+            self._specs[node_id] = spec
             core = assemble(spec)
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
             transport = self.network.endpoint(node_id, self._receiver(node_id))
@@ -182,6 +195,8 @@ class VirtualGroup:
 
     def _tick(self, node_id: str, kind: str, index: int) -> None:
         node = self.nodes[node_id]
+        if node.down:
+            return
         if kind == "round":
             self._read(node_id, node)
         else:
@@ -206,6 +221,8 @@ class VirtualGroup:
 
         def arrive() -> None:
             node.reading = False
+            if node is not self.nodes[node_id] or node.down:
+                return  # the process that asked is gone
             self._apply(node_id, node.core.round(sampled[0], self.local(node_id)))
 
         self.schedule(latency / 2, sample)
@@ -214,6 +231,8 @@ class VirtualGroup:
     def _receiver(self, node_id: str) -> Callable[[bytes], None]:
         def receive(data: bytes) -> None:
             node = self.nodes[node_id]
+            if node.down:
+                return
             self._apply(node_id, node.core.datagram(data, self.local(node_id)))
 
         return receive
@@ -236,6 +255,8 @@ class VirtualGroup:
 
         def acknowledge() -> None:
             node.writing = False
+            if node is not self.nodes[node_id] or node.down:
+                return  # landed on the device; nobody left to hear it
             local = self.local(node_id)
             acked = node.core.command_acked(command.seq, command.setpoint, local, local)
             self._apply(node_id, acked)
@@ -254,7 +275,7 @@ class VirtualGroup:
 
     def _fire(self, node_id: str, key: TimerKey, token: int) -> None:
         node = self.nodes[node_id]
-        if node.timers.get(key) == token:
+        if not node.down and node.timers.get(key) == token:
             del node.timers[key]
             self._apply(node_id, node.core.timer(key, self.local(node_id)))
 
@@ -268,6 +289,26 @@ class VirtualGroup:
         plant = self.nodes[node_id].plant
         plant.advance(self.now)
         plant.pstar = self.nodes[node_id].initial_pstar
+
+    def crash(self, node_id: str) -> None:
+        """The node's process dies at once (SIGKILL): no failsafe write, nothing more from it."""
+        node = self.nodes[node_id]
+        node.down = True
+        node.timers.clear()
+
+    def restart(self, node_id: str) -> None:
+        """A new process for the node: a new boot epoch, a new core, the same devices and
+        state directory; it takes up the journal its previous process stored."""
+        old = self.nodes[node_id]
+        spec = self._specs[node_id]
+        boots = old.boots + 1
+        core = assemble(replace(spec, epoch=spec.epoch + 1000 * boots))
+        journal = old.saved.get("lb")
+        if journal is not None:
+            core.lb.restore(Journal.from_data(journal, node_id))
+        self.nodes[node_id] = VirtualNode(
+            core, old.plant, old.transport, old.initial_pstar, saved=old.saved, boots=boots
+        )
 
     def set_faults(self, faults: Faults) -> None:
         self.network.faults = faults
@@ -314,6 +355,9 @@ class _Host:
 
     def show_group(self, bits: int) -> None:
         self.group.nodes[self.node_id].group_bits = bits
+
+    def persist(self, key: str, data: Mapping[str, object]) -> None:
+        self.group.nodes[self.node_id].saved[key] = data
 
     def start_timer(self, key: TimerKey, at: float) -> None:
         group, node = self.group, self.group.nodes[self.node_id]

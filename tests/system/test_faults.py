@@ -15,7 +15,7 @@ import pytest
 
 from config.loader import load_site
 from controller.core.messages import Limits
-from controller.lb.messages import Status
+from controller.lb.messages import StateChange
 from controller.peer.keys import load_keyring
 from controller.peer.wire import Wire
 from tests.conftest import free_port
@@ -109,10 +109,10 @@ async def test_a_forged_future_epoch_is_refused_and_a_twin_is_quarantined(
     running: Lab, tmp_path: Path
 ) -> None:
     lab = running
-    # 1. a key holder's Status claiming boot epoch 2**62, as sst2, to sst1
+    # 1. a key holder's StateChange claiming boot epoch 2**62, as sst2, to sst1
     keys = load_keyring(tmp_path / "group.key")
     forger = Wire("sst2", NODES, keys, epoch=2**62, limits=Limits(1000.0), group=lab.site.name)
-    data = forger.seal("sst1", Status("normal", 0.0, 0.0, 0.0), time.time())
+    data = forger.seal("sst1", StateChange("normal"), time.time())
     host, port = lab.site.node("sst1").peer.rsplit(":", 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(data, (host, int(port)))

@@ -94,6 +94,8 @@ def test_the_recipe_runs_as_written(recipe: Recipe, tmp_path: Path) -> None:
         lambda m: f"{m.group(1)}:{ports.setdefault(int(m.group(2)), free_port())}", recipe.text
     )
     env = {**os.environ, "COLUMNS": "120"}
+    # a recipe that fails stops what it started, so the test fails at once with its error
+    text = "trap 'kill $(jobs -p) 2> /dev/null || true' EXIT\n" + text
     process = subprocess.Popen(
         ["bash", "-e", "-o", "pipefail", "-c", text],
         cwd=repo,

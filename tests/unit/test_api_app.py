@@ -32,6 +32,10 @@ async def live_snapshot() -> m.Snapshot:
     assert snapshot(node, NOW).group == ["sst1"]  # a group of one until its first GM phase
     node.lb.group_changed(Group.static(["sst1", "sst2", "sst3"]), NOW)  # as the election forms it
     body = snapshot(node, NOW)
+    body.state_collection.last = m.CollectionRecord(
+        snapshot=1, leader="sst1", received=NOW - 0.3, took_ms=2.5, k=-30.0,
+        answered=["sst1", "sst2", "sst3"], missing=[], in_transit_kw=0.0,
+    )  # fmt: skip
     body.pstar = body.commanded = -20.0  # as read back when a node starts
     body.ledger.summary.command = -20.0
     await node.devices.close()

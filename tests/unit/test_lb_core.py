@@ -13,7 +13,6 @@ from controller.lb.messages import (
     DraftAccept,
     DraftCommit,
     DraftSelect,
-    Status,
     TooLate,
 )
 from controller.lb.settings import LbSettings
@@ -134,8 +133,8 @@ def test_logger_disabled_writes_the_gateway_back(settings: LbSettings) -> None:
     link.cycle()
     assert link.setpoints
     assert all(sp == ("a", 3.0) for sp in link.setpoints if sp[0] == "a")
-    # a disabled node drafts nothing; it only tells its peers where it is (for their views)
-    assert {type(m) for s, _, m in link.sent if s == "a"} == {Status}
+    # a disabled node drafts nothing (its peers see its state through state collection)
+    assert not [m for s, _, m in link.sent if s == "a"]
     assert any(n.kind == "enable" and "disabled" in n.text for _, n in link.notes)
     link.plants["a"].dgi_enable = True
     link.cycle()
@@ -382,7 +381,7 @@ def test_a_refused_write_takes_the_node_back_to_what_the_device_holds() -> None:
     assert not effects  # the newest entry (its start) is what the device holds: nothing to do
     core._set_pstar(7.0, "hold", 1.0, [])
     effects = core.command_failed(core.ledger.seq, "outside -5..5", 1.0, refused=True)
-    assert [type(e).__name__ for e in effects] == ["Note", "SetPStar"]
+    assert [type(e).__name__ for e in effects] == ["Note", "Persist", "SetPStar"]
     assert core.ledger.command == 0.0
     assert core.write_failing
 

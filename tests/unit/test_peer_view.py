@@ -1,5 +1,6 @@
-"""The one view of a peer's state (``peer_view``, ``shown_state``): what it last said, how long
-ago, stale after ``peer_stale_s`` — never its last state as if current; pure."""
+"""The one view of a peer's state (``peer_view``, ``shown_state``): what it recorded for the
+last state collection, how long ago, stale after ``peer_stale_s`` — never its last state as
+if current; pure."""
 
 from __future__ import annotations
 
@@ -19,15 +20,19 @@ def test_a_peer_is_unknown_then_its_state_then_stale_then_its_state_again() -> N
     assert a.residual(link.now) == a.net_generation - a.predicted  # only itself
 
     link.start_phase()
-    link.cycle()
+    link.round()  # b finds itself in demand ...
+    assert link.cores["b"].state == "demand"
+    assert shown_state(a.peer_view("b", link.now)) == "normal"  # ... a saw it before that
+    link.collect()  # the next state collection carries it
     view = a.peer_view("b", link.now)
-    assert (view.state, view.stale) == (link.cores["b"].state, False)
+    assert (view.state, view.stale) == ("demand", False)
     assert view.age_s is not None
     assert view.age_s < SETTINGS.peer_stale_s
-    assert shown_state(view) == link.cores["b"].state
+    assert view.status is not None
+    assert view.status.net_generation == -5.0
     heard = a.residual(link.now)
 
-    later = link.now + 3.5  # b said nothing for longer than the stale time
+    later = link.now + 3.5  # no collection for longer than the stale time
     view = a.peer_view("b", later)
     assert view.stale
     assert view.age_s is not None
@@ -37,5 +42,5 @@ def test_a_peer_is_unknown_then_its_state_then_stale_then_its_state_again() -> N
     assert a.residual(later) != heard
 
     link.now = later
-    link.cycle()  # b speaks again
+    link.collect()  # collected again
     assert shown_state(a.peer_view("b", link.now)) == link.cores["b"].state

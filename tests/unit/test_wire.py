@@ -14,12 +14,17 @@ from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
 from controller.lb.core import LoadBalancer
-from controller.lb.messages import DraftAge, DraftSelect, StateChange, Status
+from controller.lb.messages import DraftAge, DraftSelect, StateChange
 from controller.lb.settings import LbSettings
 from controller.peer.envelope import Envelope, seal
 from controller.peer.keys import KeyFileError, Keyring, load_keyring, write_key_file
 from controller.peer.wire import DROP_REASONS, Dropped, Inbound, Wire
+from controller.sc.messages import CollectedState, State
 
+COLLECTED = CollectedState(
+    7, "g", 1.0, ("a", "b"), ("normal", "demand"), (1, 0), (1.0, 0.0), (2.0, 1.0), (3.0, 1.0),
+    (0.0, 0.0), (),
+)  # fmt: skip
 KEYS = Keyring("k1", {"k1": bytes(range(32))})
 NOW = 1_700_000_000.0
 MEMBERS = ["a", "b", "c"]
@@ -74,7 +79,11 @@ BAD = [
     ("huge-age", lambda: datagram(body=[1, 1e9]), "invalid"),
     ("zero-draft", lambda: datagram(type="DraftSelect", body=[5, 0.0]), "invalid"),
     ("unknown-state", lambda: datagram(type="StateChange", body=["panic"]), "invalid"),
-    ("infinite-status", lambda: datagram(type="Status", body=["normal", math.inf, 0.0, 0.0]), "invalid"),
+    ("infinite-state", lambda: datagram(type="State", body=[1, "g", "normal", 1, math.inf, 0.0, 0.0, 0.0, 0]), "invalid"),
+    ("infinite-in-a-column", lambda: datagram(type="CollectedState", body=[1, "g", 1.0, ["a"], ["normal"], [1], [math.inf], [0.0], [0.0], [0.0], []]), "invalid"),
+    ("ragged-collected-state", lambda: datagram(type="CollectedState", body=[1, "g", 1.0, ["a", "b"], ["normal"], [1], [0.0], [0.0], [0.0], [0.0], []]), "invalid"),
+    ("column-of-the-wrong-kind", lambda: datagram(type="CollectedState", body=[1, "g", 1.0, ["a"], [3], [1], [0.0], [0.0], [0.0], [0.0], []]), "malformed"),
+    ("column-not-a-list", lambda: datagram(type="CollectedState", body=[1, "g", 1.0, "a", ["normal"], [1], [0.0], [0.0], [0.0], [0.0], []]), "malformed"),
     ("epoch-from-the-future", lambda: datagram(epoch=2**62), "bad_epoch"),
     ("epoch-just-ahead", lambda: datagram(epoch=int(NOW * 1000) + 5000), "bad_epoch"),
 ]  # fmt: skip
@@ -123,13 +132,13 @@ def test_each_epoch_has_its_own_window() -> None:
 
 
 def test_no_datagram_can_lock_the_real_sender_out() -> None:
-    """A key holder's Status with epoch 2**62 is refused; single datagrams under other epochs
+    """A key holder's StateChange with epoch 2**62 is refused; single datagrams under other epochs
     are just that; only a forger who keeps sending under another epoch quarantines the id —
     while it does so, and the real node is back quiet_s after it stops."""
     receiver = wire("b")
     real = int(NOW * 1000) - 60_000  # booted a minute ago
     assert isinstance(receiver.open(at(NOW, epoch=real, seq=1), NOW), Inbound)
-    forged = at(NOW, epoch=2**62, seq=2**40, type="Status", body=["normal", 0.0, 0.0, 0.0])
+    forged = at(NOW, epoch=2**62, seq=2**40, type="StateChange", body=["normal"])
     assert receiver.open(forged, NOW).reason == "bad_epoch"  # type: ignore[union-attr]
     for epoch in range(real + 1, real + 10):  # one datagram under each of many epochs
         receiver.open(at(NOW, epoch=epoch, seq=10**6), NOW)
@@ -200,7 +209,7 @@ def snapshot(node_core: NodeCore) -> tuple[object, ...]:
         lb.predicted,
         lb.k,
         dict(lb.sets),
-        dict(lb.peer_status),
+        lb.collected,
         dict(lb.demand_tx),
         dict(lb.supply_tx),
     )
@@ -233,7 +242,8 @@ def test_fuzz_ten_thousand_random_and_mutated_datagrams() -> None:
             DraftAge(1, 2.0),
             DraftSelect(9, 1.5),
             StateChange("demand"),
-            Status("normal", 1.0, 2.0, 3.0),
+            State(7, "g", "normal", 1, 1.0, 2.0, 3.0, 0.0, 0),
+            COLLECTED,
         )
     ]
     before = snapshot(receiver)

@@ -1,0 +1,1 @@
+"""State collection: the leader's snapshot of its group (pure)."""

@@ -1,0 +1,155 @@
+"""A node killed in the middle of a migration and started again loses nothing: its journal
+(``controller.lb.journal``) brings back its command, the transactions it committed and the
+amounts it took without a decision. Judged on the devices (the plants' held setpoints);
+each case also runs without the journal, to show what it prevents. Pure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from controller.core.group import Group
+from controller.lb.core import LoadBalancer
+from controller.lb.journal import Journal, JournalError
+from controller.lb.messages import DraftAccept, DraftCommit
+from controller.lb.settings import LbSettings
+from controller.node.state_store import StateStore
+from tests.lb_link import Link
+
+ADAPTIVE = LbSettings(mode="adaptive", tolerance=0.01, step_max=10.0)
+
+
+def link() -> Link:
+    return Link.of(ADAPTIVE, a=(0.0, 5.0), b=(0.0, -5.0))  # a has 5 kW to spare, b needs 5
+
+
+def restart(link: Link, node: str, *, journal: bool) -> None:
+    """SIGKILL and a new process: a new core (boot epoch), the same device."""
+    core = LoadBalancer(node, ADAPTIVE, epoch=100 + len(link.cores))
+    core.group_changed(Group.static(link.plants), link.now)
+    if journal:
+        core.restore(Journal.from_data(link.saved[(node, "lb")], node))
+    link.cores[node] = core
+
+
+def changes(link: Link) -> float:
+    """Σ (held setpoint − initial) on the devices (both started at 0)."""
+    return sum(plant.pstar for plant in link.plants.values())
+
+
+def settle(link: Link) -> None:
+    for _ in range(30):
+        link.start_phase()
+        link.cycle()
+        link.fire()
+        link.now += 0.5
+
+
+def offer_until(link: Link, kind: type) -> None:
+    """Run until the first message of ``kind`` is on the wire, undelivered."""
+    link.start_phase()
+    for _ in range(10):
+        link.round()
+        link.deliver_until(lambda sender, target, message: isinstance(message, kind))
+        if link.wire and isinstance(link.wire[0][2], kind):
+            return
+        link.fire("window")
+        link.now += 0.1
+    raise AssertionError(f"no {kind.__name__}")
+
+
+@pytest.mark.parametrize("journal", [True, False], ids=["journal", "no-journal"])
+def test_a_supply_killed_after_committing_is_still_committed_after_its_restart(
+    journal: bool,
+) -> None:
+    net = link()
+    offer_until(net, DraftCommit)  # a committed and raised its PStar; the commit is in flight
+    assert net.plants["a"].pstar == 5.0
+    assert net.plants["b"].pstar == -5.0
+    net.wire.clear()  # a dies with it
+    restart(net, "a", journal=journal)
+    settle(net)  # b asks again; the new a answers
+    if journal:
+        assert changes(net) == 0.0
+        assert net.cores["b"].migrations_in == 1
+    else:  # the new a presumes "aborted": b gives its half back, a's device keeps its own
+        assert changes(net) != 0.0
+
+
+@pytest.mark.parametrize("journal", [True, False], ids=["journal", "no-journal"])
+def test_a_demand_killed_after_taking_gives_an_aborted_amount_back_after_its_restart(
+    journal: bool,
+) -> None:
+    net = link()
+    offer_until(net, DraftAccept)  # b took 5 provisionally (wrote it); its accept is in flight
+    assert net.plants["b"].pstar == -5.0
+    net.wire.clear()  # b dies; a's lease runs out: aborted
+    net.now += 1.0
+    net.fire("lease")
+    assert net.plants["a"].pstar == 0.0
+    restart(net, "b", journal=journal)
+    settle(net)
+    if journal:
+        assert changes(net) == 0.0
+        assert any(n.kind == "rollback" for node, n in net.notes if node == "b")
+    else:  # nobody remembers b's half: its device keeps it
+        assert changes(net) == -5.0
+
+
+def test_the_command_comes_back_whatever_the_device_holds_after_the_restart() -> None:
+    net = link()
+    offer_until(net, DraftCommit)
+    net.deliver()
+    net.plants["a"].pstar = net.plants["a"].gateway = 0.0  # the SST rebooted meanwhile
+    restart(net, "a", journal=True)
+    net.start_phase()
+    net.round()
+    assert net.plants["a"].pstar == 5.0  # written again: the "restore" ledger entry
+    assert [e["kind"] for e in net.cores["a"].ledger.recent()][-2:] == ["start", "restore"]
+
+
+def test_a_journal_older_than_the_peers_memory_is_not_taken_up() -> None:
+    net = link()
+    offer_until(net, DraftCommit)
+    net.deliver()
+    net.now += ADAPTIVE.retention_s + 1
+    restart(net, "a", journal=True)
+    net.start_phase()
+    net.round()
+    assert net.cores["a"].ledger.command == 5.0  # what the device holds, no restore entry
+    assert any(n.kind == "journal" and "old" in n.text for node, n in net.notes if node == "a")
+
+
+def test_journal_data_round_trips_and_bad_data_is_named() -> None:
+    net = link()
+    offer_until(net, DraftCommit)
+    data = net.saved[("a", "lb")]
+    journal = Journal.from_data(json.loads(json.dumps(data)), "a")
+    assert journal.command == 5.0
+    assert len(journal.committed) == 1
+    with pytest.raises(JournalError, match="written by node 'a', not 'b'"):
+        Journal.from_data(data, "b")
+    with pytest.raises(JournalError, match="version"):
+        Journal.from_data({**data, "version": 99}, "a")
+    with pytest.raises(JournalError, match="malformed"):
+        Journal.from_data({**data, "command": "NaN"}, "a")
+    with pytest.raises(JournalError, match="malformed"):
+        Journal.from_data({**data, "taken": [[1, 2]]}, "a")
+
+
+def test_the_state_store_replaces_atomically_and_sets_a_bad_file_aside(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state", "sst1")
+    assert store.load("lb") is None
+    store.save("lb", {"x": 1})
+    store.save("lb", {"x": 2})
+    assert store.load("lb") == {"x": 2}
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["sst1.lb.json"]
+    store.path("lb").write_text("{half a jour")
+    assert store.load("lb") is None
+    assert (tmp_path / "state" / "sst1.lb.bad").exists()
+    blocked = StateStore(tmp_path / "file", "sst1")
+    (tmp_path / "file").write_text("not a directory")
+    blocked.save("lb", {"x": 3})  # logged and counted, never raised
+    assert blocked.errors == 1
