@@ -13,6 +13,9 @@ class SiteHeader(Model):
     description: str = ""
     key_file: str = "group.key"  # the group key (relative to the site file); dgi keygen makes one
     api_token_file: str = "api.token"  # bearer token for API writes (relative to the site file)
+    # FREEDM's physical topology (config/topology.py, relative to the site file): a group keeps
+    # only the nodes reachable through closed Fids; none: every node may group with every other
+    topology_file: str | None = None
 
 
 class AlgorithmSettings(Model):
