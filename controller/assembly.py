@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from config.site import Site
+from config.topology import Topology
 from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
@@ -33,6 +34,7 @@ class CoreSpec:
     site_name: str = "site"
     ttl_ms: int = 1000
     gm: GmSettings | None = None  # group management; None: the static group
+    topology: Topology | None = None  # the physical topology group management respects
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -47,6 +49,7 @@ class CoreSpec:
             GmSettings.from_timings(site.timings)
             if site.algorithm.group_management == "election"
             else None,
+            topology=site.topology,
         )
 
 
@@ -66,7 +69,7 @@ def assemble(spec: CoreSpec) -> NodeCore:
     lb = LoadBalancer(spec.node_id, spec.settings, epoch=spec.epoch)
     if spec.gm is None:
         return NodeCore(lb, wire, Group.static(spec.nodes))
-    gm = GroupManager(spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch)
+    gm = GroupManager(spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch, topology=spec.topology)
     return NodeCore(lb, wire, gm.group, {gm.name: gm})
 
 

@@ -15,6 +15,9 @@ can also be restarted (its setpoint back to the initial value) behind the node's
 
 A node's clock may be off (``clock_offsets``): it then runs its phases on its own time and
 stamps its datagrams with it, as a node on a host without NTP would.
+
+With a physical topology (``topology``) each node reads the Fids the topology gives it, all
+closed at the start; :meth:`VirtualGroup.set_fid` opens or closes one.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from config.timings import PROFILES, Timings
+from config.topology import Topology
 from controller.assembly import CoreSpec, assemble
 from controller.core.effects import (
     Effect,
@@ -69,6 +73,7 @@ class Substation:
     lag_s: float = 0.0
     rating: float = 1000.0
     at: float = 0.0
+    fids: dict[str, bool] = field(default_factory=dict)  # its Fid switches: True = closed
 
     def advance(self, now: float) -> None:
         dt = max(0.0, now - self.at)
@@ -90,6 +95,7 @@ class Substation:
             setpoint_readable=True,
             setpoint_read_mark=read_mark,
             gateway_read_mark=read_mark,
+            fids=tuple(sorted(self.fids.items())),
         )
 
 
@@ -123,6 +129,7 @@ class VirtualGroup:
         devices: DeviceTiming = DeviceTiming(),
         clock_offsets: Mapping[str, float] | None = None,
         group_management: bool = False,
+        topology: Topology | None = None,
     ) -> None:
         self.now = start
         self.offsets = dict(clock_offsets or {})
@@ -140,9 +147,12 @@ class VirtualGroup:
             zip(ids, gateways, net_generations, strict=True)
         ):
             gm = GmSettings.from_timings(timings) if group_management else None
-            spec = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm)
+            spec = CoreSpec(
+                node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm, topology=topology
+            )
             core = assemble(spec)
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
+            plant.fids = dict.fromkeys(topology.fids_of(node_id) if topology else (), True)
             transport = self.network.endpoint(node_id, self._receiver(node_id))
             self.nodes[node_id] = VirtualNode(core, plant, transport, gateway)
 
@@ -268,6 +278,13 @@ class VirtualGroup:
         plant = self.nodes[node_id].plant
         plant.advance(self.now)
         plant.pstar = self.nodes[node_id].initial_pstar
+
+    def set_fid(self, node_id: str, fid: str, closed: bool) -> None:
+        """Open or close one of the node's Fid switches (its next round reads it)."""
+        fids = self.nodes[node_id].plant.fids
+        if fid not in fids:
+            raise KeyError(f"{node_id} has no Fid {fid!r}; its Fids: {', '.join(sorted(fids))}")
+        fids[fid] = closed
 
     def set_faults(self, faults: Faults) -> None:
         self.network.faults = faults
