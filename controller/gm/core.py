@@ -39,8 +39,8 @@ answer this check's ``AreYouCoordinator`` is forgotten (its Fids unknown). So:
 
 * at the premerge of each check, a member that is no longer reachable leaves the group (the
   new ``PeerList`` goes out at once) and an unreachable coordinator is not merged with;
-* a member whose ``AreYouThere`` shows it unreachable leaves at once and is answered "no",
-  so it starts over alone in the same GM phase;
+* a member whose ``AreYouThere`` shows it unreachable leaves at once (with every other member
+  out of reach) and is answered "no", so it starts over alone in the same GM phase;
 * an ``Accept`` from an unreachable node is not taken (dropped, ``unreachable``);
 * with the Fids closed again, it answers "yes" as a coordinator of its own and is invited
   back at the next check.
@@ -360,8 +360,9 @@ class GroupManager:
         self._learn(sender, msg.fids)
         mine = self.coordinator and self.status == NORMAL and sender in self.up
         if mine and self._unreachable({sender}):
-            self.up.discard(sender)
-            self._push(now, fx, _why(set(), {sender}))
+            far = self._unreachable(self.up)  # every member out of reach leaves at once
+            self.up -= far
+            self._push(now, fx, _why(set(), far))
         yes = int(self.coordinator and msg.group == self.group.id and sender in self.up)
         fx.append(Send(sender, AreYouThereResponse(msg.seq, yes)))
 
