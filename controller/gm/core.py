@@ -400,6 +400,7 @@ class GroupManager:
                 fx.append(Send(member, Invite(msg.group, msg.leader)))
             self.up = set()
         self.attempt += 1  # timers of the old role end here
+        self.reported.clear()  # a member hears no reports: what it knew would only go stale
         self.status = REORGANIZATION
         self.invited = (msg.group, msg.leader)
         fx.append(Send(msg.leader, Accept(msg.group, fids_text(self.own))))
