@@ -33,6 +33,7 @@ from config.timings import (
     timing_problems,
 )
 from config.tomlfile import locate, read_toml
+from config.topology import Topology, read_topology
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
@@ -91,9 +92,10 @@ class _SiteChecker:
         timings_values = self._timings(raw)
         self._check_secret_files(raw)
         timings = self._resolved_timings(raw, timings_values)
+        topology = self._topology(raw, nodes, entries)
         if document is None or timings is None or self.issues:
             return None
-        return Site(path=self.shown, document=document, devices=tuple(devices), timings=timings)
+        return Site(self.shown, document, tuple(devices), timings, topology)
 
     def _resolved_timings(self, raw: dict[str, Any], from_file: dict[str, int]) -> Timings | None:
         """The timings in force (profile, file, keys) and what in them would break a node;
@@ -344,6 +346,30 @@ class _SiteChecker:
             problem = special_file_problem(path)
             if problem is not None:
                 self.add(("site", key), f"{display_path(path)} {problem}", name)
+
+    def _topology(
+        self,
+        raw: dict[str, Any],
+        nodes: list[tuple[Loc, NodeEntry]],
+        entries: list[tuple[Loc, str, DeviceEntry]],
+    ) -> Topology | None:
+        """``[site] topology_file``, checked against the site's nodes and devices."""
+        name = _dict(raw.get("site")).get("topology_file")
+        if not isinstance(name, str):
+            return None  # none, or the schema reports it
+        where = ("site", "topology_file")
+        election = _dict(raw.get("algorithm")).get("group_management", "election")
+        if election != "election":
+            rule = 'a topology filters group management: needs group_management = "election"'
+            self.add(where, rule, name)
+        path = Path(name) if Path(name).is_absolute() else self.path.parent / name
+        if not path.exists():
+            self.add(where, f"topology file not found: {display_path(path)}", name)
+            return None
+        devices = {entry.id: (entry.type, node_id) for _, node_id, entry in entries}
+        topology, issues = read_topology(path, [node.id for _, node in nodes], devices)
+        self.issues += issues
+        return topology
 
     def _timings(self, raw: dict[str, Any]) -> dict[str, int]:
         file = _dict(raw.get("timings")).get("file")

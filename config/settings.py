@@ -16,6 +16,9 @@ class SiteHeader(Model):
     # where each dgi run keeps what must survive its process (relative to the site file):
     # <node>.lb.json, the load balancer's journal (docs/algorithm.md, "A node restart")
     state_dir: str = "state"
+    # FREEDM's physical topology (config/topology.py, relative to the site file): a group keeps
+    # only the nodes reachable through closed Fids; none: every node may group with every other
+    topology_file: str | None = None
 
 
 class AlgorithmSettings(Model):

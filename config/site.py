@@ -17,6 +17,7 @@ from config.schema import Model, Name, Positive, in_range
 from config.settings import AlgorithmSettings, SimulationSettings, SiteHeader
 from config.simulation import DeviceSim
 from config.timings import Timings, TimingsSettings
+from config.topology import Topology
 
 Transport = Literal["modbus_tcp", "modbus_rtu", "simulated", "fake"]
 #: Transports whose devices ``dgi simulate`` serves.
@@ -97,6 +98,7 @@ class Site:
     document: SiteDocument
     devices: tuple[Device, ...]
     timings: Timings
+    topology: Topology | None = None  # [site] topology_file, read and checked
 
     @property
     def name(self) -> str:

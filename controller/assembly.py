@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from config.site import Site
+from config.topology import Topology
 from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
@@ -35,6 +36,7 @@ class CoreSpec:
     ttl_ms: int = 1000
     gm: GmSettings | None = None  # group management; None: the static group
     sc: ScSettings = field(default_factory=ScSettings)
+    topology: Topology | None = None  # the physical topology group management respects
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -50,6 +52,7 @@ class CoreSpec:
             if site.algorithm.group_management == "election"
             else None,
             ScSettings.from_timings(site.timings),
+            topology=site.topology,
         )
 
 
@@ -71,7 +74,9 @@ def assemble(spec: CoreSpec) -> NodeCore:
     if spec.gm is None:
         core = NodeCore(lb, wire, Group.static(spec.nodes), {sc.name: sc})
     else:
-        gm = GroupManager(spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch)
+        gm = GroupManager(
+            spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch, topology=spec.topology
+        )
         core = NodeCore(lb, wire, gm.group, {gm.name: gm, sc.name: sc})
     sc.source = core.local_state
     return core

@@ -7,6 +7,7 @@ One JSON object per line over TCP (loopback by default), one JSON answer per lin
     {"op": "restart", "device": "sst1-gateway"}        # reboot: initial values, connections drop
     {"op": "stop", "device": "sst1-load"}              # its server goes away (refused)
     {"op": "start", "device": "sst1-load"}             # and comes back
+    {"op": "plant", "device": "sst2-fid", "states": {"state": 0}}  # the plant changes: a Fid opens
     {"op": "show"}                                     # every device's faults and counters
 
 Answers are ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``; a bad line gets an
@@ -143,6 +144,15 @@ async def _start(sim: Simulation, command: Json) -> Json:
     return {"started": device, "endpoint": sim.server_of(device).where}
 
 
+async def _plant(sim: Simulation, command: Json) -> Json:
+    device = _device(sim, command)
+    states = command.get("states")
+    if not isinstance(states, dict) or not states:
+        raise FaultError("'states' must be an object of the device's states and their values")
+    held = {signal: sim.set_state(device, str(signal), v) for signal, v in states.items()}
+    return {"device": device, "states": held}
+
+
 async def _show(sim: Simulation, command: Json) -> Json:
     return {"devices": {d: image.faults.as_dict() for d, image in sim.images.items()}}
 
@@ -153,5 +163,6 @@ OPS = {
     "restart": _restart,
     "stop": _stop,
     "start": _start,
+    "plant": _plant,
     "show": _show,
 }

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -13,7 +14,7 @@ from types import TracebackType
 from config.simulation import FaultSettings
 from config.site import Site
 from simulators.control import ControlServer
-from simulators.faults import DeviceFaults
+from simulators.faults import DeviceFaults, FaultError
 from simulators.modbus_server import (
     DeviceImage,
     RunningServer,
@@ -24,6 +25,16 @@ from simulators.modbus_server import (
 )
 from simulators.plant import Plant
 from simulators.site_plant import build_plant, initial_model
+
+#: The states a lab may set directly (``dgi fault --plant``), by device type; the others are
+#: the plant's own physics (an SST's gateway, a battery's charge, the bus frequency).
+SETTABLE_STATES = {
+    "Fid": ("state",),
+    "Logger": ("dgiEnable",),
+    "Drer": ("generation",),
+    "Load": ("drain",),
+    "Evse": ("connected",),
+}
 
 
 class Simulation:
@@ -128,6 +139,27 @@ class Simulation:
         self.faults(device_id)
         self.plant.reset(device_id, initial_model(self.site, self.site.device(device_id)))
         self.server_of(device_id).drop_connections()
+
+    def set_state(self, device_id: str, signal: str, value: object) -> float:
+        """The plant changes behind the node's back: a Fid opens (``state`` 0), a load steps.
+        The value holds until the device restarts; returns it as the plant holds it."""
+        self.faults(device_id)  # KeyError naming the simulated devices
+        device = self.site.device(device_id)
+        settable = SETTABLE_STATES.get(device.type, ())
+        if signal not in settable:
+            allowed = ", ".join(settable) or "none"
+            raise FaultError(
+                f"{signal}: not a state of {device_id} a lab can set ({device.type}: {allowed})"
+            )
+        if isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise FaultError(f"{signal}: must be a finite number, not {value!r}")
+        point = device.profile.state_point(signal)
+        if point is not None and point.type == "bool" and value not in (0, 1):
+            raise FaultError(f"{signal}: an on/off state is 0 or 1, not {value!r}")
+        self.plant.override(device_id, signal, float(value))
+        return float(value)
 
     async def __aenter__(self) -> Simulation:
         await self.start()

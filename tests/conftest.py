@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+import tomllib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -94,10 +95,13 @@ def rewrite_ports(text: str) -> str:
 
 def copy_site(name: str, directory: Path, *, free_ports: bool = True) -> Path:
     """Copy an example site into ``directory`` (ports made free), with the series files it
-    plays, and return its path."""
+    plays and the topology file it names, and return its path."""
     text = (EXAMPLES / name).read_text(encoding="utf-8")
     target = directory / name
     target.write_text(rewrite_ports(text) if free_ports else text, encoding="utf-8")
+    topology = tomllib.loads(text)["site"].get("topology_file")
+    if topology is not None:
+        shutil.copy(EXAMPLES / topology, directory / topology)
     series = directory / "series"
     if not series.exists():
         series.symlink_to(EXAMPLES / "series", target_is_directory=True)

@@ -124,8 +124,17 @@ def fault(
     ] = False,
     stop: Annotated[bool, typer.Option("--stop", help="stop serving the device")] = False,
     start: Annotated[bool, typer.Option("--start", help="serve a stopped device again")] = False,
+    plant: Annotated[
+        bool,
+        typer.Option(
+            "--plant",
+            help="change the plant instead: KEY=VALUE set the device's states "
+            "(a Fid's state=0 opens it; a Load's drain, a Drer's generation)",
+        ),
+    ] = False,
 ) -> None:
-    """Inject faults into a running `dgi simulate`: latency, exceptions, lies, restarts."""
+    """Inject faults into a running `dgi simulate`: latency, exceptions, lies, restarts; or
+    change its plant (`--plant`): open a Fid, step a load."""
     from controller.cli.fault_cmd import FaultCommandError, command_for, send
 
     address = host_port(control, "--control")
@@ -138,10 +147,13 @@ def fault(
             "give --control HOST:PORT or a --config whose [simulation] names control",
             param_hint="--control",
         )
-    actions = [name for name, on in (("show", show), ("clear", clear), ("restart", restart),
-                                     ("stop", stop), ("start", start)) if on]  # fmt: skip
+    chosen = (("show", show), ("clear", clear), ("restart", restart), ("stop", stop),
+              ("start", start), ("plant", plant))  # fmt: skip
+    actions = [name for name, on in chosen if on]
     if len(actions) > 1:
-        raise typer.BadParameter("one of --show, --clear, --restart, --stop, --start at a time")
+        raise typer.BadParameter(
+            "one of --show, --clear, --restart, --stop, --start, --plant at a time"
+        )
     try:
         command = command_for(device, settings or [], actions[0] if actions else None)
         answer = send(address, command)

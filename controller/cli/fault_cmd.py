@@ -60,6 +60,10 @@ def command_for(device: str | None, settings: list[str], action: str | None) -> 
         return {"op": "show"}
     if device is None:
         raise FaultCommandError(f"--{action} needs a DEVICE" if action else "give a DEVICE")
+    if action == "plant":
+        if not settings:
+            raise FaultCommandError("--plant needs STATE=VALUE settings (for example state=0)")
+        return {"op": "plant", "device": device, "states": parse_settings(settings)}
     if action is not None:
         if settings:
             raise FaultCommandError(f"--{action} takes no KEY=VALUE settings")

@@ -39,6 +39,7 @@ from controller.core.messages import DuplicateId
 from controller.core.module import Module
 from controller.core.readings import Readings
 from controller.core.stats import Recent
+from controller.gm.core import GroupManager
 from controller.lb.core import LoadBalancer
 from controller.lb.messages import DraftAccept, DraftSelect
 from controller.peer.wire import Dropped, Inbound, Wire
@@ -94,6 +95,9 @@ class NodeCore:
         return self._out(fx, now)
 
     def round(self, readings: Readings, now: float) -> list[Effect]:
+        gm = self.modules.get("gm")
+        if isinstance(gm, GroupManager):  # its Fids' states, for the physical topology
+            gm.own_fids(readings.fids)
         lb = self._from(self.lb, self.lb.round(readings, now), now)
         return self._out(self._watch_twins(now) + lb, now)
 

@@ -9,6 +9,10 @@ actuation, so it is left out of ``NG``; the node then commands
 ``setpoint_read_mark``, when that read was sent: the ledger compares it with the acknowledged
 command only when the read is younger than the acknowledgement. Marks come from a clock that
 never goes back (monotonic), not the wall clock.
+
+``fids`` holds the state of each ``Fid`` read fresh this round (True: closed; any nonzero
+state, as FREEDM); a Fid that did not answer is left out, its state unknown. Group management
+reports them and, with a physical topology, groups only nodes joined through closed Fids.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class Readings:
     storage_actuated: bool = False
     stale: tuple[str, ...] = ()
     recovering: bool = False  # every device answers, but not yet for long enough to trust
+    fids: tuple[tuple[str, bool], ...] = ()  # (Fid device id, closed), for group management
 
     @property
     def net_generation(self) -> float:
@@ -110,7 +115,14 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
         fresh=not stale,
         storage_actuated=actuation == "desd",
         stale=stale,
+        fids=_fids(views),
     )
+
+
+def _fids(views: Sequence[DeviceView]) -> tuple[tuple[str, bool], ...]:
+    """Each Fid read fresh: (its id, closed)."""
+    found = [(v.id, v.states.get("state")) for v in views if v.type == "Fid" and v.fresh]
+    return tuple(sorted((fid, state != 0.0) for fid, state in found if state is not None))
 
 
 def _actuator(

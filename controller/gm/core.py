@@ -28,6 +28,25 @@ What this version fixes of FREEDM (docs/algorithm.md, "Group management"):
   (``dropped``), and the sender of a ``PeerList`` is believed only as the leader this node
   accepted (the wire has authenticated it).
 
+**Physical topology** (optional, ``[site] topology_file``; FREEDM's ``CPhysicalTopology``):
+a coordinator keeps in its group, and invites, only the nodes reachable from its own vertex
+over edges whose every Fid is known closed (:mod:`controller.gm.topology`; unknown = open).
+It knows its own Fids' states from its readings (:meth:`GroupManager.own_fids`, fed each
+round by the node core) and the others' from their answers: every ``AreYouCoordinatorResponse``,
+``AreYouThere`` and ``Accept`` carries the sender's own Fid states (a node is believed only
+about the Fids the site gives it). The latest report of each node counts; a node that did not
+answer this check's ``AreYouCoordinator`` is forgotten (its Fids unknown). So:
+
+* at the premerge of each check, a member that is no longer reachable leaves the group (the
+  new ``PeerList`` goes out at once) and an unreachable coordinator is not merged with;
+* a member whose ``AreYouThere`` shows it unreachable leaves at once (with every other member
+  out of reach) and is answered "no", so it starts over alone in the same GM phase;
+* an ``Accept`` from an unreachable node is not taken (dropped, ``unreachable``);
+* with the Fids closed again, it answers "yes" as a coordinator of its own and is invited
+  back at the next check.
+
+Without a topology every node is reachable and nothing of this applies.
+
 Timer keys carry an attempt number, so a timer from an earlier attempt (one the node core
 kept for the next GM phase) does nothing.
 """
@@ -40,6 +59,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.timings import Timings
+from config.topology import Topology
 from controller.core.collected import Collected
 from controller.core.effects import (
     CancelTimer,
@@ -61,7 +81,10 @@ from controller.gm.messages import (
     AreYouThereResponse,
     Invite,
     PeerList,
+    fids_text,
+    parse_fids,
 )
+from controller.gm.topology import reachable
 
 NORMAL, ELECTION, REORGANIZATION = "normal", "election", "reorganization"
 Handler = Callable[[str, Any, float, list[Effect]], None]
@@ -110,7 +133,13 @@ class GroupManager:
     also: tuple[str, ...] = ()
 
     def __init__(
-        self, node_id: str, nodes: Iterable[str], settings: GmSettings, *, epoch: int
+        self,
+        node_id: str,
+        nodes: Iterable[str],
+        settings: GmSettings,
+        *,
+        epoch: int,
+        topology: Topology | None = None,
     ) -> None:
         self.node_id = node_id
         self.nodes = frozenset(nodes) - {node_id}  # every other node of the site
@@ -129,6 +158,10 @@ class GroupManager:
         self.elections = 0  # groups this node formed as leader
         self.recoveries = 0
         self.dropped: Counter[str] = Counter()  # reason -> inputs dropped
+        self.topology = topology
+        self.mine = topology.fids_of(node_id) if topology else frozenset()  # Fids it reads
+        self.own: dict[str, bool] = {}  # its Fids' states (True: closed), from its readings
+        self.reported: dict[str, dict[str, bool]] = {}  # node -> its latest Fid states
         self.handlers: dict[type[Message], Handler] = {
             AreYouCoordinator: self._on_ayc,
             AreYouCoordinatorResponse: self._on_ayc_response,
@@ -202,6 +235,33 @@ class GroupManager:
     def state_collected(self, collected: Collected, now: float) -> list[Effect]:
         return []
 
+    def own_fids(self, states: Iterable[tuple[str, bool]]) -> None:
+        """The states of this node's Fids (True: closed), from a round's readings; a Fid
+        left out is unknown. Only the Fids of the topology count."""
+        self.own = {fid: closed for fid, closed in states if fid in self.mine}
+
+    # -- the physical topology ------------------------------------------------------------------
+
+    def _learn(self, sender: str, text: str) -> None:
+        """A node's report of its own Fids (the message was checked: well formed)."""
+        if self.topology is None:
+            return
+        states = parse_fids(text)
+        own = {f: s for f, s in states.items() if self.topology.fid_node.get(f) == sender}
+        if len(own) != len(states):
+            self.dropped["foreign_fids"] += 1  # a Fid that is not the sender's: ignored
+        self.reported[sender] = own
+
+    def _unreachable(self, nodes: set[str]) -> set[str]:
+        """The nodes of ``nodes`` not reachable from this node through closed Fids."""
+        if self.topology is None or not nodes:
+            return set()
+        states: dict[str, bool] = {}
+        for reported in self.reported.values():
+            states.update(reported)
+        states.update(self.own)
+        return nodes - reachable(self.topology, self.node_id, states)
+
     # -- coordinator ----------------------------------------------------------------------------
 
     def _check(self, now: float, fx: list[Effect]) -> None:
@@ -219,7 +279,9 @@ class GroupManager:
 
     def _on_ayc(self, sender: str, msg: AreYouCoordinator, now: float, fx: list[Effect]) -> None:
         yes = int(self.status == NORMAL and self.coordinator)
-        answer = AreYouCoordinatorResponse(msg.seq, yes, self.group.leader, self.group.id)
+        answer = AreYouCoordinatorResponse(
+            msg.seq, yes, self.group.leader, self.group.id, fids_text(self.own)
+        )
         fx.append(Send(sender, answer))
 
     def _on_ayc_response(
@@ -229,6 +291,7 @@ class GroupManager:
             self.dropped["unexpected_answer"] += 1
             return
         self.pending.discard(sender)
+        self._learn(sender, msg.fids)
         if msg.yes:
             self.coordinators.add(sender)
             self.up.discard(sender)  # it leads a group of its own now
@@ -239,14 +302,18 @@ class GroupManager:
             self._premerge(now, fx)
 
     def _premerge(self, now: float, fx: list[Effect]) -> None:
-        """Drop the members that did not answer; merge with the other coordinators, by
-        priority."""
+        """Drop the members that did not answer or are out of reach; merge with the other
+        coordinators in reach, by priority."""
         if not self.coordinator or self.status != NORMAL:
             return
+        for node in self.pending:
+            self.reported.pop(node, None)  # no answer: its Fids are unknown now
         gone = self.up & self.pending
-        if gone:
-            self.up -= gone
-            self._push(now, fx, f"{', '.join(sorted(gone))} did not answer")
+        far = self._unreachable(self.up - gone)
+        self.coordinators -= self._unreachable(self.coordinators)
+        if gone or far:
+            self.up -= gone | far
+            self._push(now, fx, _why(gone, far))
         self.pending.clear()
         if not self.coordinators:
             return
@@ -272,6 +339,10 @@ class GroupManager:
         if self.status != ELECTION or msg.group != self.forming:
             self.dropped["stale_group"] += 1
             return
+        self._learn(sender, msg.fids)
+        if self._unreachable({sender}):
+            self.dropped["unreachable"] += 1
+            return
         self.up.add(sender)
 
     def _reorganize(self, now: float, fx: list[Effect]) -> None:
@@ -291,6 +362,12 @@ class GroupManager:
         self._set(group, why, fx)
 
     def _on_ayt(self, sender: str, msg: AreYouThere, now: float, fx: list[Effect]) -> None:
+        self._learn(sender, msg.fids)
+        mine = self.coordinator and self.status == NORMAL and sender in self.up
+        if mine and self._unreachable({sender}):
+            far = self._unreachable(self.up)  # every member out of reach leaves at once
+            self.up -= far
+            self._push(now, fx, _why(set(), far))
         yes = int(self.coordinator and msg.group == self.group.id and sender in self.up)
         fx.append(Send(sender, AreYouThereResponse(msg.seq, yes)))
 
@@ -299,7 +376,9 @@ class GroupManager:
     def _ask_leader(self, now: float, fx: list[Effect]) -> None:
         self.attempt += 1
         self.seq += 1
-        fx.append(Send(self.group.leader, AreYouThere(self.group.id, self.seq)))
+        fx.append(
+            Send(self.group.leader, AreYouThere(self.group.id, self.seq, fids_text(self.own)))
+        )
         fx.append(StartTimer(("recovery", self.attempt), now + self.settings.ayt_s))
 
     def _on_ayt_response(
@@ -326,9 +405,10 @@ class GroupManager:
                 fx.append(Send(member, Invite(msg.group, msg.leader)))
             self.up = set()
         self.attempt += 1  # timers of the old role end here
+        self.reported.clear()  # a member hears no reports: what it knew would only go stale
         self.status = REORGANIZATION
         self.invited = (msg.group, msg.leader)
-        fx.append(Send(msg.leader, Accept(msg.group)))
+        fx.append(Send(msg.leader, Accept(msg.group, fids_text(self.own))))
 
     def _on_peer_list(self, sender: str, msg: PeerList, now: float, fx: list[Effect]) -> None:
         members = msg.members.split(",")
@@ -371,3 +451,13 @@ class GroupManager:
     def _new_id(self) -> str:
         self.counter += 1
         return f"{self.node_id}.{self.epoch}.{self.counter}"
+
+
+def _why(gone: set[str], far: set[str]) -> str:
+    """Why members left: no answer, or out of reach through closed Fids."""
+    reasons = []
+    if gone:
+        reasons.append(f"{', '.join(sorted(gone))} did not answer")
+    if far:
+        reasons.append(f"{', '.join(sorted(far))} not reachable through closed Fids")
+    return "; ".join(reasons)

@@ -20,6 +20,9 @@ A node can crash (:meth:`VirtualGroup.crash`: as SIGKILL, no failsafe write; wha
 is still on the network, a write already on its way still lands) and restart
 (:meth:`VirtualGroup.restart`: a new process — a new boot epoch, a new core — that takes up
 the journal its previous process stored, as ``dgi run`` does from its state directory).
+
+With a physical topology (``topology``) each node reads the Fids the topology gives it, all
+closed at the start; :meth:`VirtualGroup.set_fid` opens or closes one.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from config.timings import PROFILES, Timings
+from config.topology import Topology
 from controller.assembly import CoreSpec, assemble
 from controller.core.effects import (
     Effect,
@@ -76,6 +80,7 @@ class Substation:
     lag_s: float = 0.0
     rating: float = 1000.0
     at: float = 0.0
+    fids: dict[str, bool] = field(default_factory=dict)  # its Fid switches: True = closed
 
     def advance(self, now: float) -> None:
         dt = max(0.0, now - self.at)
@@ -97,6 +102,7 @@ class Substation:
             setpoint_readable=True,
             setpoint_read_mark=read_mark,
             gateway_read_mark=read_mark,
+            fids=tuple(sorted(self.fids.items())),
         )
 
 
@@ -133,6 +139,7 @@ class VirtualGroup:
         devices: DeviceTiming = DeviceTiming(),
         clock_offsets: Mapping[str, float] | None = None,
         group_management: bool = False,
+        topology: Topology | None = None,
     ) -> None:
         self.now = start
         self.offsets = dict(clock_offsets or {})
@@ -152,10 +159,11 @@ class VirtualGroup:
             zip(ids, gateways, net_generations, strict=True)
         ):
             spec = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm,
-                            sc=ScSettings.from_timings(timings))  # fmt: skip
+                            sc=ScSettings.from_timings(timings), topology=topology)  # fmt: skip
             self._specs[node_id] = spec
             core = assemble(spec)
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
+            plant.fids = dict.fromkeys(topology.fids_of(node_id) if topology else (), True)
             transport = self.network.endpoint(node_id, self._receiver(node_id))
             self.nodes[node_id] = VirtualNode(core, plant, transport, gateway)
 
@@ -309,6 +317,13 @@ class VirtualGroup:
         self.nodes[node_id] = VirtualNode(
             core, old.plant, old.transport, old.initial_pstar, saved=old.saved, boots=boots
         )
+
+    def set_fid(self, node_id: str, fid: str, closed: bool) -> None:
+        """Open or close one of the node's Fid switches (its next round reads it)."""
+        fids = self.nodes[node_id].plant.fids
+        if fid not in fids:
+            raise KeyError(f"{node_id} has no Fid {fid!r}; its Fids: {', '.join(sorted(fids))}")
+        fids[fid] = closed
 
     def set_faults(self, faults: Faults) -> None:
         self.network.faults = faults

@@ -174,6 +174,12 @@ def test_fault_drives_a_running_simulator(
     assert bad.returncode == 2
     assert "settings are KEY=VALUE" in bad.stderr
     assert json.loads(run("fault", *site, "sst1-gateway", "--restart").stdout)["ok"]
+    stepped = json.loads(run("fault", *site, "sst1-load", "--plant", "drain=30").stdout)
+    assert stepped == {"ok": True, "device": "sst1-load", "states": {"drain": 30.0}}
+    physics = run("fault", *site, "sst1-gateway", "--plant", "gateway=3")
+    assert physics.returncode == 1
+    assert "not a state of sst1-gateway a lab can set (Sst: none)" in physics.stdout
+    assert "--plant needs STATE=VALUE" in run("fault", *site, "sst1-load", "--plant").stderr
     cleared = json.loads(run("fault", *site, "--clear").stdout)
     assert len(cleared["cleared"]) == 18
     proc.send_signal(signal.SIGTERM)

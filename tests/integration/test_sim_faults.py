@@ -169,3 +169,28 @@ async def test_other_devices_on_the_endpoint_are_not_affected(
     assert time.perf_counter() - started < 0.1
     await slow.close()
     await fast.close()
+
+
+async def test_the_plant_changes_behind_the_node(pool: LinkPool) -> None:
+    """``dgi fault --plant``: a Fid opens and closes (read over Modbus as a node reads it),
+    a load steps; physics and unknown states are refused."""
+    site = on_any_port(example("switched-ring.toml"))
+    async with Simulation(site) as sim:
+        fid = await driver_for(sim, pool, "sst2-west")
+        assert fid.state("state") == 1.0
+        assert sim.set_state("sst2-west", "state", False) == 0.0
+        await fid.read_all()
+        assert fid.state("state") == 0.0
+        sim.set_state("sst2-west", "state", 1)
+        await fid.read_all()
+        assert fid.state("state") == 1.0
+        assert sim.set_state("sst2-load", "drain", 40.5) == 40.5
+        with pytest.raises(FaultError, match=r"state: an on/off state is 0 or 1, not 0\.5"):
+            sim.set_state("sst2-west", "state", 0.5)
+        with pytest.raises(FaultError, match=r"gateway: not a state of sst2-gateway a lab can"):
+            sim.set_state("sst2-gateway", "gateway", 3.0)
+        with pytest.raises(FaultError, match="drain: must be a finite number"):
+            sim.set_state("sst2-load", "drain", math.nan)
+        with pytest.raises(KeyError, match="no simulated device 'nope'"):
+            sim.set_state("nope", "state", 0)
+        await fid.close()

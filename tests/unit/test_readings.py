@@ -61,3 +61,17 @@ def test_without_an_actuator_pstar_is_unknown() -> None:
     r = readings_from([PV, LOAD])
     assert r.pstar is None
     assert (r.pstar_min, r.pstar_max) == (-math.inf, math.inf)
+
+
+def test_fid_states_for_group_management() -> None:
+    """Closed is any nonzero state; a Fid that did not answer (stale) is left out: unknown."""
+    views = [
+        SST,
+        DeviceView("f2", "Fid", {"state": 0.0}, {}, {}),
+        DeviceView("f1", "Fid", {"state": 1.0}, {}, {}),
+        DeviceView("f3", "Fid", {"state": 1.0}, {}, {}, fresh=False),
+        DeviceView("f4", "Fid", {"state": None}, {}, {}),
+    ]
+    r = readings_from(views)
+    assert r.fids == (("f1", True), ("f2", False))
+    assert r.fresh  # a stale Fid does not stop the node
