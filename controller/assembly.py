@@ -14,7 +14,8 @@ from config.topology import Topology
 from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
-from controller.gm.core import GmSettings, GroupManager
+from controller.gm.core import GroupManager
+from controller.gm.settings import GmSettings
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring

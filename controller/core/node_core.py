@@ -59,7 +59,8 @@ class NodeCore:
     modules: dict[str, Module] = field(default_factory=dict)
     phase: str | None = None
     collected: Collected | None = None  # the group's state as last collected
-    deferred: dict[str, list[Inbound | TimerKey]] = field(default_factory=dict)
+    # module -> its messages and timers kept for its phase, each with when it arrived
+    deferred: dict[str, list[tuple[Inbound | TimerKey, float]]] = field(default_factory=dict)
     last_seen: dict[str, float] = field(default_factory=dict)  # peer -> last accepted datagram
     delay_ms: dict[str, float] = field(default_factory=dict)  # peer -> age of its last datagram
     recent: Recent = field(default_factory=Recent)  # datagram results of the last 30 s
@@ -87,8 +88,11 @@ class NodeCore:
             if module.phase != phase:
                 continue
             fx += self._from(module, module.start_phase(now), now)
-            for item in self.deferred.pop(module.name, []):
+            for item, arrived in self.deferred.pop(module.name, []):
                 if isinstance(item, Inbound):
+                    if not module.keeps(item.message, now - arrived):
+                        self.recent.add("outlived", now)
+                        continue
                     fx += self._from(module, module.message(item.sender, item.message, now), now)
                 else:
                     fx += self._from(module, module.timer(item, now), now)
@@ -130,7 +134,7 @@ class NodeCore:
             kind = type(result.message).__name__
             return [Note("unrouted", f"{kind} from {result.sender}: no module for it", {}, "debug")]
         if not self._running(module):
-            self.deferred.setdefault(module.name, []).append(result)
+            self.deferred.setdefault(module.name, []).append((result, now))
             return []
         fx = module.message(result.sender, result.message, now)
         return self._out(self._from(module, fx, now), now)
@@ -139,7 +143,7 @@ class NodeCore:
         module = self.modules[str(key[0])]
         local = key[1:]
         if not self._running(module):
-            self.deferred.setdefault(module.name, []).append(local)
+            self.deferred.setdefault(module.name, []).append((local, now))
             return []
         return self._out(self._from(module, module.timer(local, now), now), now)
 
@@ -149,7 +153,7 @@ class NodeCore:
         that arrived after its LB phase ended, kept for the next one."""
         moving = [
             item.message.amount
-            for item in self.deferred.get(self.lb.name, [])
+            for item, _ in self.deferred.get(self.lb.name, [])
             if isinstance(item, Inbound) and isinstance(item.message, DraftSelect | DraftAccept)
         ]
         mine = self.lb.local_state()

@@ -15,6 +15,12 @@ Every node starts as the coordinator (leader) of a group of one. Each GM phase:
   and answers ``Accept``; without the new leader's ``PeerList`` by ``GM_AYT_RESPONSE_TIMEOUT``
   into its next GM phase it recovers.
 
+Each question is asked again every ``CSRC_RESEND_TIME`` while its answer is due — the
+``AreYouCoordinator`` to the nodes that have not answered, the ``AreYouThere``, the
+``Invite`` to the invitees that have not accepted (an invited node answers a repeated
+invitation with its ``Accept`` again) — as FREEDM's sequenced-reliable protocol resent its
+messages. Without it one lost datagram in a GM exchange tore a group apart.
+
 What this version fixes of FREEDM (docs/algorithm.md, "Group management"):
 
 * group ids are ``node.epoch.counter`` — unique per node and boot (FREEDM's came from an
@@ -28,24 +34,8 @@ What this version fixes of FREEDM (docs/algorithm.md, "Group management"):
   (``dropped``), and the sender of a ``PeerList`` is believed only as the leader this node
   accepted (the wire has authenticated it).
 
-**Physical topology** (optional, ``[site] topology_file``; FREEDM's ``CPhysicalTopology``):
-a coordinator keeps in its group, and invites, only the nodes reachable from its own vertex
-over edges whose every Fid is known closed (:mod:`controller.gm.topology`; unknown = open).
-It knows its own Fids' states from its readings (:meth:`GroupManager.own_fids`, fed each
-round by the node core) and the others' from their answers: every ``AreYouCoordinatorResponse``,
-``AreYouThere`` and ``Accept`` carries the sender's own Fid states (a node is believed only
-about the Fids the site gives it). The latest report of each node counts; a node that did not
-answer this check's ``AreYouCoordinator`` is forgotten (its Fids unknown). So:
-
-* at the premerge of each check, a member that is no longer reachable leaves the group (the
-  new ``PeerList`` goes out at once) and an unreachable coordinator is not merged with;
-* a member whose ``AreYouThere`` shows it unreachable leaves at once (with every other member
-  out of reach) and is answered "no", so it starts over alone in the same GM phase;
-* an ``Accept`` from an unreachable node is not taken (dropped, ``unreachable``);
-* with the Fids closed again, it answers "yes" as a coordinator of its own and is invited
-  back at the next check.
-
-Without a topology every node is reachable and nothing of this applies.
+**Physical topology** (optional, ``[site] topology_file``): a coordinator keeps in its group,
+and invites, only the nodes reachable through closed Fids (:mod:`controller.gm.reach`).
 
 Timer keys carry an attempt number, so a timer from an earlier attempt (one the node core
 kept for the next GM phase) does nothing.
@@ -55,10 +45,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from config.timings import Timings
 from config.topology import Topology
 from controller.core.collected import Collected
 from controller.core.effects import (
@@ -82,47 +70,12 @@ from controller.gm.messages import (
     Invite,
     PeerList,
     fids_text,
-    parse_fids,
 )
-from controller.gm.topology import reachable
+from controller.gm.reach import Reach
+from controller.gm.settings import GmSettings, priority_order
 
 NORMAL, ELECTION, REORGANIZATION = "normal", "election", "reorganization"
 Handler = Callable[[str, Any, float, list[Effect]], None]
-
-
-@dataclass(frozen=True)
-class GmSettings:
-    """FREEDM's GM timeouts, in seconds."""
-
-    ayc_s: float = 0.14
-    ayt_s: float = 0.14
-    premerge_min_s: float = 0.09
-    premerge_max_s: float = 0.18
-    premerge_steps: int = 90
-    invite_s: float = 0.21
-
-    @classmethod
-    def from_timings(cls, t: Timings) -> GmSettings:
-        return cls(
-            t.GM_AYC_RESPONSE_TIMEOUT / 1000,
-            t.GM_AYT_RESPONSE_TIMEOUT / 1000,
-            t.GM_PREMERGE_MIN_TIMEOUT / 1000,
-            t.GM_PREMERGE_MAX_TIMEOUT / 1000,
-            max(1, t.GM_PREMERGE_GRANULARITY),
-            t.GM_INVITE_RESPONSE_TIMEOUT / 1000,
-        )
-
-    def premerge_wait(self, higher: int) -> float:
-        """The wait before merging with ``higher`` coordinators of higher priority in sight."""
-        if higher <= 0:
-            return 0.0
-        step = (self.premerge_max_s - self.premerge_min_s) / self.premerge_steps
-        return min(self.premerge_max_s, self.premerge_min_s + (higher - 1) * step)
-
-
-def priority_order(node_ids: Iterable[str]) -> list[str]:
-    """Highest priority first: the lowest node id."""
-    return sorted(node_ids)
 
 
 class GroupManager:
@@ -153,15 +106,15 @@ class GroupManager:
         self.pending: set[str] = set()  # asked, not answered
         self.invited: tuple[str, str] | None = None  # (group id, leader) accepted
         self.forming: str | None = None  # the group id this coordinator invites to
+        self.invitees: set[str] = set()
+        self.answered = False  # a member's AreYouThere got its "yes"
+        self.due = 0.0  # until when the current question is asked again
         self.attempt = 0
         self.seq = 0
         self.elections = 0  # groups this node formed as leader
         self.recoveries = 0
         self.dropped: Counter[str] = Counter()  # reason -> inputs dropped
-        self.topology = topology
-        self.mine = topology.fids_of(node_id) if topology else frozenset()  # Fids it reads
-        self.own: dict[str, bool] = {}  # its Fids' states (True: closed), from its readings
-        self.reported: dict[str, dict[str, bool]] = {}  # node -> its latest Fid states
+        self.reach = Reach(node_id, topology)
         self.handlers: dict[type[Message], Handler] = {
             AreYouCoordinator: self._on_ayc,
             AreYouCoordinatorResponse: self._on_ayc_response,
@@ -205,6 +158,12 @@ class GroupManager:
             self._ask_leader(now, fx)
         return fx
 
+    def keeps(self, message: Message, waited_s: float) -> bool:
+        """An invitation kept for this phase is over once its window is (the inviter has
+        formed its group without this node); the rest is judged by sequence numbers and
+        group ids, and a peer list that came late is what an invited node waits for."""
+        return not (isinstance(message, Invite) and waited_s > self.settings.invite_s)
+
     def message(self, sender: str, message: Message, now: float) -> list[Effect]:
         fx: list[Effect] = []
         if sender not in self.nodes:
@@ -218,7 +177,9 @@ class GroupManager:
         kind, attempt = str(key[0]), int(key[1])
         if attempt != self.attempt:
             return fx  # from an earlier attempt
-        if kind == "premerge":
+        if kind == "again":
+            self._ask_again(now, fx)
+        elif kind == "premerge":
             self._premerge(now, fx)
         elif kind == "merge":
             self._merge(now, fx)
@@ -236,31 +197,12 @@ class GroupManager:
         return []
 
     def own_fids(self, states: Iterable[tuple[str, bool]]) -> None:
-        """The states of this node's Fids (True: closed), from a round's readings; a Fid
-        left out is unknown. Only the Fids of the topology count."""
-        self.own = {fid: closed for fid, closed in states if fid in self.mine}
-
-    # -- the physical topology ------------------------------------------------------------------
+        """The states of this node's Fids (True: closed), from a round's readings."""
+        self.reach.own_fids(states)
 
     def _learn(self, sender: str, text: str) -> None:
-        """A node's report of its own Fids (the message was checked: well formed)."""
-        if self.topology is None:
-            return
-        states = parse_fids(text)
-        own = {f: s for f, s in states.items() if self.topology.fid_node.get(f) == sender}
-        if len(own) != len(states):
+        if not self.reach.learn(sender, text):
             self.dropped["foreign_fids"] += 1  # a Fid that is not the sender's: ignored
-        self.reported[sender] = own
-
-    def _unreachable(self, nodes: set[str]) -> set[str]:
-        """The nodes of ``nodes`` not reachable from this node through closed Fids."""
-        if self.topology is None or not nodes:
-            return set()
-        states: dict[str, bool] = {}
-        for reported in self.reported.values():
-            states.update(reported)
-        states.update(self.own)
-        return nodes - reachable(self.topology, self.node_id, states)
 
     # -- coordinator ----------------------------------------------------------------------------
 
@@ -274,19 +216,43 @@ class GroupManager:
             fx.append(Send(node, AreYouCoordinator(self.seq)))
         if self.pending:
             fx.append(StartTimer(("premerge", self.attempt), now + self.settings.ayc_s))
+            self._again_until(now + self.settings.ayc_s, now, fx)
         else:
             self._premerge(now, fx)
+
+    def _again_until(self, due: float, now: float, fx: list[Effect]) -> None:
+        """Ask the current question again every resend time until ``due``."""
+        self.due = due
+        if now + self.settings.resend_s < due:
+            fx.append(StartTimer(("again", self.attempt), now + self.settings.resend_s))
+
+    def _ask_again(self, now: float, fx: list[Effect]) -> None:
+        """The question of this attempt once more, to whoever has not answered it."""
+        if self.coordinator and self.status == NORMAL:
+            for node in sorted(self.pending):
+                fx.append(Send(node, AreYouCoordinator(self.seq)))
+        elif self.coordinator and self.status == ELECTION and self.forming is not None:
+            for node in sorted(self.invitees - self.up):
+                fx.append(Send(node, Invite(self.forming, self.node_id)))
+        elif not self.coordinator and self.status == NORMAL and not self.answered:
+            fx.append(Send(self.group.leader, AreYouThere(self.group.id, self.seq,
+                                                          fids_text(self.reach.own))))  # fmt: skip
+        else:
+            return
+        self._again_until(self.due, now, fx)
 
     def _on_ayc(self, sender: str, msg: AreYouCoordinator, now: float, fx: list[Effect]) -> None:
         yes = int(self.status == NORMAL and self.coordinator)
         answer = AreYouCoordinatorResponse(
-            msg.seq, yes, self.group.leader, self.group.id, fids_text(self.own)
+            msg.seq, yes, self.group.leader, self.group.id, fids_text(self.reach.own)
         )
         fx.append(Send(sender, answer))
 
     def _on_ayc_response(
         self, sender: str, msg: AreYouCoordinatorResponse, now: float, fx: list[Effect]
     ) -> None:
+        if msg.seq == self.seq and sender not in self.pending and self.coordinator:
+            return  # a second answer, to the question asked again
         if msg.seq != self.seq or sender not in self.pending or not self.coordinator:
             self.dropped["unexpected_answer"] += 1
             return
@@ -307,10 +273,10 @@ class GroupManager:
         if not self.coordinator or self.status != NORMAL:
             return
         for node in self.pending:
-            self.reported.pop(node, None)  # no answer: its Fids are unknown now
+            self.reach.forget(node)  # no answer: its Fids are unknown now
         gone = self.up & self.pending
-        far = self._unreachable(self.up - gone)
-        self.coordinators -= self._unreachable(self.coordinators)
+        far = self.reach.unreachable(self.up - gone)
+        self.coordinators -= self.reach.unreachable(self.coordinators)
         if gone or far:
             self.up -= gone | far
             self._push(now, fx, _why(gone, far))
@@ -329,18 +295,19 @@ class GroupManager:
             return  # invited meanwhile
         self.status = ELECTION
         self.forming = self._new_id()
-        invitees = sorted(self.coordinators | self.up)
+        self.invitees = self.coordinators | self.up
         self.up = set()
-        for node in invitees:
+        for node in sorted(self.invitees):
             fx.append(Send(node, Invite(self.forming, self.node_id)))
         fx.append(StartTimer(("reorganize", self.attempt), now + self.settings.invite_s))
+        self._again_until(now + self.settings.invite_s, now, fx)
 
     def _on_accept(self, sender: str, msg: Accept, now: float, fx: list[Effect]) -> None:
         if self.status != ELECTION or msg.group != self.forming:
             self.dropped["stale_group"] += 1
             return
         self._learn(sender, msg.fids)
-        if self._unreachable({sender}):
+        if self.reach.unreachable({sender}):
             self.dropped["unreachable"] += 1
             return
         self.up.add(sender)
@@ -364,8 +331,8 @@ class GroupManager:
     def _on_ayt(self, sender: str, msg: AreYouThere, now: float, fx: list[Effect]) -> None:
         self._learn(sender, msg.fids)
         mine = self.coordinator and self.status == NORMAL and sender in self.up
-        if mine and self._unreachable({sender}):
-            far = self._unreachable(self.up)  # every member out of reach leaves at once
+        if mine and self.reach.unreachable({sender}):
+            far = self.reach.unreachable(self.up)  # every member out of reach leaves at once
             self.up -= far
             self._push(now, fx, _why(set(), far))
         yes = int(self.coordinator and msg.group == self.group.id and sender in self.up)
@@ -376,10 +343,12 @@ class GroupManager:
     def _ask_leader(self, now: float, fx: list[Effect]) -> None:
         self.attempt += 1
         self.seq += 1
+        self.answered = False
         fx.append(
-            Send(self.group.leader, AreYouThere(self.group.id, self.seq, fids_text(self.own)))
+            Send(self.group.leader, AreYouThere(self.group.id, self.seq, fids_text(self.reach.own)))
         )
         fx.append(StartTimer(("recovery", self.attempt), now + self.settings.ayt_s))
+        self._again_until(now + self.settings.ayt_s, now, fx)
 
     def _on_ayt_response(
         self, sender: str, msg: AreYouThereResponse, now: float, fx: list[Effect]
@@ -388,6 +357,7 @@ class GroupManager:
             self.dropped["unexpected_answer"] += 1
             return
         if msg.yes:
+            self.answered = True
             fx.append(CancelTimer(("recovery", self.attempt)))
         else:
             self._recover(f"leader {sender} no longer counts this node in", now, fx)
@@ -397,6 +367,9 @@ class GroupManager:
         # from the inviting leader itself, or forwarded by this node's own leader (which
         # brings its group along); never from anyone else in another's name
         from_whom = sender in (msg.leader, self.group.leader) and sender != self.node_id
+        if self.status == REORGANIZATION and (msg.group, msg.leader) == self.invited:
+            fx.append(Send(msg.leader, Accept(msg.group, fids_text(self.reach.own))))
+            return  # invited again: the Accept may have been lost
         if self.status != NORMAL or not from_whom or msg.leader == self.node_id:
             self.dropped["invite_ignored"] += 1
             return
@@ -405,10 +378,10 @@ class GroupManager:
                 fx.append(Send(member, Invite(msg.group, msg.leader)))
             self.up = set()
         self.attempt += 1  # timers of the old role end here
-        self.reported.clear()  # a member hears no reports: what it knew would only go stale
+        self.reach.forget_all()  # a member hears no reports: what it knew would only go stale
         self.status = REORGANIZATION
         self.invited = (msg.group, msg.leader)
-        fx.append(Send(msg.leader, Accept(msg.group, fids_text(self.own))))
+        fx.append(Send(msg.leader, Accept(msg.group, fids_text(self.reach.own))))
 
     def _on_peer_list(self, sender: str, msg: PeerList, now: float, fx: list[Effect]) -> None:
         members = msg.members.split(",")

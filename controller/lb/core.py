@@ -94,6 +94,9 @@ class LoadBalancer(SupplySide, DemandSide):
 
     # -- inputs -----------------------------------------------------------------------------------
 
+    def keeps(self, message: Message, waited_s: float) -> bool:
+        return True  # the transactions' own timers and ids judge what is late
+
     def start_phase(self, now: float) -> list[Effect]:
         """A new LB phase: the next round synchronises, from the state collected in the SC
         phase before it (or, when it comes late, at the first round after it arrives)."""

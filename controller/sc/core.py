@@ -109,6 +109,9 @@ class StateCollector:
 
     # -- the module -----------------------------------------------------------------------------
 
+    def keeps(self, message: Message, waited_s: float) -> bool:
+        return True  # snapshot ids and group ids judge what is late
+
     def start_phase(self, now: float) -> list[Effect]:
         fx: list[Effect] = []
         if self.leading:

@@ -47,7 +47,7 @@ from controller.core.executor import execute
 from controller.core.node_core import NodeCore
 from controller.core.phases import PhasePlan
 from controller.core.readings import Readings
-from controller.gm.core import GmSettings
+from controller.gm.settings import GmSettings
 from controller.lb.core import LoadBalancer
 from controller.lb.journal import Journal
 from controller.lb.settings import LbSettings

@@ -10,10 +10,16 @@ from collections.abc import Mapping
 import pytest
 
 from config.timings import PROFILES
-from controller.core.effects import GroupChanged, Send
+from controller.core.effects import Effect, GroupChanged, Send, StartTimer
 from controller.core.group import Group
-from controller.gm.core import GmSettings, GroupManager
-from controller.gm.messages import AreYouThereResponse, Invite, PeerList
+from controller.gm.core import GroupManager
+from controller.gm.messages import (
+    AreYouCoordinatorResponse,
+    AreYouThereResponse,
+    Invite,
+    PeerList,
+)
+from controller.gm.settings import GmSettings
 from controller.lb.settings import LbSettings
 from controller.peer.transport import Faults
 from controller.virtual.group import VirtualGroup
@@ -179,3 +185,53 @@ def test_the_logger_shows_the_group_bit_field() -> None:
     vg.run(3 * CYCLE_S)
     bits = {n: node.group_bits for n, node in vg.nodes.items()}
     assert bits == {"n1": 0b00111, "n2": 0b00110, "n3": 0b11001, "n4": 0b11000}
+
+
+def _sends(fx: list[Effect]) -> list[Send]:
+    return [e for e in fx if isinstance(e, Send)]
+
+
+def _timer(fx: list[Effect], kind: str) -> StartTimer:
+    (timer,) = [e for e in fx if isinstance(e, StartTimer) and e.key[0] == kind]
+    return timer
+
+
+def test_every_question_is_asked_again_while_its_answer_is_due() -> None:
+    """FREEDM's sequenced-reliable protocol resent GM messages; over UDP the node asks
+    again every resend time within the time-out, so one lost datagram breaks no group."""
+    settings = GmSettings(ayc_s=0.04, ayt_s=0.04, invite_s=0.06, resend_s=0.02)
+    member = GroupManager("b", ["a", "b", "c"], settings, epoch=1)
+    member.message("a", Invite("a.1.1", "a"), 0.0)
+    member.message("a", PeerList("a.1.1", "a,b"), 0.0)
+    assert member.group.leader == "a"
+    fx = member.start_phase(1.0)  # a member asks its leader
+    again = _timer(fx, "again")
+    assert again.at == pytest.approx(1.02)
+    fx = member.timer(again.key, again.at)
+    (repeat,) = _sends(fx)  # no answer yet: asked again
+    assert repeat.to == "a"
+    assert not [e for e in fx if isinstance(e, StartTimer)]  # the time-out is next
+
+    leader = GroupManager("a", ["a", "b", "c"], settings, epoch=1)
+    fx = leader.start_phase(1.0)  # AreYouCoordinator to b and c
+    leader.message("b", AreYouCoordinatorResponse(leader.seq, 1, "b", "b.1.1", ""), 1.001)
+    again = _timer(fx, "again")
+    assert [s.to for s in _sends(leader.timer(again.key, again.at))] == ["c"]  # not b again
+    silent = leader.dropped.copy()
+    leader.message("b", AreYouCoordinatorResponse(leader.seq, 1, "b", "b.1.1", ""), 1.03)
+    assert leader.dropped == silent  # a second answer to a repeated question is no fault
+
+
+def test_an_invited_node_accepts_a_repeated_invitation_again() -> None:
+    gm = GroupManager("b", ["a", "b"], GmSettings(), epoch=1)
+    (accept,) = _sends(gm.message("a", Invite("a.1.2", "a"), 0.0))
+    (again,) = _sends(gm.message("a", Invite("a.1.2", "a"), 0.02))  # its Accept was lost
+    assert again == accept
+    assert not gm.dropped
+
+
+def test_an_invitation_kept_past_its_window_is_dropped_at_the_phase_start() -> None:
+    gm = GroupManager("b", ["a", "b"], GmSettings(invite_s=0.06), epoch=1)
+    assert gm.keeps(Invite("a.1.2", "a"), 0.05)
+    assert not gm.keeps(Invite("a.1.2", "a"), 0.5)  # its inviter formed its group long ago
+    assert gm.keeps(PeerList("a.1.2", "a,b"), 5.0)

@@ -9,7 +9,7 @@ import pytest
 from config.topology import Topology, parse_topology
 from controller.core.effects import Send
 from controller.core.messages import InvalidMessage, Limits, validate
-from controller.gm.core import GmSettings, GroupManager
+from controller.gm.core import GroupManager
 from controller.gm.messages import (
     Accept,
     AreYouCoordinator,
@@ -18,6 +18,7 @@ from controller.gm.messages import (
     fids_text,
     parse_fids,
 )
+from controller.gm.settings import GmSettings
 from controller.lb.settings import LbSettings
 from controller.virtual.group import VirtualGroup
 from tests.unit.test_gm import CYCLE_S, partition
@@ -164,10 +165,10 @@ def test_a_node_is_believed_only_about_its_own_fids() -> None:
     top = topology(text, ["a", "b"], {"fa": ("Fid", "a"), "fb": ("Fid", "b")})
     gm = GroupManager("a", ["a", "b"], GmSettings(), epoch=1, topology=top)
     gm.own_fids([("fa", False), ("elsewhere", True)])  # not a Fid of the topology: ignored
-    assert gm.own == {"fa": False}
+    assert gm.reach.own == {"fa": False}
     gm.start_phase(0.0)
     gm.message("b", AreYouCoordinatorResponse(gm.seq, 1, "b", "b.1.1", "fa=1,fb=1"), 0.01)
-    assert gm.reported == {"b": {"fb": True}}
+    assert gm.reach.reported == {"b": {"fb": True}}
     assert gm.dropped["foreign_fids"] == 1
     assert gm.coordinators == set()  # fa is open, whatever b says
 
