@@ -30,8 +30,8 @@ from config.files import SecretFileError, read_secret
 from controller.api.app import ApiState, create_app
 from controller.api.metrics import new_registry
 from controller.api.models import Snapshot
-from controller.cli.command_name import dgi_command
-from controller.cli.logs import setup_logging
+from controller.command_name import dgi_command
+from controller.logs import setup_logging
 
 log = logging.getLogger("dgi.api")
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from config.errors import ConfigError
 from config.loader import load_site
 from config.site import Site
-from controller.cli.logs import setup_logging
+from controller.logs import setup_logging
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="smartgrid-dgi: a HIL smart-grid controller"

@@ -4,8 +4,10 @@ The devices are the truth: per node, the setpoint its actuator holds (read back 
 must be the one the node commands (its ledger); over the site, the PStar the devices hold
 must have changed, since the baseline, by exactly what the nodes adjusted on purpose (a
 Logger hold, an adoption, a limit) — migrations move power between nodes and sum to zero;
-and no SUPPLY node may be left facing a DEMAND node. The residual, Σ (NG − held PStar), is
-what migrations cannot balance because the site as a whole is in surplus or deficit.
+and no SUPPLY node may be left facing a DEMAND node of its own group (nodes in different
+groups — a partition, an open Fid — are not balanced against each other: that is noted).
+The residual, Σ (NG − held PStar), is what migrations cannot balance because the site as a
+whole is in surplus or deficit.
 
 A baseline (``dgi audit --save-baseline``) records per node the PStar its device held and,
 when the node was running, its ledger's adjustments so far and when it started; without one
@@ -62,6 +64,7 @@ class NodeVerdict:
     gateway: float | None
     problems: tuple[str, ...]
     via_node: tuple[str, ...] = ()
+    group: tuple[str, ...] | None = None  # its group as its API reports it
 
 
 @dataclass
@@ -85,7 +88,12 @@ class Audit:
             "problems": self.problems,
             "notes": self.notes,
             "nodes": [
-                vars(n) | {"problems": list(n.problems), "via_node": list(n.via_node)}
+                vars(n)
+                | {
+                    "problems": list(n.problems),
+                    "via_node": list(n.via_node),
+                    "group": None if n.group is None else list(n.group),
+                }
                 for n in self.nodes
             ],
             "setpoint_sum_change": self.setpoint_sum_change,
@@ -122,7 +130,7 @@ def judge(
             f"the setpoints the devices hold changed by {change:+.6f} kW in sum, not by the "
             f"{adjusted:+.6f} kW the nodes adjusted: a migration was applied on one side only"
         )
-    pairs = _open_pairs(verdicts)
+    pairs = _open_pairs(verdicts, notes)
     if pairs:
         shown = ", ".join(f"{s} -> {d}" for s, d in pairs)
         problems.append(f"SUPPLY and DEMAND nodes left facing each other: {shown}")
@@ -181,13 +189,34 @@ def _node(fact: NodeFacts, agree_kw: float) -> NodeVerdict:
         fact.gateway,
         tuple(problems),
         tuple(fact.via_node),
+        _group(status),
     )
 
 
-def _open_pairs(verdicts: Sequence[NodeVerdict]) -> list[tuple[str, str]]:
-    supply = [v.node for v in verdicts if v.state == SUPPLY]
-    demand = [v.node for v in verdicts if v.state == DEMAND]
-    return [(s, d) for s in supply for d in demand]
+def _group(status: Mapping[str, Any]) -> tuple[str, ...] | None:
+    group = status.get("group")
+    if not isinstance(group, list) or not all(isinstance(n, str) for n in group):
+        return None
+    return tuple(group)
+
+
+def _open_pairs(verdicts: Sequence[NodeVerdict], notes: list[str]) -> list[tuple[str, str]]:
+    """SUPPLY → DEMAND pairs of one group (as both nodes report it, or unknown groups);
+    pairs across groups are noted, not judged."""
+    supply = [v for v in verdicts if v.state == SUPPLY]
+    demand = [v for v in verdicts if v.state == DEMAND]
+    pairs, apart = [], []
+    for s in supply:
+        for d in demand:
+            together = (
+                s.group is None or d.group is None or (d.node in s.group and s.node in d.group)
+            )
+            (pairs if together else apart).append((s.node, d.node))
+    if apart:
+        shown = ", ".join(f"{s} -> {d}" for s, d in apart)
+        notes.append(f"SUPPLY and DEMAND nodes in different groups (not balanced against each "
+                     f"other): {shown}")  # fmt: skip
+    return pairs
 
 
 def _residual(facts: Sequence[NodeFacts]) -> float | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.api.models import Snapshot
-from controller.cli.logs import current_format
+from controller.logs import current_format
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.files import SecretFileError, read_secret
-from controller.cli.command_name import dgi_command
+from controller.command_name import dgi_command
 
 MIN_KEY_BYTES = 32
 

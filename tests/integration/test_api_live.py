@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from controller.cli.command_name import dgi_command
+from controller.command_name import dgi_command
 from controller.core.messages import Limits
 from controller.lb.messages import StateChange
 from controller.peer.wire import Wire

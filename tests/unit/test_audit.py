@@ -57,6 +57,9 @@ CASES = [
     ("open-pair", lambda f: [replace(f[0], status={**f[0].status, "state": "supply"}),  # type: ignore[dict-item]
                              replace(f[1], status={**f[1].status, "state": "demand"}), f[2]],  # type: ignore[dict-item]
      ["SUPPLY and DEMAND nodes left facing each other: a -> b"]),
+    ("pair-across-groups", lambda f: [replace(f[0], status={**f[0].status, "state": "supply", "group": ["a", "c"]}),  # type: ignore[dict-item]
+                                      replace(f[1], status={**f[1].status, "state": "demand", "group": ["b"]}), f[2]],  # type: ignore[dict-item]
+     []),
     ("unreachable", change(2, status=None, ledger=None, problems=["its API at http://x cannot be read: refused"]),
      ["c: its API at http://x cannot be read: refused", "c: it reports no command"]),
     ("device-unreadable", change(1, held=None, held_setpoint=None, problems=["device b-gateway cannot be read: timed out"]),
@@ -100,4 +103,19 @@ def test_adjustments_count_from_the_baseline_not_from_the_node_start() -> None:
     assert later.notes == [
         "a restarted since the baseline: what its earlier process adjusted after the baseline "
         "is not known"
+    ]
+
+
+def test_a_supply_and_a_demand_in_different_groups_are_noted_not_judged() -> None:
+    """A partition or an open Fid makes two groups; each balances by itself."""
+    facts = [
+        replace(BALANCED[0], status={**BALANCED[0].status, "state": "supply", "group": ["a"]}),  # type: ignore[dict-item]
+        replace(BALANCED[1], status={**BALANCED[1].status, "state": "demand", "group": ["b", "c"]}),  # type: ignore[dict-item]
+        BALANCED[2],
+    ]  # fmt: skip
+    verdict = judge(facts)
+    assert verdict.consistent
+    assert verdict.open_pairs == []
+    assert verdict.notes == [
+        "SUPPLY and DEMAND nodes in different groups (not balanced against each other): a -> b"
     ]
