@@ -10,6 +10,7 @@ from controller.api.models import Snapshot
 OVERRUNS_NOT_READY = 3
 UNACKED_CYCLES = 2
 PEER_SILENCE_CYCLES = 3
+COLLECTION_CYCLES = 3  # cycles a member may go without its leader's collected state
 EXPIRED_MIN, EXPIRED_SHARE = 5, 0.5
 
 
@@ -41,10 +42,28 @@ def readiness(snapshot: Snapshot | None, now: float) -> list[str]:
         reasons.append(
             f"alone: in no group with the site's other {snapshot.site_nodes - 1} node(s)"
         )
+    reasons += _leader_reasons(snapshot, now)
     reasons += _command_reasons(snapshot, now)
     reasons += _timing_reasons(snapshot)
     reasons += _peer_reasons(snapshot, now)
     return reasons
+
+
+def _leader_reasons(snapshot: Snapshot, now: float) -> list[str]:
+    """A member whose leader's state collection stopped reaching it: the leader is gone (or
+    cut off) and group management has not noticed yet."""
+    if snapshot.leader == snapshot.node:
+        return []
+    cycle = snapshot.timing.cycle_s
+    started = snapshot.started_at or now
+    last = snapshot.state_collection.last
+    heard = None if last is None or last.leader != snapshot.leader else last.received
+    if heard is None and now - started <= COLLECTION_CYCLES * cycle:
+        return []  # just started
+    if heard is None or now - heard > COLLECTION_CYCLES * cycle:
+        since = "yet" if heard is None else f"for {now - heard:.1f} s"
+        return [f"leader {snapshot.leader} gone: no state collection from it {since}"]
+    return []
 
 
 def _command_reasons(snapshot: Snapshot, now: float) -> list[str]:

@@ -160,6 +160,12 @@ READINESS = [
     ("alone", nested("group", ["sst1"]),
      ["alone: in no group with the site's other 2 node(s)"]),
     ("static-alone", lambda s: (nested("group", ["sst1"])(s), nested("gm", None)(s)), []),
+    ("member-hears-its-leader", lambda s: (nested("leader", "sst2")(s), nested("state_collection.last.leader", "sst2")(s)), []),
+    ("leader-gone", lambda s: (nested("leader", "sst2")(s), nested("state_collection.last.leader", "sst2")(s),
+                               nested("state_collection.last.received", NOW - 10)(s)),
+     ["leader sst2 gone: no state collection from it for 10.0 s"]),
+    ("leader-never-heard", lambda s: (nested("leader", "sst2")(s), nested("started_at", NOW - 60)(s)),
+     ["leader sst2 gone: no state collection from it yet", "no datagram accepted from any peer ever"]),
     ("twin-here", nested("duplicates.this_node", {"sst3": 5}),
      ["sst3 hears this node's id from another process too (epoch 5)"]),
 ]  # fmt: skip
