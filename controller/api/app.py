@@ -260,7 +260,8 @@ def create_app(
         responses={503: {"model": m.Error, "description": "too many streams open"}},
     )
     async def events(request: Request) -> AsyncIterator[ServerSentEvent]:
-        """Server-sent events: ``round`` each LB round; ``migration`` and ``state`` as they come.
+        """Server-sent events: ``round`` each LB round; ``migration``, ``state`` and ``gm``
+        (a group change, with its reason) as they come.
         At most ``MAX_SUBSCRIBERS`` streams at once; beyond, 503 with Retry-After."""
         queue: asyncio.Queue[Json] = asyncio.Queue(maxsize=256)
         state.subscribers.add(queue)

@@ -286,7 +286,7 @@ class NodeRuntime:
         self.figures.note(note, when)
         for listener in self.listeners:
             listener(self.node.id, when, note)
-        if self.api is not None and note.kind in ("migration", "state"):
+        if self.api is not None and note.kind in ("migration", "state", "gm"):
             data = {"node": self.node.id, "time": when, "text": note.text, **note.data}
             self.api.publish({"type": "event", "event": note.kind, "data": data})
 

@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.browser import Chromium
+from tests.conftest import require_tool
 from tests.system.lab import Lab, Observer, until
 
 NODES = ("sst1", "sst2", "sst3")
@@ -91,15 +93,22 @@ async def test_kill_the_leader_of_three_the_other_two_carry_on(
     tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
     """The README's separate-process site: SIGKILL the leader; within two GM cycles the
-    other two report one new leader and keep balancing; restarted, it rejoins."""
+    other two report one new leader and keep balancing (a survivor's live page, open all
+    along, lists the group change); restarted, it rejoins."""
     lab = Lab.create(tmp_path, processes)
     lab.start_simulator()
     for node in NODES:
         lab.start_node(node)
     await until(lambda: all(lab.ready(n)[0] for n in NODES), 30, "three ready nodes")
-    lab.kill_node("sst1")
-    took = await regrouped(lab, ("sst2", "sst3"), "sst2", "sst2 leads sst2 and sst3")
-    assert took <= WITHIN_S, took
+    with Chromium(require_tool("chromium"), tmp_path / "profile") as browser:
+        browser.open(f"http://{lab.site.node('sst3').api}/")  # sst3's live page, open
+        browser.wait_for("document.title === 'DGI sst3'")
+        lab.kill_node("sst1")
+        took = await regrouped(lab, ("sst2", "sst3"), "sst2", "sst2 leads sst2 and sst3")
+        assert took <= WITHIN_S, took
+        browser.wait_for("document.getElementById('changes').textContent.includes('led by sst2')")
+        # the page follows the group change
+        browser.wait_for("document.getElementById('group-id').textContent.endsWith('led by sst2')")
     rounds = lab.api("sst3", "/api/v1/status")["counters"]["rounds"]
     await until(lambda: all(lab.ready(n)[0] for n in ("sst2", "sst3")), 10, "two ready")
     await until(
