@@ -192,6 +192,31 @@ async def test_a_refused_upload_that_goes_on_is_cut_off(running: Running) -> Non
     writer.close()
 
 
+async def test_answers_are_sent_without_delay() -> None:
+    """The API's connections have TCP_NODELAY (asyncio sets it only on a socket made with
+    IPPROTO_TCP): under Nagle's algorithm an answer's body waited for the client's delayed
+    ACK of its head, 40 ms per kept-alive request, and was still unsent when a reset came."""
+    import socket
+
+    from controller.api.server import bind
+
+    nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    class Accepted(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            nodelay.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    listening = bind("127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(Accepted, sock=listening)
+    try:
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        assert await asyncio.wait_for(nodelay, 5) == 1
+        writer.close()
+    finally:
+        server.close()
+
+
 async def test_slow_clients_are_cut_off_and_others_are_served(running: Running) -> None:
     """A hundred clients sending their request a byte a second lose their connections after
     the request deadline; meanwhile the API answers everyone else."""
