@@ -6,8 +6,8 @@ Reads are open; writes need ``Authorization: Bearer <token>`` with the token fro
 control loop except for a write, which travels to the node and back.
 
 A write's body is judged before anyone reads it (:mod:`controller.api.guard`): refused
-without the token (401/403), with a body that is not JSON (415) or too large (413), it is
-never read. Every status an endpoint can answer is in the
+without the token (401/403), with a body that is not JSON (415) or too large (413), it never
+reaches the app. Every status an endpoint can answer is in the
 OpenAPI document, and every error is JSON ``{"error": ...}`` naming the field or the cause.
 """
 

@@ -1,8 +1,14 @@
 """The API's write guard: a request body is judged before anyone reads it.
 
 A write (``WRITE_PATHS``) is refused without the token (401/403), with a body that is not
-JSON (415) or larger than ``MAX_BODY_BYTES`` (413) — the body is then never read, so a flood of
-large unauthenticated uploads costs the API process nothing. Plain ASGI: no framework here.
+JSON (415) or larger than ``MAX_BODY_BYTES`` (413) — the body then never reaches the app. The
+refusal must reach the client whole, so the connection is not closed on the unread body (the
+kernel would reset it, and a reset can destroy the answer before the client reads it): a body
+declared no larger than a write may be is dropped by the server as it arrives, and the
+connection stays open; a larger one, or one of unknown length, ends the connection
+(``Connection: close``) once the server has dropped a bounded amount of it
+(:class:`controller.api.server.GuardedH11`). A flood of large unauthenticated uploads costs
+the API process little. Plain ASGI: no framework here.
 """
 
 from __future__ import annotations
@@ -39,8 +45,9 @@ class BodyGuard:
 
     A write (``WRITE_PATHS``, any method but GET/HEAD/OPTIONS) needs the bearer token, and
     its body must be ``application/json`` and at most ``MAX_BODY_BYTES`` (read into memory
-    only up to that, then replayed to the app). A refusal answers at once with
-    ``Connection: close``: the body is never read. No other path reads a body.
+    only up to that, then replayed to the app). A refusal answers at once, before the body is
+    read, and keeps the connection only when the rest of the body is small (:func:`droppable`).
+    No other path reads a body.
     """
 
     def __init__(self, app: Callable[..., Awaitable[None]], *, tokens: TokenSource) -> None:
@@ -58,7 +65,7 @@ class BodyGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         refusal = self._refusal(scope["path"], headers)
         if refusal is not None:
-            await _refuse(send, *refusal)
+            await _refuse(send, *refusal, close=not droppable(headers))
             return
         body = bytearray()
         while True:
@@ -67,7 +74,7 @@ class BodyGuard:
                 return
             body += message.get("body", b"")
             if len(body) > MAX_BODY_BYTES:
-                await _refuse(send, 413, f"body larger than {MAX_BODY_BYTES} bytes")
+                await _refuse(send, 413, f"body larger than {MAX_BODY_BYTES} bytes", close=True)
                 return
             if not message.get("more_body", False):
                 break
@@ -102,13 +109,25 @@ class BodyGuard:
         return None
 
 
-async def _refuse(send: Send, status: int, text: str) -> None:
+def droppable(headers: dict[str, str]) -> bool:
+    """Whether the body of a refused request may be left to the server to read and drop,
+    keeping the connection: it is declared (Content-Length) no larger than ``MAX_BODY_BYTES``
+    — no chunked body of unknown length — and the client is not waiting for
+    ``100 Continue`` before it sends it."""
+    if "transfer-encoding" in headers or "expect" in headers:
+        return False
+    length = headers.get("content-length", "0")
+    return length.isascii() and length.isdigit() and int(length) <= MAX_BODY_BYTES
+
+
+async def _refuse(send: Send, status: int, text: str, *, close: bool) -> None:
     body = json.dumps({"error": text}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -4,6 +4,7 @@ unauthenticated uploads, clients that send a byte a second, more event streams t
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from controller.api.app import MAX_SUBSCRIBERS
 from controller.api.guard import MAX_BODY_BYTES
-from controller.api.server import REQUEST_TIMEOUT_S
+from controller.api.server import LINGER_BYTES, REQUEST_TIMEOUT_S
 from tests.integration.conftest import TOKEN, Running
 
 
@@ -84,6 +85,136 @@ async def test_an_authenticated_upload_beyond_the_limit_is_refused(running: Runn
     answer, _ = await upload(running.base, 10_000_000, f"Authorization: Bearer {TOKEN}\r\n")
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert f"body larger than {MAX_BODY_BYTES} bytes".encode() in answer
+
+
+async def answer_of(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One HTTP answer (head, body) with a Content-Length; fails the test, naming why, when
+    the connection ends or is reset first."""
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        length = re.search(rb"(?im)^content-length: *(\d+)", head)
+        assert length is not None, head
+        return head, await asyncio.wait_for(reader.readexactly(int(length[1])), 5)
+    except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
+        pytest.fail(f"no whole answer before the connection ended: {exc!r}")
+
+
+REFUSED_AS_SCHEMATHESIS_SENDS = [
+    pytest.param("Content-Type: application/json\r\n", b"HTTP/1.1 401", id="no-token"),
+    pytest.param("Authorization: Bearer not-the-token\r\nContent-Type: application/json\r\n",
+                 b"HTTP/1.1 403", id="wrong-token"),
+    pytest.param(f"Authorization: Bearer {TOKEN}\r\nContent-Type: text/plain\r\n",
+                 b"HTTP/1.1 415", id="text-plain"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("headers", "status"), REFUSED_AS_SCHEMATHESIS_SENDS)
+async def test_a_refused_write_whose_body_follows_its_head_keeps_the_connection(
+    running: Running, headers: str, status: bytes
+) -> None:
+    """What schemathesis once lost to a reset: requests sends a write's head, then its small
+    body; the guard answers on the head alone. Closing then, with the body unread, makes the
+    kernel reset the connection, and the reset can destroy the answer before the client reads
+    it. The server must read and drop such a body. Deterministic here: the body goes out once
+    the answer is in, and a second request on the same connection must be answered."""
+    body = b'{"enabled": false}'
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection(*address(running.base))
+        writer.write(
+            f"PUT /api/v1/control HTTP/1.1\r\nHost: x\r\n{headers}"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        head, _ = await answer_of(reader)
+        assert head.startswith(status), head
+        assert b"connection: close" not in head.lower(), head
+        writer.write(body + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, answer = await answer_of(reader)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b'"status":"ok"' in answer
+        writer.close()
+
+
+LARGE_REFUSALS = [
+    pytest.param("Content-Length: 10000000\r\n", b"HTTP/1.1 401",
+                 b"writes need 'Authorization: Bearer <token>'", id="no-token"),
+    pytest.param(f"Authorization: Bearer {TOKEN}\r\nContent-Length: 10000000\r\n",
+                 b"HTTP/1.1 413", f"body larger than {MAX_BODY_BYTES} bytes".encode(),
+                 id="too-large"),
+    pytest.param("Transfer-Encoding: chunked\r\n", b"HTTP/1.1 401",
+                 b"writes need 'Authorization: Bearer <token>'", id="chunked-no-token"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("headers", "status", "error"), LARGE_REFUSALS)
+async def test_a_refused_upload_gets_its_whole_answer_and_no_reset(
+    running: Running, headers: str, status: bytes, error: bytes
+) -> None:
+    """A client that sends 512 KiB of a refused upload before it reads (as requests does)
+    reads the whole answer and then the end of the connection, never a reset: the server
+    lingers after the answer, dropping what still comes, instead of closing on unread
+    bytes (uvicorn stops reading at 64 KiB, so there are always some)."""
+    sent = b"x" * (512 * 1024)
+    if "chunked" in headers:
+        sent = b"%x\r\n%b\r\n" % (len(sent), sent)
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection(*address(running.base))
+        writer.write(
+            f"PUT /api/v1/control HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"{headers}\r\n".encode()
+            + sent
+        )
+        try:
+            await asyncio.wait_for(writer.drain(), 5)
+            answer = await asyncio.wait_for(reader.read(), 10)  # to the end of the connection
+        except ConnectionError as exc:
+            pytest.fail(f"the connection was reset: {exc!r}")
+        assert answer.startswith(status), answer[:200]
+        assert b"\r\nconnection: close\r\n" in answer.lower(), answer
+        assert error in answer, answer
+        writer.close()
+
+
+async def test_a_refused_upload_that_goes_on_is_cut_off(running: Running) -> None:
+    """The server drops what a refused upload still sends for ``LINGER_BYTES`` at most: a
+    client that never stops loses its connection soon after (socket buffers aside)."""
+    _, writer = await asyncio.open_connection(*address(running.base))
+    writer.write(
+        b"PUT /api/v1/control HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000000\r\n\r\n"
+    )
+    chunk, sent = b"x" * 65536, 0
+    with pytest.raises(ConnectionError):  # noqa: PT012 - the loop ends when the server cuts it
+        while sent < 100_000_000:
+            writer.write(chunk)
+            await asyncio.wait_for(writer.drain(), 5)
+            sent += len(chunk)
+    assert sent < LINGER_BYTES + 16_000_000, sent  # the rest sat in socket buffers (~5 MB)
+    writer.close()
+
+
+async def test_answers_are_sent_without_delay() -> None:
+    """The API's connections have TCP_NODELAY (asyncio sets it only on a socket made with
+    IPPROTO_TCP): under Nagle's algorithm an answer's body waited for the client's delayed
+    ACK of its head, 40 ms per kept-alive request, and was still unsent when a reset came."""
+    import socket
+
+    from controller.api.server import bind
+
+    nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    class Accepted(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            nodelay.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    listening = bind("127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(Accepted, sock=listening)
+    try:
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        assert await asyncio.wait_for(nodelay, 5) == 1
+        writer.close()
+    finally:
+        server.close()
 
 
 async def test_slow_clients_are_cut_off_and_others_are_served(running: Running) -> None:

@@ -281,6 +281,32 @@ def test_a_chunked_body_is_cut_off_at_the_limit(client: TestClient) -> None:
     assert answer.status_code == 413
 
 
+def padding() -> Iterator[bytes]:
+    yield b"x" * 1000
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "closes"),
+    [
+        ({"Content-Type": "application/json"}, b'{"enabled": false}', 401, False),
+        ({**AUTH, "Content-Type": "text/plain"}, b"x" * 16384, 415, False),
+        ({"Content-Type": "application/json"}, b"x" * 16385, 401, True),
+        (JSON, b"x" * 20000, 413, True),
+        ({"Content-Type": "application/json"}, padding(), 401, True),  # chunked: length unknown
+        ({"Content-Type": "application/json", "Expect": "100-continue"}, b"{}", 401, True),
+    ],
+    ids=["small", "at-the-limit", "beyond", "too-large", "chunked", "expect-continue"],
+)
+def test_a_refusal_keeps_the_connection_only_when_its_body_is_small(
+    client: TestClient, headers: dict[str, str], body: Any, status: int, closes: bool
+) -> None:
+    """The server reads and drops a small refused body and the connection stays open; for a
+    larger one, or one of unknown length, the refusal ends the connection."""
+    answer = client.put("/api/v1/control", content=body, headers=headers)
+    assert answer.status_code == status
+    assert (answer.headers.get("connection") == "close") is closes
+
+
 def test_unknown_paths_and_methods(client: TestClient) -> None:
     assert client.get("/api/v2/status").json() == {"error": "no such path: /api/v2/status"}
     answer = client.post("/api/v1/status")
