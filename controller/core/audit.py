@@ -205,7 +205,8 @@ def _open_pairs(verdicts: Sequence[NodeVerdict], notes: list[str]) -> list[tuple
     pairs across groups are noted, not judged."""
     supply = [v for v in verdicts if v.state == SUPPLY]
     demand = [v for v in verdicts if v.state == DEMAND]
-    pairs, apart = [], []
+    pairs: list[tuple[str, str]] = []
+    apart: list[tuple[str, str]] = []
     for s in supply:
         for d in demand:
             together = (
