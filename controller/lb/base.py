@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.core.collected import Collected
+from controller.core.collected import Collected, MemberState
 from controller.core.effects import Effect, Note, Persist, SetPStar
 from controller.core.readings import Readings, setpoint_for
 from controller.lb.journal import Committed, Journal, Taken
@@ -54,6 +54,7 @@ class LbState:
         # normal) — its own bookkeeping, not the peer's current state (see peer_view)
         self.sets: dict[str, str] = {}
         self.collected: Collected | None = None  # the group's state (state collection)
+        self.seen: dict[str, tuple[MemberState, float]] = {}  # peer -> its last, and when
         self.state = NORMAL
         self.readings = Readings()
         self.gateway = 0.0  # G
@@ -245,12 +246,12 @@ class LbState:
 
     def peer_view(self, peer: str, now: float) -> PeerView:
         """The one view of a peer's state every display shows (load table, API, page): what
-        it recorded for the last state collection that reached this node."""
-        collected = self.collected
-        member = None if collected is None else collected.members.get(peer)
-        if collected is None or member is None:
+        it recorded for the last state collection that named it, and how long ago."""
+        last = self.seen.get(peer)
+        if last is None:
             return PeerView(None, None, True, None)
-        age = max(0.0, now - collected.received)
+        member, received = last
+        age = max(0.0, now - received)
         return PeerView(member.state, age, age > self.settings.peer_stale_s, member)
 
     def residual(self, now: float) -> float:

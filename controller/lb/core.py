@@ -70,6 +70,7 @@ class LoadBalancer(SupplySide, DemandSide):
         self.collected: Collected | None = None  # the group's state, from state collection
         self._unused = False  # ``collected`` arrived since the last synchronisation
         self._journal: Journal | None = None  # a previous process's, until taken up
+        self._stale_journal: float | None = None  # the age of one too old to take up
         self._sync_due = False
         self._enabled = True
         self._table_states: tuple[str, ...] = ()
@@ -106,14 +107,28 @@ class LoadBalancer(SupplySide, DemandSide):
         return []
 
     def state_collected(self, collected: Collected, now: float) -> list[Effect]:
-        """The group's state as its leader collected it this cycle."""
+        """The group's state as its leader collected it this cycle (of this node's group:
+        state collection takes it only from the current leader for the current group)."""
         self.collected = collected
-        self._unused = True
+        self._unused = collected.group_id == self.group_id
+        for node, member in collected.members.items():
+            if node != self.node_id:
+                self.seen[node] = (member, collected.received)
         return []
 
-    def restore(self, journal: Journal) -> None:
-        """A previous process's journal, taken up at the first fresh round (after the ledger
-        starts from what the device holds)."""
+    def restore(self, journal: Journal, now: float) -> None:
+        """A previous process's journal. Its transactions count at once — a peer that asks
+        about one before the first fresh round gets the right answer — and its command is
+        taken up at the first fresh round, once the ledger starts from what the device
+        holds. One older than the peers' memory of their decisions is not taken up."""
+        age = now - journal.written
+        if not -self.settings.retention_s <= age <= self.settings.retention_s:
+            self._stale_journal = age
+            return
+        for c in journal.committed:
+            self.supply_tx[c.tx] = SupplyTx(c.peer, c.amount, c.started, COMMITTED, c.amount)
+        for t in journal.taken:
+            self.demand_tx[(t.peer, t.tx)] = DemandTx(t.peer, t.tx, t.amount, t.started)
         self._journal = journal
 
     def local_state(self) -> MemberState:
@@ -134,8 +149,11 @@ class LoadBalancer(SupplySide, DemandSide):
         peers = list(group.peers_of(self.node_id))
         if (group.id, group.leader, peers) == (self.group_id, self.leader, self.peers):
             return []
+        if group.id != self.group_id:  # nothing collected in another group counts here
+            self._unused = False
         self.group_id, self.leader, self.peers = group.id, group.leader, peers
         self.sets = dict.fromkeys(peers, NORMAL)
+        self.seen = {p: v for p, v in self.seen.items() if p in peers}
         self.synced = False  # until the next phase's synchronisation
         return []
 
@@ -167,8 +185,12 @@ class LoadBalancer(SupplySide, DemandSide):
         return fx
 
     def message(self, sender: str, message: Message, now: float) -> list[Effect]:
-        """A validated message from a group peer."""
+        """A validated message from a group peer. A decision about an amount this node took
+        waits until its ledger has started (a restarted node's first fresh round): the supply
+        repeats it when asked again."""
         fx: list[Effect] = []
+        if not self.ledger.started and isinstance(message, DraftCommit | DraftAbort):
+            return fx
         if sender in self.sets:
             self.handlers[type(message)](sender, message, now, fx)
         return fx
@@ -184,18 +206,15 @@ class LoadBalancer(SupplySide, DemandSide):
         """The previous process's journal: its command again, its committed transactions
         remembered, the amounts it took without a decision asked about again."""
         journal, self._journal = self._journal, None
+        if self._stale_journal is not None:
+            self._note(fx, "journal", f"the journal is {self._stale_journal:.0f} s old, beyond "
+                       f"the {self.settings.retention_s:g} s peers remember their decisions: "
+                       "starting from what the device holds", "warning")  # fmt: skip
+            self._stale_journal = None
         if journal is None:
             return
         age = now - journal.written
-        if not -self.settings.retention_s <= age <= self.settings.retention_s:
-            self._note(fx, "journal", f"the journal is {age:.0f} s old, beyond the "
-                       f"{self.settings.retention_s:g} s peers remember their decisions: "
-                       "starting from what the device holds", "warning")  # fmt: skip
-            return
-        for c in journal.committed:
-            self.supply_tx[c.tx] = SupplyTx(c.peer, c.amount, c.started, COMMITTED, c.amount)
         for t in journal.taken:
-            self.demand_tx[(t.peer, t.tx)] = DemandTx(t.peer, t.tx, t.amount, t.started)
             fx.append(StartTimer(("confirm", t.peer, t.tx), now))
         held = self.ledger.command
         if abs(journal.command - held) > self._tolerance(journal.setpoint):
@@ -232,6 +251,7 @@ class LoadBalancer(SupplySide, DemandSide):
                 return  # a write is in flight, or this reading predates it: next round
             self.predicted = self.gateway
         assert self.collected is not None
+        assert self.collected.group_id == self.group_id
         self._sync_due = self._unused = False
         self.k = self.collected.k
         self.synced = True

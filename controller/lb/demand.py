@@ -41,8 +41,8 @@ class DemandSide(LbState):
             self._take(sender, msg, now, fx)
         elif self._can_take() and self.net_generation <= self.predicted - msg.amount:
             # (FREEDM accepted a select whatever its devices did since it answered its age)
-            fx.append(Send(sender, DraftAccept(msg.tx, msg.amount)))
             self._set_pstar(self.predicted - msg.amount, "demand", now, fx, peer=sender, tx=msg.tx)
+            fx.append(Send(sender, DraftAccept(msg.tx, msg.amount)))
             self._note_accept(sender, msg.tx, msg.amount, fx)
             self._count_in(sender, msg.amount, None, fx)
         else:

@@ -96,7 +96,7 @@ class Journal:
                 committed,
                 taken,
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
             raise JournalError(f"malformed: {error}") from error
 
 

@@ -80,9 +80,9 @@ class SupplySide(LbState):
             self.sets[peer] = NORMAL
         if best is not None and self.state == SUPPLY and self._can_take():
             step = self.settings.step
-            fx.append(Send(best, DraftSelect(0, step)))
-            # optimistic: before any answer
+            # optimistic: before any answer (journaled and written before the peer is told)
             self._set_pstar(self.predicted + step, "supply", now, fx, peer=best, tx=0)
+            fx.append(Send(best, DraftSelect(0, step)))
             self.k += step
             self._note(
                 fx,

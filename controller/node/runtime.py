@@ -120,7 +120,7 @@ class NodeRuntime:
         if data is None:
             return
         try:
-            self.core.lb.restore(Journal.from_data(data, self.node.id))
+            self.core.lb.restore(Journal.from_data(data, self.node.id), self.clock())
         except JournalError as error:
             self.state.set_aside("lb", f"is not a journal of this node ({error})")
 

@@ -82,7 +82,7 @@ class StateCollector:
         self.group = Group.of("", node_id, ())
         #: this node's state for a snapshot; the node core sets it (NodeCore.local_state)
         self.source: Callable[[], MemberState] = _unknown_state
-        self.base = (epoch & 0x7FFFFFFF) << 20  # snapshot ids unique per boot
+        self.base = epoch << 20  # snapshot ids unique per boot (ordered within one)
         self.counter = 0
         # the leader's collection in progress
         self.collecting: int | None = None
@@ -290,7 +290,8 @@ class StateCollector:
         if not self._from_leader(sender, msg.group):
             return
         last = self.last
-        if last is not None and last.leader == sender and msg.snapshot <= last.snapshot:
+        same = last is not None and (last.leader, last.group_id) == (sender, msg.group)
+        if last is not None and same and msg.snapshot <= last.snapshot:
             self.dropped["old_snapshot"] += 1
             return
         members = {

@@ -313,7 +313,7 @@ class VirtualGroup:
         core = assemble(replace(spec, epoch=spec.epoch + 1000 * boots))
         journal = old.saved.get("lb")
         if journal is not None:
-            core.lb.restore(Journal.from_data(journal, node_id))
+            core.lb.restore(Journal.from_data(journal, node_id), self.local(node_id))
         self.nodes[node_id] = VirtualNode(
             core, old.plant, old.transport, old.initial_pstar, saved=old.saved, boots=boots
         )

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from controller.core.effects import Effect, Persist, Send, SetPStar
 from controller.core.group import Group
 from controller.lb.core import LoadBalancer
 from controller.lb.journal import Journal, JournalError
 from controller.lb.messages import DraftAccept, DraftCommit
 from controller.lb.settings import LbSettings
+from controller.lb.transactions import COMMITTED
 from controller.node.state_store import StateStore
+from controller.virtual.group import DeviceTiming, VirtualGroup
 from tests.lb_link import Link
 
 ADAPTIVE = LbSettings(mode="adaptive", tolerance=0.01, step_max=10.0)
@@ -30,7 +33,7 @@ def restart(link: Link, node: str, *, journal: bool) -> None:
     core = LoadBalancer(node, ADAPTIVE, epoch=100 + len(link.cores))
     core.group_changed(Group.static(link.plants), link.now)
     if journal:
-        core.restore(Journal.from_data(link.saved[(node, "lb")], node))
+        core.restore(Journal.from_data(link.saved[(node, "lb")], node), link.now)
     link.cores[node] = core
 
 
@@ -153,3 +156,80 @@ def test_the_state_store_replaces_atomically_and_sets_a_bad_file_aside(tmp_path:
     (tmp_path / "file").write_text("not a directory")
     blocked.save("lb", {"x": 3})  # logged and counted, never raised
     assert blocked.errors == 1
+
+
+def test_a_peer_asking_before_the_first_fresh_round_gets_the_journaled_decision() -> None:
+    """The restarted supply's transactions count from its start, not its first fresh round
+    (found in review: it answered "aborted" to an accept that came first)."""
+    net = link()
+    offer_until(net, DraftCommit)
+    net.wire.clear()
+    restart(net, "a", journal=True)
+    net.fire("confirm")  # b asks again before a's first round
+    assert [type(m).__name__ for s, _, m in net.sent if s == "a"][-1] == "DraftCommit"
+    settle(net)
+    assert changes(net) == 0.0
+
+
+@pytest.mark.parametrize("down_ms", range(0, 2500, 97))
+def test_a_supply_killed_as_it_commits_loses_nothing_whenever_it_returns(down_ms: int) -> None:
+    """Real cores in virtual time, devices with latency: the supply dies the moment its
+    DraftCommit leaves (lost with it) and comes back after 0–2.5 s, in any phase."""
+    group = VirtualGroup(
+        gateways=[0.0, 0.0],
+        net_generations=[5.0, -5.0],
+        settings=ADAPTIVE,
+        seed=down_ms,
+        devices=DeviceTiming(read_s=(0.01, 0.02), write_s=(0.001, 0.002)),
+    )
+    carry, armed = group.network.carry, [True]
+
+    def carried(source: str, to: str, data: bytes) -> None:
+        supply = group.lb("n1").supply_tx.values()
+        if armed[0] and source == "n1" and any(t.state == COMMITTED for t in supply):
+            armed[0] = False
+            group.crash("n1")
+            return
+        if not group.nodes[source].down:
+            carry(source, to, data)
+
+    group.network.carry = carried  # type: ignore[method-assign]
+    while armed[0] and group.now < 1_000_020.0:
+        group.run(0.001)
+    assert not armed[0], "a migration was committed"
+    group.run(down_ms / 1000)
+    group.restart("n1")
+    group.run(6.0)
+    assert group.setpoint_sum_change() == 0.0
+    assert group.balanced(0.01)
+
+
+def test_freedm_mode_journals_and_writes_before_it_tells_the_peer() -> None:
+    net = Link.of(LbSettings(mode="freedm", step=1.0), a=(0.0, 5.0), b=(0.0, -5.0))
+    order: list[str] = []
+    apply = net.apply
+
+    def noted(node: str, effects: list[Effect]) -> None:
+        order.extend(
+            f"{node} {type(e).__name__}"
+            for e in effects
+            if isinstance(e, Persist | SetPStar | Send)
+        )
+        apply(node, effects)
+
+    net.apply = noted  # type: ignore[method-assign]
+    net.start_phase()
+    for _ in range(3):
+        net.cycle()
+    persisted = order.index("a Persist")  # a's optimistic step: journal, write, then tell b
+    assert order[persisted : persisted + 3] == ["a Persist", "a SetPStar", "a Send"], order
+    persisted = order.index("b Persist")  # b's acceptance likewise
+    assert order[persisted : persisted + 3] == ["b Persist", "b SetPStar", "b Send"], order
+
+
+def test_a_journal_with_a_number_too_large_is_refused_not_a_crash() -> None:
+    net = link()
+    offer_until(net, DraftCommit)
+    data = {**net.saved[("a", "lb")], "command": 10**400}
+    with pytest.raises(JournalError, match="malformed"):
+        Journal.from_data(data, "a")
