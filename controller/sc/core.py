@@ -11,8 +11,10 @@ FREEDM's Chandy–Lamport snapshot, restricted to the group, with what the origi
   the answers it has, naming the missing members — never "not receiving all states back"
   and nothing.
 * The leader sends ``CollectedState`` — every answer, not only ``K`` — to every member, which
-  accepts it only from its current leader for its current group; and hands the same to its
-  own node (``StateCollected``). A group of one collects its own state at once.
+  accepts it only from its current leader for its current group, and never an older
+  snapshot of that group than the one it holds (group ids are unique per leader and boot, so
+  a restarted leader's count starts afresh); and hands the same to its own node
+  (``StateCollected``). A group of one collects its own state at once.
 * A member that answered but has no collected state one resend time after the leader's
   time-out sends its ``State`` again (up to ``retries`` times); the leader answers a state
   for the snapshot it last completed with that collected state, to that member alone.
