@@ -14,7 +14,7 @@ class SiteHeader(Model):
     key_file: str = "group.key"  # the group key (relative to the site file); dgi keygen makes one
     api_token_file: str = "api.token"  # bearer token for API writes (relative to the site file)
     # where each dgi run keeps what must survive its process (relative to the site file):
-    # <node>.lb.json, the load balancer's journal (docs/algorithm.md, "A node restart")
+    # <node>.lb.jsonl, the load balancer's journal (docs/algorithm.md, "A node restart")
     state_dir: str = "state"
     # FREEDM's physical topology (config/topology.py, relative to the site file): a group keeps
     # only the nodes reachable through closed Fids; none: every node may group with every other

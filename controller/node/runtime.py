@@ -158,6 +158,8 @@ class NodeRuntime:
             self.transport = None
         if self.api is not None:
             await self.api.stop()
+        if self.state is not None:
+            self.state.close()
         if release:
             await self.devices.released_now()
             pending = self.devices.failsafe_pending

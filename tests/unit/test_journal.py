@@ -142,20 +142,38 @@ def test_journal_data_round_trips_and_bad_data_is_named() -> None:
         Journal.from_data({**data, "taken": [[1, 2]]}, "a")
 
 
-def test_the_state_store_replaces_atomically_and_sets_a_bad_file_aside(tmp_path: Path) -> None:
+def test_the_state_store_keeps_the_last_whole_state_and_sets_a_bad_file_aside(
+    tmp_path: Path,
+) -> None:
     store = StateStore(tmp_path / "state", "sst1")
     assert store.load("lb") is None
     store.save("lb", {"x": 1})
     store.save("lb", {"x": 2})
     assert store.load("lb") == {"x": 2}
-    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["sst1.lb.json"]
-    store.path("lb").write_text("{half a jour")
+    with store.path("lb").open("ab") as file:
+        file.write(b'{"x": 3, "half a li')  # killed in the middle of a save
+    assert StateStore(tmp_path / "state", "sst1").load("lb") == {"x": 2}
+    store.close()
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["sst1.lb.jsonl"]
+    store.path("lb").write_text("not json at all\n")
     assert store.load("lb") is None
     assert (tmp_path / "state" / "sst1.lb.bad").exists()
     blocked = StateStore(tmp_path / "file", "sst1")
     (tmp_path / "file").write_text("not a directory")
     blocked.save("lb", {"x": 3})  # logged and counted, never raised
     assert blocked.errors == 1
+
+
+def test_the_state_store_compacts_to_the_last_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("controller.node.state_store.COMPACT_BYTES", 200)
+    store = StateStore(tmp_path, "n")
+    for n in range(50):
+        store.save("lb", {"n": n, "pad": "x" * 20})
+    assert store.path("lb").stat().st_size <= 200
+    assert store.load("lb") == {"n": 49, "pad": "x" * 20}
+    store.close()
 
 
 def test_a_peer_asking_before_the_first_fresh_round_gets_the_journaled_decision() -> None:
