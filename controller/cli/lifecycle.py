@@ -13,6 +13,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from config.site import Site, split_host_port
+from controller.cli.entry import EARLY
 from simulators.modbus_server import ServeError
 from simulators.runner import Simulation
 
@@ -29,6 +30,8 @@ async def stoppable(work: Awaitable[T]) -> T:
     stop = asyncio.Event()
     for sig in SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    if EARLY:  # a stop signal came before (its exception may have been lost): stop now
+        stop.set()
     _STOPS.append(stop)
     try:
         return await work
