@@ -78,7 +78,8 @@ def in_memory(n: int, repeat: int) -> list[float]:
             fx = nodes[to].datagram(data, now)
             queue.extend((e.to, e.data) for e in fx if isinstance(e, Transmit))
         times.append(time.perf_counter() - start)
-        assert all(c.collected is not None and c.collected.received == now for c in nodes.values())
+        held = [c.lb.collected for c in nodes.values()]
+        assert all(c is not None and c.received == now for c in held)
     return times
 
 
@@ -102,7 +103,7 @@ async def over_udp(n: int, repeat: int) -> list[float]:
         for effect in effects:
             if isinstance(effect, Transmit):
                 transports[node].send(effect.to, effect.data)
-        collected = nodes[node].collected
+        collected = nodes[node].lb.collected
         if collected is not None and collected.snapshot == snapshot["id"]:
             holding.add(node)
             if len(holding) == n:

@@ -58,7 +58,6 @@ class NodeCore:
     group: Group
     modules: dict[str, Module] = field(default_factory=dict)
     phase: str | None = None
-    collected: Collected | None = None  # the group's state as last collected
     # module -> its messages and timers kept for its phase, each with when it arrived
     deferred: dict[str, list[tuple[Inbound | TimerKey, float]]] = field(default_factory=dict)
     last_seen: dict[str, float] = field(default_factory=dict)  # peer -> last accepted datagram
@@ -193,7 +192,6 @@ class NodeCore:
         return fx
 
     def _collected(self, source: Module, collected: Collected, now: float) -> list[Effect]:
-        self.collected = collected
         fx: list[Effect] = []
         for module in self.modules.values():
             if module is not source:

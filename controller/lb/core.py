@@ -67,7 +67,6 @@ class LoadBalancer(SupplySide, DemandSide):
         self.rounds = 0
         self.phases = 0
         self.rounds_lost = 0  # rounds that could have drafted but had no collected state
-        self.collected: Collected | None = None  # the group's state, from state collection
         self._unused = False  # ``collected`` arrived since the last synchronisation
         self._journal: Journal | None = None  # a previous process's, until taken up
         self._stale_journal: float | None = None  # the age of one too old to take up

@@ -122,7 +122,7 @@ def group_management(node: NodeRuntime) -> m.GroupManagement | None:
 
 def state_collection(node: NodeRuntime) -> m.StateCollection:
     lb, sc = node.lb, node.core.modules.get("sc")
-    last = node.core.collected
+    last = lb.collected
     record = None
     if last is not None:
         record = m.CollectionRecord(

@@ -113,6 +113,14 @@ def agreed(group: VirtualGroup) -> bool:
     return all(command == held for command, held in group.beliefs().values())
 
 
+def step_loads(group: VirtualGroup, rng: random.Random) -> None:
+    """A load step at one node, compensated at another: the site stays balanceable."""
+    a, b = rng.sample(list(group.nodes), 2)
+    delta = round(rng.uniform(-5, 5) * 4) / 4
+    group.set_net_generation(a, group.nodes[a].plant.net_generation + delta)
+    group.set_net_generation(b, group.nodes[b].plant.net_generation - delta)
+
+
 def turbulence(
     group: VirtualGroup,
     faults: Faults,
@@ -129,10 +137,7 @@ def turbulence(
         if restarts and rng.random() < 0.05:
             group.restart_device(rng.choice(nodes))
         if rng.random() < 0.3:  # a load step at one node, compensated at another
-            a, b = rng.sample(nodes, 2)
-            delta = round(rng.uniform(-5, 5) * 4) / 4
-            group.set_net_generation(a, group.nodes[a].plant.net_generation + delta)
-            group.set_net_generation(b, group.nodes[b].plant.net_generation - delta)
+            step_loads(group, rng)
         group.set_faults(faults)
         group.run(rng.uniform(0.001, 0.1))  # cuts start at any moment of a draft exchange
         if rng.random() < 0.3:  # and outlast the 160 ms lease: drafts are left undecided
@@ -212,10 +217,7 @@ def partitions(group: VirtualGroup, faults: Faults, rng: random.Random, *, secon
     nodes = list(group.nodes)
     end = group.now + seconds
     while group.now < end:
-        a, b = rng.sample(nodes, 2)
-        delta = round(rng.uniform(-5, 5) * 4) / 4
-        group.set_net_generation(a, group.nodes[a].plant.net_generation + delta)
-        group.set_net_generation(b, group.nodes[b].plant.net_generation - delta)
+        step_loads(group, rng)
         side = set(rng.sample(nodes, rng.randint(1, len(nodes) - 1)))
         cut = {frozenset((x, y)): 1.0 for x in side for y in nodes if y not in side}
         group.set_faults(dataclasses.replace(faults, link_drop=cut))
@@ -259,10 +261,7 @@ def chaos(group: VirtualGroup, faults: Faults, rng: random.Random, *, seconds: f
     nodes = list(group.nodes)
     end = group.now + seconds
     while group.now < end:
-        a, b = rng.sample(nodes, 2)
-        delta = round(rng.uniform(-5, 5) * 4) / 4
-        group.set_net_generation(a, group.nodes[a].plant.net_generation + delta)
-        group.set_net_generation(b, group.nodes[b].plant.net_generation - delta)
+        step_loads(group, rng)
         down = [n for n in nodes if group.nodes[n].down]
         roll = rng.random()
         if roll < 0.3 and len(down) < len(nodes) // 2:
