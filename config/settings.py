@@ -1,8 +1,10 @@
-"""Site-wide settings tables: ``[site]``, ``[algorithm]`` and ``[simulation]``."""
+"""Site-wide settings tables: ``[site]``, ``[algorithm]``, ``[ev]`` and ``[simulation]``."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+from pydantic import model_validator
 
 from config.addresses import HostPort
 from config.schema import Model, Name, NonNegative, Positive
@@ -48,6 +50,39 @@ class AlgorithmSettings(Model):
     # who balances with whom: FREEDM's invitation election each GM phase (nodes that fail
     # leave the group, nodes that return rejoin), or every node of the site file, always
     group_management: Literal["election", "static"] = "election"
+
+
+class EvSettings(Model):
+    """EV charging requests (``POST /api/v1/charge``): what a request that leaves a field out
+    gets, the limits of a request, how they are routed (docs/ev-charging.md)."""
+
+    enabled: bool = True  # every node takes charging requests and charging sessions
+    power_kw: Positive = 7.0  # a request without power_kw
+    duration_s: Positive = 3600.0  # a request without energy_kwh or duration_s
+    min_power_kw: Positive = 1.4  # the least a session may be granted (6 A at 230 V)
+    max_power_kw: Positive = 350.0  # the most a request may ask for
+    max_duration_s: Positive = 86_400.0
+    # route by the load each substation is predicted to reach over the session (its base
+    # load's trend), not by its load now; needs count_base_load
+    routing: Literal["instant", "predictive"] = "instant"
+    # the substation's other load (its Load devices) counts against its charging capacity
+    count_base_load: bool = False
+    hold_s: Positive = 2.0  # a target holds an admission this long for the entry's confirmation
+    answer_timeout_s: Positive = 0.5  # an entry node's wait for a target before the next one
+    trend_tau_s: Positive = 60.0  # the time constant of the base-load trend (predictive)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvSettings:
+        if not self.min_power_kw <= self.power_kw <= self.max_power_kw:
+            raise ValueError("power_kw must be within min_power_kw..max_power_kw")
+        if self.duration_s > self.max_duration_s:
+            raise ValueError("duration_s must be at most max_duration_s")
+        if self.routing == "predictive" and not self.count_base_load:
+            raise ValueError('routing = "predictive" needs count_base_load = true (it predicts '
+                             "the base load)")  # fmt: skip
+        if self.answer_timeout_s >= self.hold_s:
+            raise ValueError("answer_timeout_s must be shorter than hold_s")
+        return self
 
 
 class SimulationSettings(Model):

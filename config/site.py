@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field
 from config.addresses import HostPort, split_host_port, valid_host
 from config.profile import Profile
 from config.schema import Model, Name, Positive, in_range
-from config.settings import AlgorithmSettings, SimulationSettings, SiteHeader
+from config.settings import AlgorithmSettings, EvSettings, SimulationSettings, SiteHeader
 from config.simulation import DeviceSim
 from config.timings import Timings, TimingsSettings
 from config.topology import Topology
@@ -55,6 +55,8 @@ class NodeEntry(Model):
     api: HostPort
     peer: HostPort
     capacity_kw: Positive = 100.0
+    # the power its EV charging sessions may take together (none: capacity_kw)
+    ev_capacity_kw: Positive | None = None
     devices: list[DeviceEntry] = Field(default_factory=list)
 
 
@@ -64,6 +66,7 @@ class SiteDocument(Model):
     site: SiteHeader
     algorithm: AlgorithmSettings = AlgorithmSettings()
     timings: TimingsSettings = TimingsSettings()
+    ev: EvSettings = EvSettings()
     simulation: SimulationSettings = SimulationSettings()
     nodes: list[NodeEntry]
 
@@ -111,6 +114,10 @@ class Site:
     @property
     def algorithm(self) -> AlgorithmSettings:
         return self.document.algorithm
+
+    @property
+    def ev(self) -> EvSettings:
+        return self.document.ev
 
     @property
     def simulation(self) -> SimulationSettings:

@@ -14,6 +14,8 @@ from config.topology import Topology
 from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
+from controller.ev.module import EvModule, EvSettings
+from controller.ev.rules import Defaults
 from controller.gm.core import GroupManager
 from controller.gm.settings import GmSettings
 from controller.lb.core import LoadBalancer
@@ -38,6 +40,7 @@ class CoreSpec:
     gm: GmSettings | None = None  # group management; None: the static group
     sc: ScSettings = field(default_factory=ScSettings)
     topology: Topology | None = None  # the physical topology group management respects
+    ev: EvSettings | None = None  # EV charging; None: no charging requests or sessions
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -54,6 +57,7 @@ class CoreSpec:
             else None,
             ScSettings.from_timings(site.timings),
             topology=site.topology,
+            ev=ev_settings(site, node_id),
         )
 
 
@@ -79,8 +83,31 @@ def assemble(spec: CoreSpec) -> NodeCore:
             spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch, topology=spec.topology
         )
         core = NodeCore(lb, wire, gm.group, {gm.name: gm, sc.name: sc})
+    if spec.ev is not None:
+        ev = EvModule(spec.node_id, spec.ev, epoch=spec.epoch)
+        core.modules[ev.name] = ev
+        ev.group_changed(core.group, 0.0)
     sc.source = core.local_state
     return core
+
+
+def ev_settings(site: Site, node_id: str) -> EvSettings | None:
+    """The EV charging settings of node ``node_id`` (None when the site disables charging)."""
+    ev = site.ev
+    if not ev.enabled:
+        return None
+    node = site.node(node_id)
+    return EvSettings(
+        capacity_kw=node.ev_capacity_kw or node.capacity_kw,
+        defaults=Defaults(
+            ev.power_kw, ev.duration_s, ev.min_power_kw, ev.max_power_kw, ev.max_duration_s
+        ),
+        hold_s=ev.hold_s,
+        timeout_s=ev.answer_timeout_s,
+        count_base_load=ev.count_base_load,
+        predictive=ev.routing == "predictive",
+        trend_tau_s=ev.trend_tau_s,
+    )
 
 
 def build_core(site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> NodeCore:

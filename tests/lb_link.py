@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from controller.core.collected import Collected
 from controller.core.effects import (
     BROADCAST,
+    Answer,
     Effect,
     Note,
     Send,
     SetPStar,
+    StoreSession,
     TimerKey,
 )
 from controller.core.executor import execute
@@ -192,3 +194,12 @@ class _Host:
 
     def note(self, note: Note) -> None:
         self.link.notes.append((self.node, note))
+
+    def answer(self, effect: Answer) -> None:
+        raise AssertionError("the load balancer answers no API request")
+
+    def charge_limit(self, kw: float) -> None:
+        raise AssertionError("the load balancer drives no charger")
+
+    def store_session(self, effect: StoreSession) -> None:
+        raise AssertionError("the load balancer keeps no charging session")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
@@ -72,7 +73,7 @@ class ApiState:
             except asyncio.QueueFull:
                 self.dropped_events += 1  # a slow client loses events, never the node
 
-    async def write(self, action: str, args: Json, timeout_s: float = 5.0) -> Json:
+    async def write(self, action: str, args: Json, timeout_s: float = 6.0) -> Json:
         if self.send is None:
             raise HTTPException(503, "the node is not connected")
         request_id = next(self._ids)
@@ -289,7 +290,85 @@ def create_app(
             raise HTTPException(reply["status"], reply["body"].get("error", "refused"))
         return dict(reply["body"])
 
+    _charging(app, state, authorised)
     return app
+
+
+def _relay(reply: Json) -> JSONResponse:
+    """The node's answer as the response: its status, body and headers."""
+    return JSONResponse(reply["body"], status_code=reply["status"], headers=reply.get("headers"))
+
+
+def _charging(app: FastAPI, state: ApiState, authorised: Callable[..., Any]) -> None:
+    """``POST /api/v1/charge`` (and ``POST /charge``), the sessions of this substation."""
+    answers: Responses = {
+        201: {"model": m.ChargeBooked, "description": "booked (again, for a known ev_id)"},
+        400: {"model": m.Error, "description": "the body or its Content-Length cannot be parsed"},
+        413: {"model": m.Error, "description": f"body larger than {MAX_BODY_BYTES} bytes"},
+        415: {"model": m.Error, "description": "body is not application/json"},
+        422: {"model": m.ChargeInvalid, "description": "a field is invalid: it is named"},
+        503: {
+            "model": m.ChargeFull,
+            "description": "no substation can take it now (Retry-After)",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
+        504: {"model": m.Error, "description": "the node did not answer in time"},
+    }
+    body_schema = {
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": m.ChargeRequest.model_json_schema()}},
+        }
+    }
+
+    async def charge(request: Request) -> Response:
+        """Book a charging session at the substation of the group with the most headroom.
+        Every field is optional; an empty body (or none) takes the site's defaults."""
+        raw = await request.body()
+        body: Any = None
+        if raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError as exc:
+                return JSONResponse({"error": f"body: not JSON ({exc})", "field": "body"}, 422)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "body: a JSON object", "field": "body"}, 422)
+        return _relay(await state.write("charge", {"body": body}))
+
+    for path, shown in (("/api/v1/charge", True), ("/charge", False)):
+        app.add_api_route(
+            path,
+            charge,
+            methods=["POST"],
+            status_code=201,
+            response_model=m.ChargeBooked,
+            responses=answers,
+            tags=["ev"],
+            openapi_extra=body_schema,
+            include_in_schema=shown,
+            summary="Request a charging session" + ("" if shown else " (original service)"),
+        )
+
+    slow: Responses = {504: {"model": m.Error, "description": "the node did not answer"}}
+
+    @app.get("/api/v1/sessions", response_model=m.Sessions, tags=["ev"], responses=slow)
+    async def sessions() -> Response:
+        """The charging sessions booked at this substation, oldest first."""
+        return _relay(await state.write("sessions", {}))
+
+    @app.delete(
+        "/api/v1/sessions/{session_id}",
+        response_model=m.SessionEnded,
+        tags=["ev"],
+        dependencies=[Depends(authorised)],
+        responses={
+            404: {"model": m.Error, "description": "no such session at this substation"},
+            **{c: {"model": m.Error, "description": w} for c, w in WRITE_ERRORS.items()},
+        },
+    )
+    async def end_session(session_id: str) -> Response:
+        """End a session early: its power is free at once."""
+        return _relay(await state.write("end_session", {"session_id": session_id}))
 
 
 WRITE_ERRORS = {

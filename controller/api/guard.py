@@ -1,7 +1,8 @@
 """The API's write guard: a request body is judged before anyone reads it.
 
-A write (``WRITE_PATHS``) is refused without the token (401/403), with a body that is not
-JSON (415) or larger than ``MAX_BODY_BYTES`` (413) — the body then never reaches the app. The
+A write (``WRITE_PATHS``, ``WRITE_PREFIXES``) is refused without the token (401/403), and a
+write or a charging request (``PUBLIC_PATHS``: open to all) with a body that is not JSON (415)
+or larger than ``MAX_BODY_BYTES`` (413) — the body then never reaches the app. The
 refusal must reach the client whole, so the connection is not closed on the unread body (the
 kernel would reset it, and a reset can destroy the answer before the client reads it): a body
 declared no larger than a write may be is dropped by the server as it arrives, and the
@@ -25,6 +26,14 @@ Send = Callable[[Json], Awaitable[None]]
 
 MAX_BODY_BYTES = 16 * 1024
 WRITE_PATHS = frozenset({"/api/v1/control"})  # need the token
+WRITE_PREFIXES = ("/api/v1/sessions/",)  # DELETE /api/v1/sessions/{id}: needs the token
+#: Open to every client (a charging request), but their bodies are judged like a write's.
+PUBLIC_PATHS = frozenset({"/api/v1/charge", "/charge"})
+
+
+def guarded(path: str) -> bool:
+    """Whether a request to ``path`` (other than GET/HEAD/OPTIONS) has its body judged."""
+    return path in WRITE_PATHS or path in PUBLIC_PATHS or path.startswith(WRITE_PREFIXES)
 
 
 def token_refusal(
@@ -55,7 +64,7 @@ class BodyGuard:
         self.tokens = tokens
 
     async def __call__(self, scope: Json, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in WRITE_PATHS:
+        if scope["type"] != "http" or not guarded(scope["path"]):
             # nothing else reads a body: uvicorn stops reading from the socket at 64 KiB
             await self.app(scope, receive, send)
             return
@@ -90,12 +99,13 @@ class BodyGuard:
         await self.app(scope, replay, send)
 
     def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
-        given = headers.get("authorization", "")
-        scheme, _, credentials = given.partition(" ")
-        supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
-        refusal = token_refusal(*self.tokens(), supplied)
-        if refusal is not None:
-            return refusal
+        if path not in PUBLIC_PATHS:
+            given = headers.get("authorization", "")
+            scheme, _, credentials = given.partition(" ")
+            supplied = credentials.strip() if scheme.lower() == "bearer" and credentials else None
+            refusal = token_refusal(*self.tokens(), supplied)
+            if refusal is not None:
+                return refusal
         length = headers.get("content-length")
         if length is not None and not (length.isascii() and length.isdigit()):
             return 400, "Content-Length must be a number of bytes"

@@ -61,8 +61,12 @@ METRICS = {
     "dgi_device_errors_total": "failed requests to a device",
     "dgi_substation_load_kw": "the substation's load (drain of loads and EV chargers)",
     "dgi_substation_capacity_kw": "the substation's capacity (site file)",
-    "dgi_charge_requests_total": "EV charging requests handled by this node",
+    "dgi_charge_requests_total": "EV charging requests answered by this node as entry node",
     "substation_current_load": "active EV charging sessions at the substation",
+    "dgi_ev_capacity_kw": "the power the substation's EV sessions may take together",
+    "dgi_ev_booked_kw": "the granted power of the substation's active EV sessions",
+    "dgi_ev_sessions_total": "EV charging sessions booked at this substation",
+    "dgi_ev_refused_total": "EV admissions this substation refused (no capacity)",
 }
 
 
@@ -224,10 +228,22 @@ def _substation(s: Snapshot) -> Iterator[Metric]:
         _gauge("dgi_substation_load_kw", sub.load_kw),
         _gauge("dgi_substation_capacity_kw", sub.capacity_kw),
         _gauge("substation_current_load", sub.charging_sessions),
+        _gauge("dgi_ev_capacity_kw", sub.ev_capacity_kw),
+        _gauge("dgi_ev_booked_kw", sub.ev_booked_kw),
     ) if g is not None)  # fmt: skip
-    requests = CounterMetricFamily("dgi_charge_requests", METRICS["dgi_charge_requests_total"])
-    requests.add_metric([], sub.charge_requests)
+    requests = CounterMetricFamily(
+        "dgi_charge_requests", METRICS["dgi_charge_requests_total"], labels=["result"]
+    )
+    for result in ("booked", "full", "invalid"):
+        requests.add_metric([result], sub.charge_answers.get(result, 0))
     yield requests
+    for name, value in (
+        ("dgi_ev_sessions", sub.ev_sessions_total),
+        ("dgi_ev_refused", sub.ev_refused_total),
+    ):
+        counter = CounterMetricFamily(name, METRICS[f"{name}_total"])
+        counter.add_metric([], value)
+        yield counter
 
 
 Registry = CollectorRegistry

@@ -235,6 +235,51 @@ class Control(Strict):
     )
 
 
+class ChargeRequest(BaseModel):
+    """A charging request; every field is optional (an empty body or none takes the site's
+    ``[ev]`` defaults)."""
+
+    ev_id: str | None = Field(
+        None, max_length=64, description="idempotency key: the same ev_id gets the same answer"
+    )
+    power_kw: float | None = Field(None, description="asked power (site default: [ev] power_kw)")
+    energy_kwh: float | None = Field(None, description="energy to deliver (or duration_s)")
+    duration_s: float | None = Field(None, description="session length (or energy_kwh)")
+    priority: int | None = Field(None, ge=-10, le=10)
+
+
+class ChargeSession(BaseModel):
+    session_id: str
+    ev_id: str
+    substation: str = Field(description="the node whose chargers serve it")
+    granted_kw: float = Field(description="the power granted (the asked power, or less)")
+    started: float = Field(description="Unix time")
+    expected_end: float = Field(description="Unix time it ends (its energy or duration)")
+
+
+class ChargeBooked(ChargeSession):
+    entry: str = Field(description="the node that took the request")
+
+
+class ChargeFull(BaseModel):
+    error: str
+    retry_after_s: int = Field(description="also in the Retry-After header")
+
+
+class ChargeInvalid(BaseModel):
+    error: str = Field(description="names the field and the rule")
+    field: str
+
+
+class Sessions(BaseModel):
+    node: str
+    sessions: list[ChargeSession]
+
+
+class SessionEnded(ChargeSession):
+    ended: float
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     node: str
@@ -282,8 +327,15 @@ class Histograms(BaseModel):
 class Substation(BaseModel):
     load_kw: float
     capacity_kw: float
-    charging_sessions: int
-    charge_requests: int
+    charging_sessions: int = Field(description="active EV sessions booked here")
+    charge_requests: int = Field(description="charging requests answered as entry node")
+    ev_capacity_kw: float = Field(0.0, description="what its EV sessions may take together")
+    ev_booked_kw: float = Field(0.0, description="the granted power of its active sessions")
+    ev_sessions_total: int = Field(0, description="sessions booked here since start")
+    ev_refused_total: int = Field(0, description="admissions refused here (no capacity)")
+    charge_answers: dict[str, int] = Field(
+        default_factory=dict, description="entry answers by result: booked, full, invalid"
+    )
 
 
 class GroupManagement(BaseModel):

@@ -9,6 +9,7 @@ from config.site import Site
 from controller.cli.lifecycle import wait_for_stop
 from controller.node.api_link import ApiStartError
 from controller.node.runtime import NodeRuntime
+from controller.node.session_store import SessionStore
 from controller.node.state_store import StateStore
 from controller.node.trace import TraceFile
 from controller.peer.keys import KeyFileError, load_keyring
@@ -31,8 +32,12 @@ async def run_node(
         log.error("%s", exc)
         return 1
     header = site.document.site
-    state = StateStore(Path(site.path).parent / header.state_dir, node_id)
-    node = NodeRuntime(site, node_id, keyring, load_table=load_table, state=state)
+    state_dir = Path(site.path).parent / header.state_dir
+    state = StateStore(state_dir, node_id)
+    sessions = SessionStore(state_dir, node_id) if site.ev.enabled else None
+    node = NodeRuntime(
+        site, node_id, keyring, load_table=load_table, state=state, sessions=sessions
+    )
     tracer = TraceFile(trace) if trace is not None else None
     if tracer is not None:
         node.listeners.append(tracer)

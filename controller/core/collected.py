@@ -18,6 +18,7 @@ class MemberState:
     unlike FREEDM's collector, erases nothing). ``in_transit`` is the power of the
     migrations in the node's channels: draft messages that carry an amount and had arrived
     after its LB phase ended, kept for its next LB phase (``in_transit_count`` of them).
+    The ``ev_`` figures are its EV charging view (:class:`controller.ev.rules.View`).
     """
 
     state: str
@@ -26,6 +27,11 @@ class MemberState:
     predicted: float
     in_transit: float = 0.0
     in_transit_count: int = 0
+    # EV charging (controller.ev): capacity (0: none), load, base-load trend, when measured
+    ev_capacity_kw: float = 0.0
+    ev_load_kw: float = 0.0
+    ev_trend: float = 0.0
+    ev_at: float = 0.0
 
 
 @dataclass(frozen=True)

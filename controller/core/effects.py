@@ -97,6 +97,34 @@ class StateCollected:
     collected: Collected
 
 
+@dataclass(frozen=True)
+class Answer:
+    """The answer to an API request the core was handed (``token``: the runtime's id for
+    it): an HTTP status, a JSON body and headers (a charging request answered at once or
+    once its target decided)."""
+
+    token: int
+    status: int
+    body: Mapping[str, object]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeLimit:
+    """The power the node's EV chargers may draw together (kW): the sum of its sessions."""
+
+    kw: float
+
+
+@dataclass(frozen=True)
+class StoreSession:
+    """Keep a charging session across restarts (``session`` None: it ended), before going on.
+    ``data`` is the session as :mod:`controller.ev.rules` writes it."""
+
+    session_id: str
+    data: Mapping[str, object] | None
+
+
 Effect = (
     Send
     | Transmit
@@ -108,4 +136,7 @@ Effect = (
     | Note
     | GroupChanged
     | StateCollected
+    | Answer
+    | ChargeLimit
+    | StoreSession
 )

@@ -11,13 +11,16 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from controller.core.effects import (
+    Answer,
     CancelTimer,
+    ChargeLimit,
     Effect,
     Note,
     Persist,
     SetPStar,
     ShowGroup,
     StartTimer,
+    StoreSession,
     TimerKey,
     Transmit,
 )
@@ -44,6 +47,15 @@ class EffectHost(Protocol):
     def note(self, note: Note) -> None:
         """Log it, count it, tell whoever listens."""
 
+    def answer(self, effect: Answer) -> None:
+        """Answer the API request ``effect.token`` (a host without an API drops it)."""
+
+    def charge_limit(self, kw: float) -> None:
+        """Let the node's EV chargers draw ``kw`` together; never blocks."""
+
+    def store_session(self, effect: StoreSession) -> None:
+        """Keep (or forget) a charging session across restarts before going on."""
+
 
 def execute(effects: Iterable[Effect], host: EffectHost) -> None:
     for effect in effects:
@@ -61,5 +73,11 @@ def execute(effects: Iterable[Effect], host: EffectHost) -> None:
             host.cancel_timer(effect.key)
         elif isinstance(effect, Note):
             host.note(effect)
+        elif isinstance(effect, Answer):
+            host.answer(effect)
+        elif isinstance(effect, ChargeLimit):
+            host.charge_limit(effect.kw)
+        elif isinstance(effect, StoreSession):
+            host.store_session(effect)
         else:  # Send, GroupChanged and StateCollected end in the node core
             raise TypeError(f"{type(effect).__name__} is for the node core, not for a host")

@@ -19,11 +19,13 @@ reports it too. Both reports clear by themselves once one of the two processes s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from controller.core.collected import Collected, MemberState
 from controller.core.effects import (
     BROADCAST,
+    Answer,
     CancelTimer,
     Effect,
     GroupChanged,
@@ -39,6 +41,7 @@ from controller.core.messages import DuplicateId
 from controller.core.module import Module
 from controller.core.readings import Readings
 from controller.core.stats import Recent
+from controller.ev.module import EvModule
 from controller.gm.core import GroupManager
 from controller.lb.core import LoadBalancer
 from controller.lb.messages import DraftAccept, DraftSelect
@@ -78,6 +81,12 @@ class NodeCore:
     def node_id(self) -> str:
         return self.lb.node_id
 
+    @property
+    def ev(self) -> EvModule | None:
+        """The EV charging module (None: the node takes no charging requests)."""
+        ev = self.modules.get("ev")
+        return ev if isinstance(ev, EvModule) else None
+
     # -- inputs ---------------------------------------------------------------------------------
 
     def phase_started(self, phase: str, now: float) -> list[Effect]:
@@ -102,7 +111,32 @@ class NodeCore:
         if isinstance(gm, GroupManager):  # its Fids' states, for the physical topology
             gm.own_fids(readings.fids)
         lb = self._from(self.lb, self.lb.round(readings, now), now)
+        ev = self.ev
+        if ev is not None:
+            lb += self._from(ev, ev.observe(readings.drain - readings.charging, now), now)
         return self._out(self._watch_twins(now) + lb, now)
+
+    def charge(self, token: int, body: Mapping[str, object] | None, now: float) -> list[Effect]:
+        """A charging request from the API (any phase); answered by an ``Answer``."""
+        ev = self.ev
+        if ev is None:
+            return [Answer(token, 404, {"error": f"{self.node_id} takes no charging requests"})]
+        return self._out(self._from(ev, ev.charge(token, body, now), now), now)
+
+    def restore_sessions(
+        self, stored: Mapping[str, Mapping[str, object]], now: float
+    ) -> list[Effect]:
+        """The charging sessions the previous process of this node booked."""
+        ev = self.ev
+        if ev is None:
+            return []
+        return self._out(self._from(ev, ev.restore(stored, now), now), now)
+
+    def end_session(self, token: int, session_id: str, now: float) -> list[Effect]:
+        ev = self.ev
+        if ev is None:
+            return [Answer(token, 404, {"error": f"{self.node_id} holds no charging sessions"})]
+        return self._out(self._from(ev, ev.end_session(token, session_id, now), now), now)
 
     def command_sent(self, seq: int) -> None:
         """The actuator sent the write of ledger entry ``seq`` (any phase: device I/O)."""
@@ -156,8 +190,16 @@ class NodeCore:
             if isinstance(item, Inbound) and isinstance(item.message, DraftSelect | DraftAccept)
         ]
         mine = self.lb.local_state()
+        ev = self.ev
+        view = ev.view(ev.seen_at) if ev is not None else None
         return MemberState(
-            mine.state, mine.gateway, mine.net_generation, mine.predicted, sum(moving), len(moving)
+            mine.state,
+            mine.gateway,
+            mine.net_generation,
+            mine.predicted,
+            sum(moving),
+            len(moving),
+            *((view.capacity_kw, view.load_kw, view.trend, view.at) if view else ()),
         )
 
     # -- between the modules --------------------------------------------------------------------

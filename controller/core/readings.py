@@ -47,7 +47,8 @@ class Readings:
     gateway: float = 0.0
     generation: float = 0.0
     storage: float = 0.0
-    drain: float = 0.0
+    drain: float = 0.0  # loads and EV chargers
+    charging: float = 0.0  # EV chargers (part of drain)
     counts: Mapping[str, int] | None = None
     pstar: float | None = None  # the gateway the actuator's held setpoint gives (read back)
     pstar_min: float = -math.inf
@@ -101,6 +102,7 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
         generation=generation,
         storage=_sum(views, "Desd", "storage"),
         drain=drain,
+        charging=_sum(views, "Evse", "power"),
         counts=counts,
         pstar=pstar,
         pstar_min=low,

@@ -1,10 +1,12 @@
 """EV routing messages between the entry node and a target substation (namespace ``ev``).
 
 An admission is decided once, by the target, and is *held* until the entry node confirms it:
-``ChargeAsk`` → ``ChargeHeld`` (or ``ChargeRefused``) → ``ChargeConfirm`` (or ``ChargeCancel``).
-A held admission that is not confirmed within its lease is released by the target, so an
-entry node that gave up on a slow or dead target and booked the EV elsewhere can never leave
-it booked twice.
+``ChargeAsk`` → ``ChargeHeld`` (or ``ChargeRefused``) → ``ChargeConfirm`` → ``ChargeConfirmed``
+(or ``ChargeCancel`` → ``ChargeCancelled``). A held admission that is not confirmed within its
+lease is released by the target, so an entry node that gave up on a slow or dead target and
+booked the EV elsewhere can never leave it booked twice. Every answer of a target carries its
+charging figures as of that moment (:class:`Figures`), so the entry node's view of it is
+current after every exchange, not only after every state collection.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ def _ev_id(ev_id: str) -> None:
         raise InvalidMessage(f"an ev_id has 1 to {MAX_ID} printable characters")
 
 
+#: No charging session draws more (kW): the largest chargers are about 1 MW.
+MAX_SESSION_KW = 10_000.0
+
+
 def _kw(value: float, limits: Limits) -> None:
-    if not 0.0 < value <= limits.max_amount:
-        raise InvalidMessage(f"{value:g} kW is outside 0..{limits.max_amount:g}")
+    if not 0.0 < value <= MAX_SESSION_KW:
+        raise InvalidMessage(f"{value:g} kW is outside 0..{MAX_SESSION_KW:g}")
+
+
+def _figures(capacity_kw: float, load_kw: float, trend: float) -> None:
+    if not (0.0 < capacity_kw < 1e9 and -1e9 < load_kw < 1e9 and -1e6 < trend < 1e6):
+        raise InvalidMessage("charging figures out of range")
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,16 @@ class ChargeHeld(EvMessage):
     session: str
     granted_kw: float
     ends_in_s: float
+    capacity_kw: float  # the target's figures (its View) as of its answer
+    load_kw: float
+    trend: float
+    at: float
 
     def check(self, limits: Limits) -> None:
         _kw(self.granted_kw, limits)
+        _figures(self.capacity_kw, self.load_kw, self.trend)
+        if not 0.0 < self.ends_in_s <= 7 * 86_400:
+            raise InvalidMessage("a session lasts more than 0 s and at most a week")
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,15 @@ class ChargeRefused(EvMessage):
 
     rid: int
     retry_after_s: float
+    capacity_kw: float
+    load_kw: float
+    trend: float
+    at: float
+
+    def check(self, limits: Limits) -> None:
+        _figures(self.capacity_kw, self.load_kw, self.trend)
+        if not 0.0 <= self.retry_after_s <= 3600:
+            raise InvalidMessage("retry_after_s is 0..3600")
 
 
 @dataclass(frozen=True)
@@ -76,8 +103,29 @@ class ChargeConfirm(EvMessage):
 
 
 @dataclass(frozen=True)
+class ChargeConfirmed(EvMessage):
+    """Target → entry: the session is booked and stored (``ok``), or its hold had run out."""
+
+    rid: int
+    session: str
+    ok: int  # 1: booked; 0: not held any more (the codec has no booleans)
+
+    def check(self, limits: Limits) -> None:
+        if self.ok not in (0, 1):
+            raise InvalidMessage("ok is 0 or 1")
+
+
+@dataclass(frozen=True)
 class ChargeCancel(EvMessage):
-    """Entry → target: release the held admission (the entry booked elsewhere or gave up)."""
+    """Entry → target: release the admission (the entry booked elsewhere or gave up)."""
+
+    rid: int
+    session: str
+
+
+@dataclass(frozen=True)
+class ChargeCancelled(EvMessage):
+    """Target → entry: the session is released (or was not there)."""
 
     rid: int
     session: str
@@ -88,5 +136,7 @@ EV_MESSAGES: tuple[type[Message], ...] = (
     ChargeHeld,
     ChargeRefused,
     ChargeConfirm,
+    ChargeConfirmed,
     ChargeCancel,
+    ChargeCancelled,
 )

@@ -73,14 +73,18 @@ class Router:
     node_id: str
     defaults: Defaults = field(default_factory=Defaults)
     timeout_s: float = 0.5
+    predictive: bool = False  # rank by the load predicted over the session, not the load now
     views: dict[str, View] = field(default_factory=dict)
     reserved: dict[str, float] = field(default_factory=dict)
     routes: dict[int, Route] = field(default_factory=dict)
     counter: int = 0
 
     def see(self, view: View) -> None:
-        """A substation's capacity and load as it last told (its own reservations stay)."""
-        self.views[view.node] = view
+        """A substation's capacity and load as it last told (its own reservations stay); an
+        older view than the one held is ignored."""
+        held = self.views.get(view.node)
+        if held is None or view.at >= held.at:
+            self.views[view.node] = view
 
     def start(self, request: ChargeRequest, now: float, up: set[str]) -> tuple[int, Ask | Full]:
         self.counter += 1
@@ -149,8 +153,9 @@ class Router:
 
     def _next(self, route: Route, now: float, up: set[str]) -> Ask | Full:
         views = [v for v in self.views.values() if v.node in up or v.node == self.node_id]
-        for target in ranked(views, self.reserved, exclude=route.tried):
-            room = headroom(self.views[target], self.reserved.get(target, 0.0))
+        horizon = route.request.duration_s if self.predictive else 0.0
+        for target in ranked(views, self.reserved, exclude=route.tried, horizon_s=horizon):
+            room = headroom(self.views[target], self.reserved.get(target, 0.0), horizon)
             if room + 1e-9 < self.defaults.min_power_kw:
                 break  # ranked: nobody after it has more
             route.tried.append(target)

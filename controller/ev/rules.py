@@ -12,8 +12,8 @@ emptiest at the last update.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
 
 #: A request whose ``ev_id`` is absent gets one; ids are at most this long.
 MAX_ID = 64
@@ -87,6 +87,50 @@ class ChargeRequest:
         return cls(ev_id, power, duration, priority)
 
 
+#: The fields a request body may carry (``energy_kwh`` or ``duration_s``, not both).
+FIELDS = ("ev_id", "power_kw", "energy_kwh", "duration_s", "priority")
+
+
+def _number(body: Mapping[str, object], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RequestError(name, "a number")
+    return float(value)
+
+
+def parse_request(
+    body: Mapping[str, object] | None, defaults: Defaults, new_id: Callable[[], str]
+) -> ChargeRequest:
+    """A request from a JSON body (None or empty: every default; ``new_id`` names the EV
+    when the body does not); :class:`RequestError` names the first bad field."""
+    body = body or {}
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise RequestError(unknown[0], f"not a field of a charging request ({', '.join(FIELDS)})")
+    ev_id = body.get("ev_id")
+    if ev_id is not None and not isinstance(ev_id, str):
+        raise RequestError("ev_id", f"a string of 1 to {MAX_ID} printable characters")
+    priority = body.get("priority", 0)
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise RequestError("priority", "an integer from -10 to 10")
+    return ChargeRequest.of(
+        ev_id=new_id() if ev_id is None else ev_id,
+        power_kw=_number(body, "power_kw"),
+        energy_kwh=_number(body, "energy_kwh"),
+        duration_s=_number(body, "duration_s"),
+        priority=priority,
+        defaults=defaults,
+    )
+
+
+def _float(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Session:
     """An admitted request: ``granted_kw`` at ``node`` from ``started`` until ``ends``."""
@@ -100,6 +144,19 @@ class Session:
 
     def active(self, now: float) -> bool:
         return self.started <= now < self.ends
+
+    def to_data(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, object]) -> Session:
+        """A stored session; ValueError when a field is missing or of the wrong kind."""
+        try:
+            ident, ev_id, node = (str(data[k]) for k in ("id", "ev_id", "node"))
+            granted, started, ends = (_float(data[k]) for k in ("granted_kw", "started", "ends"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a stored session: {exc}") from None
+        return cls(ident, ev_id, node, granted, started, ends)
 
 
 @dataclass(frozen=True)
@@ -120,22 +177,52 @@ def grant(request: ChargeRequest, free_kw: float, defaults: Defaults) -> float |
 
 @dataclass(frozen=True)
 class View:
-    """What the entry node knows of a substation: its capacity and load (kW) as last told."""
+    """What the entry node knows of a substation: its charging capacity and load (kW) as it
+    last told, the trend of its base load (kW/s) and when it measured them (``at``, its
+    clock: a view is replaced only by a newer one)."""
 
     node: str
     capacity_kw: float
     load_kw: float
+    trend: float = 0.0
+    at: float = 0.0
 
 
-def headroom(view: View, reserved_kw: float) -> float:
-    return view.capacity_kw - view.load_kw - reserved_kw
+def headroom(view: View, reserved_kw: float, horizon_s: float = 0.0) -> float:
+    """Capacity − load − reserved; with a ``horizon_s``, the load predicted to be reached
+    within it (a rising trend only: a falling one promises nothing)."""
+    rise = max(0.0, view.trend) * horizon_s
+    return view.capacity_kw - view.load_kw - rise - reserved_kw
 
 
 def ranked(
-    views: Iterable[View], reserved: Mapping[str, float], *, exclude: Iterable[str] = ()
+    views: Iterable[View],
+    reserved: Mapping[str, float],
+    *,
+    exclude: Iterable[str] = (),
+    horizon_s: float = 0.0,
 ) -> list[str]:
     """The substations to try, most headroom first (ties: the lowest node id)."""
     left = set(exclude)
     order = [v for v in views if v.node not in left]
-    order.sort(key=lambda v: (-headroom(v, reserved.get(v.node, 0.0)), v.node))
+    order.sort(key=lambda v: (-headroom(v, reserved.get(v.node, 0.0), horizon_s), v.node))
     return [v.node for v in order]
+
+
+@dataclass
+class Trend:
+    """An exponentially weighted slope of a load (kW/s) with time constant ``tau_s``: how
+    fast a substation's base load is rising, for predictive routing."""
+
+    tau_s: float = 60.0
+    slope: float = 0.0
+    last: tuple[float, float] | None = None  # (when, kW)
+
+    def add(self, now: float, kw: float) -> float:
+        if self.last is not None and now > self.last[0]:
+            then, before = self.last
+            weight = 1.0 - math.exp(-(now - then) / self.tau_s)
+            self.slope += weight * ((kw - before) / (now - then) - self.slope)
+        if self.last is None or now > self.last[0]:
+            self.last = (now, kw)
+        return self.slope

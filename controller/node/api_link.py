@@ -3,7 +3,9 @@
 The status API runs in a child process at lower CPU priority, so even a flood of requests
 cannot delay a round: the node pushes one snapshot after every round and one event per round,
 migration and state change down a socket pair (JSON lines), and the API process serves them.
-Writes (``PUT /api/v1/control``) come back up the same socket and are answered.
+Writes (``PUT /api/v1/control``) and charging requests come back up the same socket and are
+answered, each in its own task: a charging request that waits for a peer's answer holds no
+other request up.
 
 Publishing never waits: if the API process falls behind by more than ``MAX_BUFFER`` bytes,
 messages are dropped (and counted) instead.
@@ -27,7 +29,9 @@ log = logging.getLogger(__name__)
 
 MAX_BUFFER = 4 << 20
 Json = dict[str, Any]
-WriteHandler = Callable[[str, Json], Awaitable[Json]]
+#: A handler's answer: a body (status 200), or (status, body, headers).
+Reply = Json | tuple[int, Json, dict[str, str]]
+WriteHandler = Callable[[str, Json], Awaitable[Reply]]
 
 
 class ApiStartError(RuntimeError):
@@ -99,20 +103,27 @@ class ApiLink:
         writer.write(json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n")
 
     async def _serve_writes(self, reader: asyncio.StreamReader) -> None:
-        while line := await reader.readline():
-            request = json.loads(line)
-            try:
-                body = await self.on_write(request["action"], request.get("args", {}))
-                reply = {"type": "reply", "id": request["id"], "status": 200, "body": body}
-            except ValueError as exc:
-                reply = {
-                    "type": "reply",
-                    "id": request["id"],
-                    "status": 400,
-                    "body": {"error": str(exc)},
-                }
-            self.publish(reply)
-        log.warning("the API process of %s went away", self.node_id)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while line := await reader.readline():
+                task = asyncio.create_task(self._answer(json.loads(line)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            log.warning("the API process of %s went away", self.node_id)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _answer(self, request: Json) -> None:
+        try:
+            reply = await self.on_write(request["action"], request.get("args", {}))
+        except ValueError as exc:
+            reply = (400, {"error": str(exc)}, {})
+        status, body, headers = reply if isinstance(reply, tuple) else (200, reply, {})
+        message = {"type": "reply", "id": request["id"], "status": status, "body": body}
+        if headers:
+            message["headers"] = headers
+        self.publish(message)
 
     async def stop(self) -> None:
         """Close the link (the API process exits on end of file) and reap it; idempotent."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -23,9 +24,11 @@ from pathlib import Path
 from config.site import Site, split_host_port
 from controller.assembly import build_core
 from controller.core.effects import (
+    Answer,
     Effect,
     Note,
     SetPStar,
+    StoreSession,
     TimerKey,
 )
 from controller.core.executor import execute
@@ -35,10 +38,12 @@ from controller.core.readings import Readings
 from controller.core.stats import Recent
 from controller.lb.core import LoadBalancer
 from controller.lb.journal import Journal, JournalError
-from controller.node.api_link import ApiLink
+from controller.node.api_link import ApiLink, Reply
+from controller.node.chargers import Chargers
 from controller.node.devices import DeviceSet
 from controller.node.figures import Figures
 from controller.node.scheduler import PhaseScheduler
+from controller.node.session_store import SessionStore
 from controller.node.snapshot import round_event, snapshot
 from controller.node.state_store import StateStore
 from controller.peer.keys import Keyring
@@ -46,7 +51,13 @@ from controller.peer.transport import UdpTransport
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import Address
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+ANSWER_TIMEOUT_S = 5.0  # an API request the core has not answered by then gets a 504
 NoteListener = Callable[[str, float, Note], None]
 
 
@@ -65,6 +76,7 @@ class NodeRuntime:
         api: bool = True,
         load_table: bool = False,
         state: StateStore | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
         self.site = site
         self.node = site.node(node_id)
@@ -110,6 +122,12 @@ class NodeRuntime:
         self.devices.on_sent = self.core.command_sent
         self.devices.on_acked = self._acked
         self.devices.on_failed = self._write_failed
+        self.chargers = Chargers(
+            [d for d in self.devices.drivers.values() if d.profile.device_type == "Evse"]
+        )
+        self.sessions = sessions  # where charging sessions are kept (None: nowhere)
+        self._answers: dict[int, asyncio.Future[Answer]] = {}
+        self._tokens = itertools.count(1)
         self._busy = False
 
     def _take_up_journal(self) -> None:
@@ -133,6 +151,8 @@ class NodeRuntime:
             split_host_port(self.node.peer), peers, self._datagram
         )
         await self.devices.read()
+        if self.sessions is not None:
+            self._execute(self.core.restore_sessions(self.sessions.load(), self.clock()))
         self.started_at = self.clock()
         if self.api is not None:
             await self.api.start(snapshot(self, self.clock()))
@@ -160,6 +180,11 @@ class NodeRuntime:
             await self.api.stop()
         if self.state is not None:
             self.state.close()
+        for future in self._answers.values():
+            future.cancel()
+        await self.chargers.close()
+        if self.sessions is not None:
+            self.sessions.close()
         if release:
             await self.devices.released_now()
             pending = self.devices.failsafe_pending
@@ -193,6 +218,7 @@ class NodeRuntime:
                 readings = dataclasses.replace(readings, dgi_enable=False)
             self._execute(self.core.round(readings, self.clock()))
             self.devices.retry()
+            self.chargers.retry()
         finally:
             self._busy = False
             duration = time.perf_counter() - started
@@ -221,9 +247,11 @@ class NodeRuntime:
                 held, ", ".join(readings.stale) or "answering only now and then",
             )  # fmt: skip
             self.devices.release()
+            self.chargers.release()
         elif event == "resume":
             self.log.info("devices answered for %.1f s: resuming control", self.health.recovery_s)
             self.devices.resume()
+            self.chargers.resume()
         elif event == "recovered":
             self.log.info("devices trusted again after %.1f s of answers", self.health.recovery_s)
         if readings.fresh and not self.health.trusted:
@@ -253,6 +281,18 @@ class NodeRuntime:
     def persist(self, key: str, data: Mapping[str, object]) -> None:
         if self.state is not None:
             self.state.save(key, data)
+
+    def answer(self, effect: Answer) -> None:
+        future = self._answers.pop(effect.token, None)
+        if future is not None and not future.done():
+            future.set_result(effect)
+
+    def charge_limit(self, kw: float) -> None:
+        self.chargers.limit(kw)
+
+    def store_session(self, effect: StoreSession) -> None:
+        if self.sessions is not None:
+            self.sessions.save(effect.session_id, effect.data)
 
     def start_timer(self, key: TimerKey, at: float) -> None:
         self.cancel_timer(key)
@@ -300,17 +340,48 @@ class NodeRuntime:
         event = round_event(self, now, duration).model_dump(mode="json")
         self.api.publish({"type": "event", "event": "round", "data": event})
 
-    async def _write(self, action: str, args: dict[str, object]) -> dict[str, object]:
-        """A write from the API process (it checked the token)."""
-        if action != "control":
-            raise ValueError(f"unknown action {action!r}")
-        enabled = bool(args["enabled"])
-        if enabled != self.operator_enabled:
-            self.operator_enabled = enabled
-            self.log.warning(
-                "operator %s the node through the API", "enabled" if enabled else "disabled"
+    async def _write(self, action: str, args: dict[str, object]) -> Reply:
+        """A request from the API process: a write (it checked the token), a charging
+        request (``charge``: open to all) or the list of this substation's sessions."""
+        if action == "control":
+            enabled = bool(args["enabled"])
+            if enabled != self.operator_enabled:
+                self.operator_enabled = enabled
+                self.log.warning(
+                    "operator %s the node through the API", "enabled" if enabled else "disabled"
+                )
+            return {"enabled": self.operator_enabled}
+        if action == "charge":
+            body = args.get("body")
+            return await self._ask_core(
+                lambda token: self.core.charge(
+                    token, body if isinstance(body, dict) else None, self.clock()
+                )
             )
-        return {"enabled": self.operator_enabled}
+        if action == "end_session":
+            session_id = str(args["session_id"])
+            return await self._ask_core(
+                lambda token: self.core.end_session(token, session_id, self.clock())
+            )
+        if action == "sessions":
+            ev = self.core.ev
+            listed = [] if ev is None else [ev.public(s) for s in ev.sessions()]
+            return {"node": self.node.id, "sessions": listed}
+        raise ValueError(f"unknown action {action!r}")
+
+    async def _ask_core(self, ask: Callable[[int], list[Effect]]) -> Reply:
+        """Hand the core a request and wait for its ``Answer`` (a 504 after a while)."""
+        token = next(self._tokens)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._answers[token] = future
+        self._execute(ask(token))
+        try:
+            answer = await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
+        except TimeoutError:
+            return 504, {"error": f"no answer within {ANSWER_TIMEOUT_S:g} s"}, {}
+        finally:
+            self._answers.pop(token, None)
+        return answer.status, dict(answer.body), dict(answer.headers)
 
     # -- what others look at ----------------------------------------------------------------------
 

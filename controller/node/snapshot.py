@@ -99,12 +99,28 @@ def snapshot(node: NodeRuntime, now: float) -> m.Snapshot:
                 "migration_latency_seconds": node.figures.migrations.snapshot(),
             }
         ),
-        substation=m.Substation(
-            load_kw=lb.readings.drain,
-            capacity_kw=node.node.capacity_kw,
-            charging_sessions=0,
+        substation=substation(node),
+    )
+
+
+def substation(node: NodeRuntime) -> m.Substation:
+    ev = node.core.ev
+    load = node.lb.readings.drain
+    if ev is None:
+        return m.Substation(
+            load_kw=load, capacity_kw=node.node.capacity_kw, charging_sessions=0,
             charge_requests=0,
-        ),
+        )  # fmt: skip
+    return m.Substation(
+        load_kw=load,
+        capacity_kw=node.node.capacity_kw,
+        charging_sessions=len(ev.sessions()),
+        charge_requests=sum(ev.answered.values()),
+        ev_capacity_kw=ev.settings.capacity_kw,
+        ev_booked_kw=ev.booked_kw(),
+        ev_sessions_total=ev.sessions_total,
+        ev_refused_total=ev.admission.refused,
+        charge_answers=dict(ev.answered),
     )
 
 

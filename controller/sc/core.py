@@ -188,6 +188,7 @@ class StateCollector:
         if sender not in self.expected:
             self.dropped["not_asked"] += 1
             return
+        ev = msg.ev or (0.0, 0.0, 0.0, 0.0)
         self.answers[sender] = MemberState(
             msg.state,
             msg.gateway if msg.sst > 0 else None,
@@ -195,6 +196,7 @@ class StateCollector:
             msg.predicted,
             msg.in_transit,
             msg.in_transit_count,
+            *ev,
         )
         if self.expected <= set(self.answers):
             self._complete(now, fx)
@@ -229,6 +231,10 @@ class StateCollector:
                 tuple(m.predicted for m in column),
                 tuple(m.in_transit for m in column),
                 missing,
+                tuple(m.ev_capacity_kw for m in column),
+                tuple(m.ev_load_kw for m in column),
+                tuple(m.ev_trend for m in column),
+                tuple(m.ev_at for m in column),
             )
             fx.append(Send(BROADCAST, self.sent))
         fx.append(StateCollected(collected))
@@ -268,6 +274,9 @@ class StateCollector:
             mine.predicted,
             mine.in_transit,
             mine.in_transit_count,
+            (mine.ev_capacity_kw, mine.ev_load_kw, mine.ev_trend, mine.ev_at)
+            if mine.ev_capacity_kw > 0
+            else (),
         )
         self.retry = 0
         fx.append(Send(sender, self.answered))
@@ -296,11 +305,16 @@ class StateCollector:
         if last is not None and same and msg.snapshot <= last.snapshot:
             self.dropped["old_snapshot"] += 1
             return
+        n = len(msg.nodes)
+        zeros = (0.0,) * n
+        ev = [column or zeros for column in (msg.ev_capacity, msg.ev_load, msg.ev_trend,
+                                             msg.ev_at)]  # fmt: skip
         members = {
-            node: MemberState(state, gateway if sst else None, ng, pg, moving)
-            for node, state, sst, gateway, ng, pg, moving in zip(
+            node: MemberState(state, gateway if sst else None, ng, pg, moving, 0, cap, load,
+                              trend, at)
+            for node, state, sst, gateway, ng, pg, moving, cap, load, trend, at in zip(
                 msg.nodes, msg.states, msg.sst, msg.gateway, msg.net_generation,
-                msg.predicted, msg.in_transit, strict=True,
+                msg.predicted, msg.in_transit, *ev, strict=True,
             )
         }  # fmt: skip
         collected = Collected(

@@ -48,8 +48,11 @@ class State(ScMessage):
     predicted: float
     in_transit: float
     in_transit_count: int
+    ev: tuple[float, ...] = ()  # EV charging: capacity, load (kW), trend (kW/s), at; or none
 
     def check(self, limits: Limits) -> None:
+        if len(self.ev) not in (0, 4):
+            raise InvalidMessage("the EV figures are capacity, load, trend and time, or none")
         check_state(self.state)
         _count(self.sst, "sst count")
         _count(self.in_transit_count, "in-transit count")
@@ -71,6 +74,10 @@ class CollectedState(ScMessage):
     predicted: tuple[float, ...]
     in_transit: tuple[float, ...]
     missing: tuple[str, ...]
+    ev_capacity: tuple[float, ...] = ()  # per node, 0: no EV charging there
+    ev_load: tuple[float, ...] = ()
+    ev_trend: tuple[float, ...] = ()
+    ev_at: tuple[float, ...] = ()
 
     def check(self, limits: Limits) -> None:
         n = len(self.nodes)
@@ -78,7 +85,8 @@ class CollectedState(ScMessage):
             raise InvalidMessage(f"a collected state names 1 to {MAX_MEMBERS} nodes")
         columns = (self.states, self.sst, self.gateway, self.net_generation, self.predicted,
                    self.in_transit)  # fmt: skip
-        if any(len(column) != n for column in columns):
+        ev = (self.ev_capacity, self.ev_load, self.ev_trend, self.ev_at)
+        if any(len(column) != n for column in columns) or any(len(c) not in (0, n) for c in ev):
             raise InvalidMessage(f"every column of a collected state has {n} entries")
         if len(set(self.nodes)) != n:
             raise InvalidMessage("a collected state names a node twice")

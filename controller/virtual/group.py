@@ -38,9 +38,11 @@ from config.timings import PROFILES, Timings
 from config.topology import Topology
 from controller.assembly import CoreSpec, assemble
 from controller.core.effects import (
+    Answer,
     Effect,
     Note,
     SetPStar,
+    StoreSession,
     TimerKey,
 )
 from controller.core.executor import execute
@@ -120,6 +122,8 @@ class VirtualNode:
     saved: dict[str, Mapping[str, object]] = field(default_factory=dict)  # its state directory
     down: bool = False  # crashed, not restarted yet
     boots: int = 1
+    answers: dict[int, Answer] = field(default_factory=dict)  # API answers, by token
+    charge_limit_kw: float = 0.0  # what its EV chargers may draw
 
 
 class VirtualGroup:
@@ -386,3 +390,18 @@ class _Host:
 
     def note(self, note: Note) -> None:
         self.group.notes.append((self.group.local(self.node_id), self.node_id, note))
+
+    def answer(self, effect: Answer) -> None:
+        self.group.nodes[self.node_id].answers[effect.token] = effect
+
+    def charge_limit(self, kw: float) -> None:
+        self.group.nodes[self.node_id].charge_limit_kw = kw
+
+    def store_session(self, effect: StoreSession) -> None:
+        saved = self.group.nodes[self.node_id].saved
+        sessions = dict(saved.get("sessions", {}))
+        if effect.data is None:
+            sessions.pop(effect.session_id, None)
+        else:
+            sessions[effect.session_id] = effect.data
+        saved["sessions"] = sessions
