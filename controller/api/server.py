@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import stat
@@ -41,7 +42,8 @@ log = logging.getLogger("dgi.api")
 REQUEST_TIMEOUT_S = 10.0  # a request must arrive whole: from the connection or last answer
 IDLE_TIMEOUT_S = 5  # a keep-alive connection with no request
 STALL_TIMEOUT_S = 30.0  # a client that stops reading what it is sent (an event stream)
-MAX_CONNECTIONS = 128
+MAX_CONNECTIONS = 2048  # a rush hour of 500 charging requests, each on its own connection
+OPEN_FILES = MAX_CONNECTIONS + 256  # the descriptors that needs (raised up to the hard limit)
 LINGER_BYTES = 1 << 20  # what a refused upload may still send before its connection closes
 LINGER_S = 5.0  # and for how long
 
@@ -292,6 +294,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     setup_logging(quiet=True, fmt=args.log_format)
     os.nice(args.nice)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES if hard == resource.RLIM_INFINITY else min(OPEN_FILES, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     raise SystemExit(asyncio.run(serve(args)))
 
 

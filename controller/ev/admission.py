@@ -40,11 +40,18 @@ class Admission:
         return self.capacity_kw - max(0.0, other_load_kw) - self.committed_kw()
 
     def admit(
-        self, request: ChargeRequest, other_load_kw: float, now: float, *, hold: bool = False
+        self,
+        request: ChargeRequest,
+        other_load_kw: float,
+        now: float,
+        *,
+        hold: bool = False,
+        started: float | None = None,
     ) -> Session | Refusal:
         """Take the request or refuse it, against the capacity left now. ``other_load_kw``
         is the substation's load that is not these sessions' (its base load); ``hold``: for
-        another node's request, released unless confirmed within ``hold_s``."""
+        another node's request, released unless confirmed within ``hold_s``; ``started``:
+        when the session starts (the entry node's reservation; at most ``now``)."""
         self.expire(now)
         existing = self.by_ev.get(request.ev_id)
         if existing is not None:
@@ -63,8 +70,8 @@ class Admission:
             request.ev_id,
             self.node,
             granted,
-            now,
-            now + request.duration_s * request.power_kw / granted,  # the same energy
+            start := now if started is None else min(now, started),
+            start + request.duration_s * request.power_kw / granted,  # the same energy
         )
         self.sessions[session.id] = session
         self.by_ev[request.ev_id] = session.id

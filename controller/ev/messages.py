@@ -43,12 +43,14 @@ def _figures(capacity_kw: float, load_kw: float, trend: float) -> None:
 
 @dataclass(frozen=True)
 class ChargeAsk(EvMessage):
-    """Entry → target: admit ``ev_id`` for ``power_kw`` during ``duration_s`` (request ``rid``)."""
+    """Entry → target: admit ``ev_id`` for ``power_kw`` during ``duration_s`` (request ``rid``),
+    from ``at``: when the entry reserved it there (the session's start, on every side)."""
 
     rid: int
     ev_id: str
     power_kw: float
     duration_s: float
+    at: float
 
     def check(self, limits: Limits) -> None:
         _ev_id(self.ev_id)
@@ -64,7 +66,8 @@ class ChargeHeld(EvMessage):
     rid: int
     session: str
     granted_kw: float
-    ends_in_s: float
+    started: float
+    lasts_s: float  # from started: the asked energy at the granted power
     capacity_kw: float  # the target's figures (its View) as of its answer
     load_kw: float
     trend: float
@@ -73,7 +76,7 @@ class ChargeHeld(EvMessage):
     def check(self, limits: Limits) -> None:
         _kw(self.granted_kw, limits)
         _figures(self.capacity_kw, self.load_kw, self.trend)
-        if not 0.0 < self.ends_in_s <= 7 * 86_400:
+        if not 0.0 < self.lasts_s <= 7 * 86_400:
             raise InvalidMessage("a session lasts more than 0 s and at most a week")
 
 

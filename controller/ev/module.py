@@ -57,6 +57,8 @@ from controller.ev.rules import (
     parse_request,
 )
 
+#: A target starts a session when the entry reserved it, unless their clocks are this far apart.
+MAX_SKEW_S = 5.0
 #: Retry-After when no target said when capacity comes back (seconds).
 DEFAULT_RETRY_S = 5.0
 CANCEL_BACKOFF_MAX_S = 5.0
@@ -81,7 +83,7 @@ class _Pending:
 
     tokens: list[int]
     ev_id: str
-    held: tuple[str, float, float] | None = None  # (session, granted kW, ends in s)
+    held: Session | None = None  # what its target holds for it
     retry_s: float | None = None
 
 
@@ -300,7 +302,8 @@ class EvModule:
 
     def _asked(self, entry: str, ask: ChargeAsk, now: float, fx: list[Effect]) -> None:
         request = ChargeRequest(ask.ev_id, ask.power_kw, ask.duration_s)
-        result = self._admit(request, now, hold=True)
+        started = max(now - MAX_SKEW_S, ask.at)  # a clock far off starts it on arrival
+        result = self._admit(request, now, hold=True, started=started)
         v = self.view(now)
         if isinstance(result, Session):
             self.owner[result.id] = (entry, ask.rid)
@@ -311,7 +314,8 @@ class EvModule:
                         ask.rid,
                         result.id,
                         result.granted_kw,
-                        max(1e-3, result.ends - now),
+                        result.started,
+                        max(1e-3, result.ends - result.started),
                         v.capacity_kw,
                         v.load_kw,
                         v.trend,
@@ -330,9 +334,11 @@ class EvModule:
             )
         self._arm_expiry(fx)
 
-    def _admit(self, request: ChargeRequest, now: float, *, hold: bool) -> Session | _Refused:
+    def _admit(
+        self, request: ChargeRequest, now: float, *, hold: bool, started: float | None = None
+    ) -> Session | _Refused:
         base = self.base_kw if self.settings.count_base_load else 0.0
-        result = self.admission.admit(request, base, now, hold=hold)
+        result = self.admission.admit(request, base, now, hold=hold, started=started)
         if isinstance(result, Session):
             return result
         return _Refused(result.reason, result.retry_after_s)
@@ -407,7 +413,8 @@ class EvModule:
         if isinstance(step, Ask):
             route = self.router.routes[rid]
             r = route.request
-            fx.append(Send(step.target, ChargeAsk(rid, r.ev_id, r.power_kw, r.duration_s)))
+            ask = ChargeAsk(rid, r.ev_id, r.power_kw, r.duration_s, route.started)
+            fx.append(Send(step.target, ask))
             fx.append(StartTimer(("route", rid), now + self.router.timeout_s))
         elif isinstance(step, Full):
             pending = self.pending.get(rid)
@@ -430,7 +437,7 @@ class EvModule:
 
     def _ask_self(self, rid: int, now: float, fx: list[Effect]) -> Ask | Full | None:
         request = self.router.routes[rid].request
-        result = self._admit(request, now, hold=False)
+        result = self._admit(request, now, hold=False, started=self.router.routes[rid].started)
         up = set(self.members)
         if isinstance(result, _Refused):
             self._note_retry(rid, result.retry_after_s)
@@ -440,17 +447,20 @@ class EvModule:
         if result.id not in self.confirmed:
             self._book(result, fx)
         assert isinstance(done, Booked)
-        self._booked(rid, result.id, result.granted_kw, result.ends - now, now, fx)
+        self._booked(rid, result, fx)
         return None
 
     def _held(self, target: str, msg: ChargeHeld, now: float, fx: list[Effect]) -> None:
         step = self.router.held(msg.rid, target, msg.session, now)
         if isinstance(step, Cancel):
-            self._start_cancel(step, msg.rid, now, fx, lasts_s=msg.ends_in_s)
+            self._start_cancel(step, msg.rid, now, fx, lasts_s=msg.lasts_s)
             return
         pending = self.pending.get(msg.rid)
         if pending is not None:
-            pending.held = (msg.session, msg.granted_kw, msg.ends_in_s)
+            ends = msg.started + msg.lasts_s
+            pending.held = Session(
+                msg.session, pending.ev_id, target, msg.granted_kw, msg.started, ends
+            )
         fx.append(Send(target, ChargeConfirm(msg.rid, step.session)))
         fx.append(StartTimer(("route", msg.rid), now + self.router.timeout_s))
 
@@ -461,42 +471,19 @@ class EvModule:
             self._step(msg.rid, step, now, fx)
 
     def _confirmed(self, target: str, msg: ChargeConfirmed, now: float, fx: list[Effect]) -> None:
-        route = self.router.routes.get(msg.rid)
         step = self.router.confirmed(
             msg.rid, target, msg.session, bool(msg.ok), now, set(self.members)
         )
         if isinstance(step, Booked):
             pending = self.pending.get(msg.rid)
-            held = pending.held if pending else None
-            granted, ends_in = (
-                (held[1], held[2]) if held else (route.request.power_kw if route else 0.0, 0.0)
-            )
-            self._booked(msg.rid, msg.session, granted, ends_in, now, fx, target=target)
+            if pending is not None and pending.held is not None:
+                self._booked(msg.rid, pending.held, fx)
         elif step is not None:
             self._step(msg.rid, step, now, fx)
 
-    def _booked(
-        self,
-        rid: int,
-        session: str,
-        granted_kw: float,
-        ends_in_s: float,
-        now: float,
-        fx: list[Effect],
-        *,
-        target: str | None = None,
-    ) -> None:
-        route = self.router.routes[rid]
-        body: dict[str, object] = {
-            "ev_id": route.request.ev_id,
-            "session_id": session,
-            "substation": target or self.node_id,
-            "entry": self.node_id,
-            "granted_kw": granted_kw,
-            "started": now,
-            "expected_end": now + ends_in_s,
-        }
-        self.booked[route.request.ev_id] = body
+    def _booked(self, rid: int, session: Session, fx: list[Effect]) -> None:
+        body = {**self._public(session), "entry": self.node_id}
+        self.booked[session.ev_id] = body
         self._answer(rid, 201, body, {}, fx)
         self._count("booked")
 

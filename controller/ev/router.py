@@ -2,10 +2,11 @@
 
 For each request the entry node asks the substation with the most headroom in its view —
 capacity − load − what it has itself reserved there and not heard back about — and reserves
-the asked power there at once, so the next request of a burst goes elsewhere. A refusal, or
-no answer within ``timeout_s`` (a target that died mid-request), moves the request to the
-next candidate; a target that held an admission the entry no longer wants is told to cancel
-it (and releases it by itself at the end of its lease anyway). A held admission becomes a
+the asked power there at once, so the next request of a burst goes elsewhere, until the
+target's answer — which carries its load with the admission in it — replaces the reservation.
+A refusal, or no answer within ``timeout_s`` (a target that died mid-request), moves the
+request to the next candidate; a target that held an admission the entry no longer wants is
+told to cancel it (and releases it by itself at the end of its lease anyway). A held admission becomes a
 booking only when the target acknowledges the entry's confirmation (``confirmed``): a
 confirmation that gets no acknowledgement within the time-out is given up — the caller
 cancels it there, until that target acknowledges the cancel — and the next candidate asked.
@@ -31,6 +32,7 @@ class Route:
     asking: str | None = None
     asked_at: float = 0.0
     confirming: str | None = None  # the held session whose confirmation is on its way
+    reserved: bool = False  # its power counts in the router's reservation at ``asking``
     booked: str | None = None  # the session id once its target acknowledged it
 
 
@@ -100,6 +102,7 @@ class Router:
             return Cancel(target, session)
         if route.confirming is None:
             route.confirming, route.asked_at = session, now
+        self._unreserve(route)  # the target's answer counts it in its load now
         return Confirm(target, route.confirming)
 
     def confirmed(
@@ -146,10 +149,14 @@ class Router:
         return route
 
     def _release(self, route: Route) -> None:
-        if route.asking is not None:
+        self._unreserve(route)
+        route.asking = None
+
+    def _unreserve(self, route: Route) -> None:
+        if route.asking is not None and route.reserved:
             left = self.reserved.get(route.asking, 0.0) - route.request.power_kw
             self.reserved[route.asking] = max(0.0, left)
-            route.asking = None
+        route.reserved = False
 
     def _next(self, route: Route, now: float, up: set[str]) -> Ask | Full:
         views = [v for v in self.views.values() if v.node in up or v.node == self.node_id]
@@ -159,7 +166,7 @@ class Router:
             if room + 1e-9 < self.defaults.min_power_kw:
                 break  # ranked: nobody after it has more
             route.tried.append(target)
-            route.asking, route.asked_at = target, now
+            route.asking, route.asked_at, route.reserved = target, now, True
             self.reserved[target] = self.reserved.get(target, 0.0) + route.request.power_kw
             return Ask(target)
         return Full(tuple(route.tried))
