@@ -1,5 +1,6 @@
 """Prometheus (the Debian package) scrapes three demo nodes with the generated configuration
-and the shipped rules; an overload makes the overload alert fire in time."""
+and the shipped rules; an overload makes the overload alert fire in time, and a load above the
+capacity makes EVOverload fire after its 10 s (two scrape intervals), not before."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.system.conftest import Demo
 
 SCRAPE_S = 5.0
 FOR_S = 30.0
+EV_FOR_S = 10.0
 
 
 @pytest.fixture
@@ -86,30 +88,43 @@ def test_prometheus_scrapes_every_node_and_the_overload_alert_fires(
     assert all(r["metric"]["site"] == "three-substations" for r in gateways)
 
     # overload sst1: its load meter reads 59 kW of its 60 kW (the lab steps the load)
-    asyncio.run(set_drain(demo, "sst1-load", 59.0))
+    step_load_and_time_alert(demo, prometheus, 59.0, "SubstationOverload", FOR_S)
+    assert {a["substation"] for a in alerts(prometheus, "SubstationOverload")} == {"sst1"}
+    assert alerts(prometheus, "EVOverload") == []  # 59 kW of 60: near, not above
+
+    # above its capacity: 61 kW of 60
+    step_load_and_time_alert(demo, prometheus, 61.0, "EVOverload", EV_FOR_S)
+    assert [(a["substation"], a["reason"]) for a in alerts(prometheus, "EVOverload")] == [
+        ("sst1", "load")
+    ]
+
+
+def step_load_and_time_alert(demo: Demo, base: str, kw: float, alert: str, for_s: float) -> None:
+    """Step sst1's load to ``kw``; once its node sees it, ``alert`` must fire for sst1 after its
+    ``for`` and at most two scrapes (and a margin) later."""
+    asyncio.run(set_drain(demo, "sst1-load", kw))
     wait_for(
         "the node to see the load",
         10,
-        lambda: (
-            httpx.get(demo.url("sst1", "/api/v1/status")).json()["net_generation"] == 10.0 - 59.0
-        ),
+        lambda: httpx.get(demo.url("sst1", "/api/v1/status")).json()["net_generation"] == 10.0 - kw,
     )
     started = time.monotonic()
-
-    def firing() -> bool:
-        alerts = httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-        return any(a["labels"]["alertname"] == "SubstationOverload" and a["state"] == "firing"
-                   and a["labels"]["substation"] == "sst1" for a in alerts)  # fmt: skip
-
-    wait_for("SubstationOverload firing", FOR_S + 2 * SCRAPE_S + 2, firing)
+    limit_s = for_s + 2 * SCRAPE_S + 2
+    wait_for(f"{alert} firing", limit_s, lambda: firing(base, alert))
     elapsed = time.monotonic() - started
-    assert FOR_S <= elapsed <= FOR_S + 2 * SCRAPE_S + 2, elapsed
-    others = httpx.get(f"{prometheus}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-    assert {
-        a["labels"]["substation"]
-        for a in others
-        if a["labels"]["alertname"] == "SubstationOverload"
-    } == {"sst1"}
+    assert for_s <= elapsed <= limit_s, elapsed
+
+
+def alerts(
+    base: str, name: str, *, states: tuple[str, ...] = ("pending", "firing")
+) -> list[dict[str, str]]:
+    """The labels of the alerts called ``name`` in one of ``states``."""
+    every = httpx.get(f"{base}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+    return [a["labels"] for a in every if a["labels"]["alertname"] == name and a["state"] in states]
+
+
+def firing(base: str, name: str) -> bool:
+    return any(a["substation"] == "sst1" for a in alerts(base, name, states=("firing",)))
 
 
 async def set_drain(demo: Demo, device_id: str, kw: float) -> None:
