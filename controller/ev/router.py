@@ -6,10 +6,11 @@ the asked power there at once, so the next request of a burst goes elsewhere, un
 target's answer — which carries its load with the admission in it — replaces the reservation.
 A refusal, or no answer within ``timeout_s`` (a target that died mid-request), moves the
 request to the next candidate; a target that held an admission the entry no longer wants is
-told to cancel it (and releases it by itself at the end of its lease anyway). A held admission becomes a
-booking only when the target acknowledges the entry's confirmation (``confirmed``): a
-confirmation that gets no acknowledgement within the time-out is given up — the caller
-cancels it there, until that target acknowledges the cancel — and the next candidate asked.
+told to cancel it (and releases it by itself at the end of its lease anyway). A held
+admission becomes a booking only when the target acknowledges the entry's confirmation
+(``confirmed``): a confirmation that gets no acknowledgement within the time-out is given up
+— the caller cancels it there, until that target acknowledges the cancel — and the next
+candidate asked.
 So the client is told "booked" only for a session its substation holds as confirmed, and
 :class:`Route` records each step: no EV is booked twice.
 """

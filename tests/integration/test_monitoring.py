@@ -29,17 +29,13 @@ FUNCTIONS_AND_KEYWORDS = {
     "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "time", "max", "min",
     "label_replace",
 }  # fmt: skip
-# The EV charging metrics (issue 10) the dashboard and the rules read. The nodes export them once
-# EV charging lands in controller/api/metrics.py; until then `known` takes them on trust and
-# test_the_ev_metrics_are_exported fails as expected. When it passes, strict xfail makes that a
-# failure: then delete EV_METRICS_PENDING and that test's xfail marker.
+# The EV charging metrics the dashboard and the rules read.
 EV_METRICS = {
     "dgi_ev_capacity_kw",
     "dgi_ev_booked_kw",
     "dgi_ev_sessions_total",
     "dgi_ev_refused_total",
 }
-EV_METRICS_PENDING = EV_METRICS
 
 
 def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -72,7 +68,6 @@ def known(name: str) -> bool:
     recorded = {"substation:load_ratio"}
     return (
         name in METRICS
-        or name in EV_METRICS_PENDING
         or name in recorded
         or name == "up"
         or name.removesuffix("_bucket") in METRICS
@@ -178,7 +173,6 @@ def test_ev_overload_waits_longer_than_a_scrape_interval() -> None:
     assert f"longer than one scrape interval ({scrape_s:g} s)" in description
 
 
-@pytest.mark.xfail(strict=True, reason="the nodes do not export the EV metrics yet (issue 10)")
 def test_the_ev_metrics_are_exported() -> None:
     assert sorted(EV_METRICS - METRICS.keys()) == []
 
