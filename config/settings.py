@@ -61,7 +61,7 @@ class EvSettings(Model):
     duration_s: Positive = 3600.0  # a request without energy_kwh or duration_s
     min_power_kw: Positive = 1.4  # the least a session may be granted (6 A at 230 V)
     max_power_kw: Positive = 350.0  # the most a request may ask for
-    max_duration_s: Positive = 86_400.0
+    max_duration_s: Positive = 604_800.0  # a week (the most a peer message carries)
     # route by the load each substation is predicted to reach over the session (its base
     # load's trend), not by its load now; needs count_base_load
     routing: Literal["instant", "predictive"] = "instant"
@@ -77,6 +77,8 @@ class EvSettings(Model):
             raise ValueError("power_kw must be within min_power_kw..max_power_kw")
         if self.duration_s > self.max_duration_s:
             raise ValueError("duration_s must be at most max_duration_s")
+        if self.max_duration_s > 604_800.0:
+            raise ValueError("max_duration_s must be at most 604800 (a week)")
         if self.routing == "predictive" and not self.count_base_load:
             raise ValueError('routing = "predictive" needs count_base_load = true (it predicts '
                              "the base load)")  # fmt: skip

@@ -235,19 +235,6 @@ class Control(Strict):
     )
 
 
-class ChargeRequest(BaseModel):
-    """A charging request; every field is optional (an empty body or none takes the site's
-    ``[ev]`` defaults)."""
-
-    ev_id: str | None = Field(
-        None, max_length=64, description="idempotency key: the same ev_id gets the same answer"
-    )
-    power_kw: float | None = Field(None, description="asked power (site default: [ev] power_kw)")
-    energy_kwh: float | None = Field(None, description="energy to deliver (or duration_s)")
-    duration_s: float | None = Field(None, description="session length (or energy_kwh)")
-    priority: int | None = Field(None, ge=-10, le=10)
-
-
 class ChargeSession(BaseModel):
     session_id: str
     ev_id: str

@@ -71,7 +71,7 @@ class Admission:
             self.node,
             granted,
             start := now if started is None else min(now, started),
-            start + request.duration_s * request.power_kw / granted,  # the same energy
+            start + request.duration_s,  # a partial grant delivers less in the same time
         )
         self.sessions[session.id] = session
         self.by_ev[request.ev_id] = session.id

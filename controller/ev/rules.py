@@ -15,13 +15,18 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-#: A request whose ``ev_id`` is absent gets one; ids are at most this long.
+#: A request whose ``ev_id`` is absent gets one; ids are 1 to this many printable ASCII
+#: characters.
 MAX_ID = 64
+#: No session is shorter (a request for a few joules still gets a session, however short).
+MIN_SESSION_S = 0.001
+#: No session lasts longer (a week: a fleet vehicle parked at a depot).
+MAX_DURATION_S = 7 * 86_400.0
 EPS_KW = 1e-9
 
 
 def valid_ev_id(ev_id: str) -> bool:
-    return 0 < len(ev_id) <= MAX_ID and ev_id.isprintable()
+    return 0 < len(ev_id) <= MAX_ID and all(" " <= c <= "~" for c in ev_id)
 
 
 class RequestError(ValueError):
@@ -41,7 +46,13 @@ class Defaults:
     duration_s: float = 3600.0
     min_power_kw: float = 1.4  # the least a charger can usefully draw (6 A at 230 V)
     max_power_kw: float = 350.0
-    max_duration_s: float = 86_400.0
+    max_duration_s: float = MAX_DURATION_S
+
+    @property
+    def max_energy_kwh(self) -> float:
+        """The most energy a request may ask for: what the least power gives in the longest
+        session (so every such request, at any power, fits in a session)."""
+        return self.min_power_kw * self.max_duration_s / 3600.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ class ChargeRequest:
     ) -> ChargeRequest:
         """A request from its (optional) fields; :class:`RequestError` names the bad one."""
         if not valid_ev_id(ev_id):
-            raise RequestError("ev_id", f"1 to {MAX_ID} printable characters")
+            raise RequestError("ev_id", f"1 to {MAX_ID} printable ASCII characters")
         power = defaults.power_kw if power_kw is None else power_kw
         if not (math.isfinite(power) and defaults.min_power_kw <= power <= defaults.max_power_kw):
             raise RequestError(
@@ -73,9 +84,10 @@ class ChargeRequest:
         if energy_kwh is not None and duration_s is not None:
             raise RequestError("energy_kwh", "give energy_kwh or duration_s, not both")
         if energy_kwh is not None:
-            if not (math.isfinite(energy_kwh) and energy_kwh > 0):
-                raise RequestError("energy_kwh", "a positive number")
-            duration = energy_kwh / power * 3600.0
+            most = defaults.max_energy_kwh
+            if not (math.isfinite(energy_kwh) and 0 < energy_kwh <= most):
+                raise RequestError("energy_kwh", f"a number above 0 and at most {most:g}")
+            duration = max(MIN_SESSION_S, energy_kwh / power * 3600.0)
         else:
             duration = defaults.duration_s if duration_s is None else duration_s
         if not (math.isfinite(duration) and 0 < duration <= defaults.max_duration_s):
@@ -92,9 +104,9 @@ FIELDS = ("ev_id", "power_kw", "energy_kwh", "duration_s", "priority")
 
 
 def _number(body: Mapping[str, object], name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
+    if name not in body:
         return None
+    value = body[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RequestError(name, "a number")
     return float(value)
@@ -109,14 +121,16 @@ def parse_request(
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         raise RequestError(unknown[0], f"not a field of a charging request ({', '.join(FIELDS)})")
-    ev_id = body.get("ev_id")
-    if ev_id is not None and not isinstance(ev_id, str):
-        raise RequestError("ev_id", f"a string of 1 to {MAX_ID} printable characters")
+    ev_id = body.get("ev_id", "")
+    if not isinstance(ev_id, str) or ("ev_id" in body and not valid_ev_id(ev_id)):
+        raise RequestError("ev_id", f"a string of 1 to {MAX_ID} printable ASCII characters")
     priority = body.get("priority", 0)
+    if isinstance(priority, float) and priority.is_integer():
+        priority = int(priority)  # JSON has numbers, not integers: 10.0 is 10
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise RequestError("priority", "an integer from -10 to 10")
     return ChargeRequest.of(
-        ev_id=new_id() if ev_id is None else ev_id,
+        ev_id=ev_id or new_id(),
         power_kw=_number(body, "power_kw"),
         energy_kwh=_number(body, "energy_kwh"),
         duration_s=_number(body, "duration_s"),

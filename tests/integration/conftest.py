@@ -44,13 +44,23 @@ async def solo(tmp_path: Path) -> AsyncIterator[Running]:
         yield node
 
 
+@pytest.fixture
+async def roomy(tmp_path: Path) -> AsyncIterator[Running]:
+    """The single-node site with room for any number of charging sessions (a fuzzer's)."""
+    async with live_node(tmp_path, "single-node.toml", ev_capacity_kw=1e12) as node:
+        yield node
+
+
 @contextlib.asynccontextmanager
 async def live_node(
-    tmp_path: Path, example: str, *, group: str = "election"
+    tmp_path: Path, example: str, *, group: str = "election", ev_capacity_kw: float | None = None
 ) -> AsyncIterator[Running]:
     path = copy_site(example, tmp_path)
     text = path.read_text()
-    path.write_text(text.replace("[algorithm]\n", f'[algorithm]\ngroup_management = "{group}"\n'))
+    text = text.replace("[algorithm]\n", f'[algorithm]\ngroup_management = "{group}"\n')
+    if ev_capacity_kw is not None:
+        text = text.replace("\n[[nodes]]\n", f"\n[[nodes]]\nev_capacity_kw = {ev_capacity_kw}\n")
+    path.write_text(text)
     write_key_file(tmp_path / "group.key")
     token = tmp_path / "api.token"
     token.write_text(TOKEN + "\n")

@@ -26,13 +26,13 @@ def address(base: str) -> tuple[str, int]:
 
 
 @pytest.mark.timeout(300)
-async def test_schemathesis_with_every_check_finds_nothing(solo: Running, tmp_path: Path) -> None:
+async def test_schemathesis_with_every_check_finds_nothing(roomy: Running, tmp_path: Path) -> None:
     """Every status the API can answer is documented, every parameter means what its schema
     says. (The event stream never ends, so it is left to its own tests.)"""
     binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert binary is not None, "schemathesis is a dev dependency"
     process = await asyncio.create_subprocess_exec(
-        binary, "run", f"{solo.base}/openapi.json", "--checks", "all",
+        binary, "run", f"{roomy.base}/openapi.json", "--checks", "all",
         "-H", f"Authorization: Bearer {TOKEN}", "--exclude-path", "/api/v1/events",
         "--max-examples", "40", "--request-timeout", "5", "--seed", "7", "--no-color",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,

@@ -76,8 +76,8 @@ def test_admission_grants_less_rather_than_refuse_then_refuses_with_retry_after(
     assert isinstance(first, Session)
     assert first.granted_kw == 7.0
     assert isinstance(second, Session)
-    assert second.granted_kw == pytest.approx(6.0)  # what is left, the same energy
-    assert second.ends == pytest.approx(700.0)
+    assert second.granted_kw == pytest.approx(6.0)  # what is left, for the same time
+    assert second.ends == pytest.approx(600.0)
     refused = admission.admit(ChargeRequest("ev3", 7.0, 600.0), 5.0, 590.0)
     assert isinstance(refused, Refusal)
     assert refused.retry_after_s == pytest.approx(10.0)  # when ev1's session ends
