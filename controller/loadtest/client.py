@@ -8,7 +8,7 @@ burst over pre-opened connections leaves in one pass of the event loop), and
 (``Content-Length``, chunked, or up to the close). An answer with ``Connection: close`` (or
 an HTTP/1.0 one without keep-alive) closes the connection; the next request opens a new one.
 :class:`Pool` bounds the connections of a steady load; a request that fails on a *reused*
-connection before any byte of its answer (the server closed it while idle) is sent once more
+connection before its answer began (the server closed it while idle) is sent once more
 on a new one. Every failure is an :class:`HttpError` whose ``kind`` is its cause.
 """
 
@@ -109,6 +109,7 @@ class Connection:
         self.target = target
         self.timeout_s = timeout_s
         self.answers = 0  # answers read on this TCP connection
+        self._heard = False  # some of the current answer has come
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -138,6 +139,7 @@ class Connection:
         """The answer to the request written, within the time-out."""
         if self._reader is None:
             raise HttpError("connection closed", f"{self.target.address}: not connected")
+        self._heard = False
         try:
             async with asyncio.timeout(self.timeout_s):
                 response = await self._read(self._reader)
@@ -163,7 +165,9 @@ class Connection:
     async def _read(self, reader: asyncio.StreamReader) -> Response:
         where = self.target.address
         while True:
-            status, headers, keep = parse_head(await reader.readuntil(CRLF + CRLF), where)
+            head = await reader.readuntil(CRLF + CRLF)
+            self._heard = True
+            status, headers, keep = parse_head(head, where)
             if not 100 <= status < 200:  # an interim answer (100 Continue) is skipped
                 break
         if status in (204, 304):
@@ -184,15 +188,16 @@ class Connection:
         where = f"{self.target.address}: {doing}"
         if isinstance(exc, TimeoutError):
             return HttpError("timeout", f"{where}: no progress within {self.timeout_s:g} s")
+        stale = not self._heard  # the server cannot have answered: the request may go again
         if isinstance(exc, asyncio.IncompleteReadError):
-            stale = not exc.partial
+            stale = stale and not exc.partial
             return HttpError("connection closed", f"{where}: closed by the server", stale=stale)
         if isinstance(exc, asyncio.LimitOverrunError):
             return HttpError("bad answer", f"{where}: answer head over the stream limit")
         if isinstance(exc, ConnectionRefusedError):
             return HttpError("connection refused", f"{where}: connection refused")
         if isinstance(exc, ConnectionResetError | BrokenPipeError):
-            return HttpError("connection reset", f"{where}: connection reset", stale=True)
+            return HttpError("connection reset", f"{where}: connection reset", stale=stale)
         reason = (getattr(exc, "strerror", None) or type(exc).__name__).lower()
         return HttpError(reason, f"{where}: {reason}")
 
