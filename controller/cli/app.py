@@ -311,6 +311,64 @@ def audit(
         raise typer.Exit(1)
 
 
+@app.command()
+def loadtest(
+    url: Annotated[
+        str, typer.Option(help="the site's entry, http://HOST:PORT: requests go to {url}/charge")
+    ],
+    mode: Annotated[str, typer.Option(help="spaced, rush or sustained")] = "spaced",
+    requests: Annotated[
+        int | None, typer.Option(help="spaced: 30, rush: 500 (sustained sends rate × duration)")
+    ] = None,
+    gap: Annotated[
+        tuple[float, float], typer.Option(help="spaced: MIN MAX seconds between requests")
+    ] = (0.2, 1.0),
+    rate: Annotated[float, typer.Option(help="sustained: requests per second")] = 100.0,
+    duration: Annotated[float, typer.Option(help="sustained: seconds of load")] = 10.0,
+    power_kw: Annotated[float | None, typer.Option(help="power_kw each request asks")] = None,
+    duration_s: Annotated[
+        float | None, typer.Option(help="duration_s each request asks (default: empty bodies)")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="spaced: the gaps' random seed")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds a request may take on the wire")] = 10.0,
+    connections: Annotated[
+        int, typer.Option(help="spaced, sustained: at most this many connections")
+    ] = 256,
+    substations: Annotated[
+        str | None, typer.Option(help="A,B,C: substations to count even if they get nothing")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="draw active sessions per substation to this PNG")
+    ] = None,
+) -> None:
+    """Fire EV charging requests at a site's entry: counts per substation, peak active
+    sessions, throughput, latency, failures. Exit 0: all booked; 1: any failed; 3: only
+    refusals (503 full)."""
+    from controller.cli.loadtest_cmd import INTERRUPTED, Options, load_test, render
+    from controller.cli.loadtest_cmd import plot as draw
+    from controller.loadtest.plan import PlanError
+
+    names = tuple(n.strip() for n in (substations or "").split(",") if n.strip())
+    options = Options(url=url, mode=mode, requests=requests, gap_s=gap, rate_per_s=rate,
+                      duration=duration, power_kw=power_kw, duration_s=duration_s, seed=seed,
+                      timeout_s=timeout, connections=connections, substations=names)  # fmt: skip
+    try:
+        result = load_test(options)
+    except PlanError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if result is None:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(INTERRUPTED)
+    run, report = result
+    typer.echo(json.dumps(report, indent=2) if as_json else render(report))
+    if plot is not None:
+        draw(run, report, plot, names)
+        if not as_json:
+            typer.echo(f"{plot}: active sessions per substation")
+    raise typer.Exit(report["exit_status"])
+
+
 ExistOk = Annotated[
     bool, typer.Option("--exist-ok", help="an existing file is kept and is not an error")
 ]

@@ -41,6 +41,8 @@ PURE = sorted(
         "controller/virtual/group.py",
         "controller/catalogue.py",
         "controller/assembly.py",
+        "controller/loadtest/plan.py",
+        "controller/loadtest/stats.py",
     }
 )
 FORBIDDEN = {
@@ -112,6 +114,7 @@ ADAPTERS = {
     "fastapi": {"controller/api/app.py"},
     "uvicorn": {"controller/api/server.py"},
     "prometheus_client": {"controller/api/metrics.py"},
+    "matplotlib": {"controller/loadtest/plot.py"},
 }
 
 
