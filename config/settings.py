@@ -67,8 +67,10 @@ class EvSettings(Model):
     routing: Literal["instant", "predictive"] = "instant"
     # the substation's other load (its Load devices) counts against its charging capacity
     count_base_load: bool = False
-    hold_s: Positive = 2.0  # a target holds an admission this long for the entry's confirmation
-    answer_timeout_s: Positive = 0.5  # an entry node's wait for a target before the next one
+    hold_s: Positive = 5.0  # a target holds an admission this long for the entry's confirmation
+    # an entry node's wait for a target's answer before it asks the next one: long enough
+    # for a loaded host (a rush of 500 takes a second here), short enough for a dead target
+    answer_timeout_s: Positive = 2.0
     trend_tau_s: Positive = 60.0  # the time constant of the base-load trend (predictive)
 
     @model_validator(mode="after")

@@ -106,6 +106,8 @@ def ev_settings(site: Site, node_id: str) -> EvSettings | None:
         timeout_s=ev.answer_timeout_s,
         count_base_load=ev.count_base_load,
         predictive=ev.routing == "predictive",
+        # a group that flaps under load must not hide a substation that answered lately
+        fresh_s=max(10.0, LbSettings.from_site(site.algorithm, site.timings).peer_stale_s),
         trend_tau_s=ev.trend_tau_s,
     )
 

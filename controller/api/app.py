@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import json
 import time
@@ -34,7 +35,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.device_types import device_types
 from controller.api import models as m
-from controller.api.guard import MAX_BODY_BYTES, BodyGuard, TokenSource, token_refusal
+from controller.api.guard import (
+    MAX_BODY_BYTES,
+    PUBLIC_PATHS,
+    BodyGuard,
+    TokenSource,
+    token_refusal,
+)
 from controller.api.metrics import Registry, SnapshotCollector, exposition
 from controller.api.readiness import readiness
 from controller.ev.rules import MAX_ID, Defaults
@@ -118,7 +125,11 @@ def create_app(
         redoc_url=None,
     )
     _offline_docs(app)
-    app.add_middleware(BodyGuard, tokens=tokens)
+    app.add_middleware(
+        BodyGuard,
+        tokens=tokens,
+        fast={path: functools.partial(charge_reply, state) for path in PUBLIC_PATHS},
+    )
     registry.register(
         SnapshotCollector(lambda: state.snapshot, lambda: not readiness(state.snapshot, clock()))
     )
@@ -328,6 +339,25 @@ def charge_schema(d: Defaults) -> Json:
     }  # fmt: skip
 
 
+async def charge_reply(state: ApiState, raw: bytes) -> tuple[int, Json, dict[str, str]]:
+    """The answer to a charging request's body: the node's, or 422 for a body that is not a
+    JSON object. The one implementation, behind the route and behind the body guard's fast
+    path (:class:`controller.api.guard.BodyGuard`)."""
+    body: Any = None
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            return 422, {"error": f"body: not JSON ({exc})", "field": "body"}, {}
+        if not isinstance(body, dict):
+            return 422, {"error": "body: a JSON object", "field": "body"}, {}
+    try:
+        reply = await state.write("charge", {"body": body})
+    except HTTPException as exc:
+        return exc.status_code, {"error": exc.detail}, dict(exc.headers or {})
+    return reply["status"], reply["body"], reply.get("headers") or {}
+
+
 def _charging(app: FastAPI, state: ApiState, authorised: Callable[..., Any]) -> None:
     """``POST /api/v1/charge`` (and ``POST /charge``), the sessions of this substation."""
     answers: Responses = {
@@ -353,16 +383,8 @@ def _charging(app: FastAPI, state: ApiState, authorised: Callable[..., Any]) -> 
     async def charge(request: Request) -> Response:
         """Book a charging session at the substation of the group with the most headroom.
         Every field is optional; an empty body (or none) takes the site's defaults."""
-        raw = await request.body()
-        body: Any = None
-        if raw.strip():
-            try:
-                body = json.loads(raw)
-            except ValueError as exc:
-                return JSONResponse({"error": f"body: not JSON ({exc})", "field": "body"}, 422)
-            if not isinstance(body, dict):
-                return JSONResponse({"error": "body: a JSON object", "field": "body"}, 422)
-        return _relay(await state.write("charge", {"body": body}))
+        status, body, headers = await charge_reply(state, await request.body())
+        return JSONResponse(body, status, headers)
 
     for path, shown in (("/api/v1/charge", True), ("/charge", False)):
         app.add_api_route(

@@ -11,6 +11,7 @@ an entry node that gave up on this node and booked the EV elsewhere leaves nothi
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from controller.ev.rules import ChargeRequest, Defaults, Refusal, Session, grant
@@ -32,12 +33,16 @@ class Admission:
     refused: int = 0
     hold_s: float = 2.0
     held: dict[str, float] = field(default_factory=dict)  # session id -> end of its lease
+    # what is due when, soonest first (entries of sessions ended early are skipped): so a
+    # request costs O(log n) however many sessions run
+    _due: list[tuple[float, str]] = field(default_factory=list)
+    _committed: float = 0.0
 
     def committed_kw(self) -> float:
-        return sum(s.granted_kw for s in self.sessions.values())
+        return self._committed
 
     def free_kw(self, other_load_kw: float) -> float:
-        return self.capacity_kw - max(0.0, other_load_kw) - self.committed_kw()
+        return self.capacity_kw - max(0.0, other_load_kw) - self._committed
 
     def admit(
         self,
@@ -65,20 +70,28 @@ class Admission:
                 self.retry_after(now),
             )
         self.counter += 1
+        start = now if started is None else min(now, started)
         session = Session(
             f"{self.node}-{self.base}-{self.counter}",
             request.ev_id,
             self.node,
             granted,
-            start := now if started is None else min(now, started),
+            start,
             start + request.duration_s,  # a partial grant delivers less in the same time
         )
-        self.sessions[session.id] = session
-        self.by_ev[request.ev_id] = session.id
+        self.add(session)
         if hold:
             self.held[session.id] = now + self.hold_s
+            heapq.heappush(self._due, (now + self.hold_s, session.id))
         self.admitted += 1
         return session
+
+    def add(self, session: Session) -> None:
+        """A session that runs here (admitted, or taken up after a restart)."""
+        self.sessions[session.id] = session
+        self.by_ev[session.ev_id] = session.id
+        self._committed += session.granted_kw
+        heapq.heappush(self._due, (session.ends, session.id))
 
     def confirm(self, session_id: str) -> bool:
         """The entry node booked it: no longer held. False when it was released already."""
@@ -89,8 +102,24 @@ class Admission:
 
     def retry_after(self, now: float) -> float:
         """Seconds until the next session ends (when capacity comes back), bounded."""
-        ends = [s.ends - now for s in self.sessions.values() if s.ends > now]
-        return max(1.0, min([RETRY_AFTER_S, *ends]))
+        soonest = self.next_due()
+        ahead = RETRY_AFTER_S if soonest is None else soonest - now
+        return max(1.0, min(RETRY_AFTER_S, ahead))
+
+    def next_due(self) -> float | None:
+        """When the next session ends or hold runs out (None: nothing runs)."""
+        due = self._due
+        while due and not self._current(*due[0]):
+            heapq.heappop(due)
+        return due[0][0] if due else None
+
+    def _current(self, at: float, session_id: str) -> bool:
+        """Whether a due entry still stands: its session runs and ends (or is held until)
+        then."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return False
+        return at == session.ends or at == self.held.get(session_id)
 
     def end(self, session_id: str, now: float) -> Session | None:
         """End a session early; None when there is no such session (any more)."""
@@ -98,15 +127,19 @@ class Admission:
         self.held.pop(session_id, None)
         if session is not None:
             self.by_ev.pop(session.ev_id, None)
+            self._committed -= session.granted_kw
+            if not self.sessions:
+                self._committed = 0.0  # no rounding left behind
         return session
 
     def expire(self, now: float) -> list[Session]:
         """The sessions whose time is over, or whose hold was never confirmed, removed."""
-        over = [
-            s
-            for s in self.sessions.values()
-            if s.ends <= now or self.held.get(s.id, float("inf")) <= now
-        ]
-        for session in over:
-            self.end(session.id, now)
+        over: list[Session] = []
+        due = self._due
+        while due and due[0][0] <= now:
+            at, session_id = heapq.heappop(due)
+            if self._current(at, session_id):
+                session = self.end(session_id, now)
+                if session is not None:
+                    over.append(session)
         return over

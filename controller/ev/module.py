@@ -20,6 +20,7 @@ phase: a charging request does not wait for the LB phase.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -70,9 +71,10 @@ class EvSettings:
 
     capacity_kw: float
     defaults: Defaults = field(default_factory=Defaults)
-    hold_s: float = 2.0  # how long a target holds an admission for its entry's confirmation
-    timeout_s: float = 0.5  # an entry node's wait for a target's answer
+    hold_s: float = 5.0  # how long a target holds an admission for its entry's confirmation
+    timeout_s: float = 2.0  # an entry node's wait for a target's answer
     count_base_load: bool = False  # the substation's other load counts against the capacity
+    fresh_s: float = 10.0  # a node heard from this recently is a candidate, in the group or not
     predictive: bool = False  # route by the load predicted over the session
     trend_tau_s: float = 60.0
 
@@ -102,6 +104,8 @@ class EvModule:
     admission: Admission = field(init=False)
     router: Router = field(init=False)
     members: tuple[str, ...] = ()
+    heard: dict[str, float] = field(default_factory=dict)  # node -> when its figures came
+    silent: dict[str, float] = field(default_factory=dict)  # node -> when it failed to answer
     pending: dict[int, _Pending] = field(default_factory=dict)  # rid -> its waiters
     inflight: dict[str, int] = field(default_factory=dict)  # ev_id -> rid
     booked: dict[str, dict[str, object]] = field(default_factory=dict)  # ev_id -> answer
@@ -114,6 +118,8 @@ class EvModule:
     answered: dict[str, int] = field(default_factory=dict)  # entry answers by result
     sessions_total: int = 0  # sessions booked here
     seen_at: float = 0.0  # the time of its last input: what its view is as of
+    _booked_kw: float = 0.0  # the granted power of the booked sessions
+    _forget: list[tuple[float, str, str]] = field(default_factory=list)  # when booked ends
     _ids: int = 0
     _expiry_at: float | None = None
 
@@ -149,12 +155,20 @@ class EvModule:
         return True
 
     def group_changed(self, group: Group, now: float) -> list[Effect]:
+        """A member not heard of yet is taken for a substation like this one, empty, until its
+        figures come (its own admission decides anyway): a request right after the group
+        formed is not kept from it."""
         self.members = group.members
+        for node in group.members:
+            if node not in self.router.views:
+                self.router.see(View(node, self.settings.capacity_kw, 0.0, 0.0, 0.0))
         return []
 
     def state_collected(self, collected: Collected, now: float) -> list[Effect]:
         for node, member in collected.members.items():
             if node != self.node_id and member.ev_capacity_kw > 0:
+                self.heard[node] = now
+                self.silent.pop(node, None)
                 self.router.see(
                     View(
                         node,
@@ -192,8 +206,13 @@ class EvModule:
         fx: list[Effect] = []
         if key[0] == "route":
             rid = int(key[1])
-            expired = self.router.expired(rid, now, set(self.members))
+            route = self.router.routes.get(rid)
+            silent = route.asking if route is not None else None
+            expired = self.router.expired(rid, now, self._up(now) - {silent})
             if expired is not None:
+                if silent is not None:  # no other request waits for it while it is silent
+                    self.silent[silent] = now
+                    self.heard.pop(silent, None)
                 cancel, step = expired
                 if cancel is not None:
                     self._start_cancel(cancel, rid, now, fx)
@@ -215,8 +234,11 @@ class EvModule:
         self.base_kw = max(0.0, base_kw)
         self.trend.add(now, self.base_kw)
         self._see_self(now)
-        for ev_id in [e for e, a in self.booked.items() if float(a["expected_end"]) <= now]:  # type: ignore[arg-type]
-            del self.booked[ev_id]
+        while self._forget and self._forget[0][0] <= now:
+            _, ev_id, session = heapq.heappop(self._forget)
+            known = self.booked.get(ev_id)
+            if known is not None and known["session_id"] == session:
+                del self.booked[ev_id]
         fx: list[Effect] = []
         self._expire(now, fx)
         return fx
@@ -234,9 +256,9 @@ class EvModule:
                 )
                 fx.append(StoreSession(session_id, None))
                 continue
-            self.admission.sessions[session.id] = session
-            self.admission.by_ev[session.ev_id] = session.id
+            self.admission.add(session)
             self.confirmed.add(session.id)
+            self._booked_kw += session.granted_kw
         if stored:
             text = f"{len(self.confirmed)} charging session(s) taken up from the session store"
             fx.append(Note("ev", text, {"sessions": len(self.confirmed)}))
@@ -261,7 +283,7 @@ class EvModule:
         if rid is not None:
             self.pending[rid].tokens.append(token)
             return fx
-        rid, step = self.router.start(request, now, set(self.members))
+        rid, step = self.router.start(request, now, self._up(now))
         self.pending[rid] = _Pending([token], request.ev_id)
         self.inflight[request.ev_id] = rid
         self._step(rid, step, now, fx)
@@ -296,7 +318,7 @@ class EvModule:
         )
 
     def booked_kw(self) -> float:
-        return sum(s.granted_kw for s in self.sessions())
+        return self._booked_kw
 
     # -- as target --------------------------------------------------------------------------------
 
@@ -354,6 +376,7 @@ class EvModule:
     def _book(self, session: Session, fx: list[Effect]) -> None:
         """A session booked here: stored (before anyone is told), then the chargers."""
         self.confirmed.add(session.id)
+        self._booked_kw += session.granted_kw
         self.sessions_total += 1
         fx.append(StoreSession(session.id, session.to_data()))
         text = f"session {session.id} for {session.ev_id}: {session.granted_kw:g} kW"
@@ -372,27 +395,28 @@ class EvModule:
     def _end(self, session_id: str, fx: list[Effect]) -> Session | None:
         session = self.admission.end(session_id, 0.0)
         self.owner.pop(session_id, None)
-        if session_id in self.confirmed:
-            self.confirmed.discard(session_id)
-            fx.append(StoreSession(session_id, None))
+        if session is not None:
+            self._unbook(session, fx)
         return session
+
+    def _unbook(self, session: Session, fx: list[Effect]) -> None:
+        if session.id in self.confirmed:
+            self.confirmed.discard(session.id)
+            self._booked_kw = self._booked_kw - session.granted_kw if self.confirmed else 0.0
+            fx.append(StoreSession(session.id, None))
 
     def _expire(self, now: float, fx: list[Effect]) -> None:
         over = self.admission.expire(now)
         for session in over:
             self.owner.pop(session.id, None)
-            if session.id in self.confirmed:
-                self.confirmed.discard(session.id)
-                fx.append(StoreSession(session.id, None))
+            self._unbook(session, fx)
         self._limit(fx)
         self._arm_expiry(fx)
 
     def _arm_expiry(self, fx: list[Effect]) -> None:
-        ends = [s.ends for s in self.admission.sessions.values()]
-        ends += list(self.admission.held.values())
-        if not ends:
+        at = self.admission.next_due()
+        if at is None:
             return
-        at = min(ends)
         if self._expiry_at is None or at < self._expiry_at:
             self._expiry_at = at
             fx.append(StartTimer(("expire",), at))
@@ -410,6 +434,11 @@ class EvModule:
         answer that none can take it."""
         while isinstance(step, Ask) and step.target == self.node_id:
             step = self._ask_self(rid, now, fx)
+        if isinstance(step, Full) and self._silent(now):  # the slow ones are better than none
+            again = self.router.again(rid, now, self._up(now) | self._silent(now))
+            step = again or step
+            while isinstance(step, Ask) and step.target == self.node_id:
+                step = self._ask_self(rid, now, fx)
         if isinstance(step, Ask):
             route = self.router.routes[rid]
             r = route.request
@@ -438,7 +467,7 @@ class EvModule:
     def _ask_self(self, rid: int, now: float, fx: list[Effect]) -> Ask | Full | None:
         request = self.router.routes[rid].request
         result = self._admit(request, now, hold=False, started=self.router.routes[rid].started)
-        up = set(self.members)
+        up = self._up(now)
         if isinstance(result, _Refused):
             self._note_retry(rid, result.retry_after_s)
             return self.router.refused(rid, self.node_id, now, up)
@@ -466,14 +495,12 @@ class EvModule:
 
     def _refused(self, target: str, msg: ChargeRefused, now: float, fx: list[Effect]) -> None:
         self._note_retry(msg.rid, msg.retry_after_s)
-        step = self.router.refused(msg.rid, target, now, set(self.members))
+        step = self.router.refused(msg.rid, target, now, self._up(now))
         if step is not None:
             self._step(msg.rid, step, now, fx)
 
     def _confirmed(self, target: str, msg: ChargeConfirmed, now: float, fx: list[Effect]) -> None:
-        step = self.router.confirmed(
-            msg.rid, target, msg.session, bool(msg.ok), now, set(self.members)
-        )
+        step = self.router.confirmed(msg.rid, target, msg.session, bool(msg.ok), now, self._up(now))
         if isinstance(step, Booked):
             pending = self.pending.get(msg.rid)
             if pending is not None and pending.held is not None:
@@ -484,6 +511,7 @@ class EvModule:
     def _booked(self, rid: int, session: Session, fx: list[Effect]) -> None:
         body = {**self._public(session), "entry": self.node_id}
         self.booked[session.ev_id] = body
+        heapq.heappush(self._forget, (session.ends, session.ev_id, session.id))
         self._answer(rid, 201, body, {}, fx)
         self._count("booked")
 
@@ -536,11 +564,26 @@ class EvModule:
 
     # -- small things -----------------------------------------------------------------------------
 
+    def _up(self, now: float) -> set[str]:
+        """The substations a request may go to: the group, and every node whose charging
+        figures came within ``fresh_s`` (a group that flaps under load, or that the topology
+        bounds, does not hide a substation that answers)."""
+        fresh = now - self.settings.fresh_s
+        up = {*self.members, *(n for n, at in self.heard.items() if at >= fresh)}
+        return up - self._silent(now)
+
+    def _silent(self, now: float) -> set[str]:
+        """Nodes that let a request time out lately: asked only when nobody else can."""
+        fresh = now - self.settings.fresh_s
+        return {n for n, at in self.silent.items() if at >= fresh}
+
     def _see_self(self, now: float) -> None:
         self.seen_at = max(self.seen_at, now)
         self.router.see(self.view(now))
 
     def _see(self, node: str, capacity: float, load: float, trend: float, at: float) -> None:
+        self.heard[node] = self.seen_at
+        self.silent.pop(node, None)
         self.router.see(View(node, capacity, load, trend, at))
 
     def _new_ev_id(self) -> str:

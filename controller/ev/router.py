@@ -143,6 +143,13 @@ class Router:
         self._release(route)
         return cancel, self._next(route, now, up)
 
+    def again(self, rid: int, now: float, up: set[str]) -> Ask | Full | None:
+        """A request that found nobody: try it once more over ``up`` (wider than before)."""
+        route = self.routes.get(rid)
+        if route is None or route.asking is not None or route.booked is not None:
+            return None
+        return self._next(route, now, up)
+
     def done(self, rid: int) -> Route | None:
         route = self.routes.pop(rid, None)
         if route is not None:

@@ -114,7 +114,7 @@ def substation(node: NodeRuntime) -> m.Substation:
     return m.Substation(
         load_kw=load,
         capacity_kw=node.node.capacity_kw,
-        charging_sessions=len(ev.sessions()),
+        charging_sessions=len(ev.confirmed),
         charge_requests=sum(ev.answered.values()),
         ev_capacity_kw=ev.settings.capacity_kw,
         ev_booked_kw=ev.booked_kw(),

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def ev_site(ev_capacity_kw: float, *, duration_s: float = 600.0) -> Callable[[str], str]:
     """An edit of the site file: every node's charging capacity, the site's [ev] table."""
-    table = f"\n[ev]\nduration_s = {duration_s}\nanswer_timeout_s = 0.5\nhold_s = 2.0\n"
+    table = f"\n[ev]\nduration_s = {duration_s}\n"
 
     def edit(text: str) -> str:
         text = text.replace("capacity_kw = 60.0", f"capacity_kw = 60.0\nev_capacity_kw = "
@@ -164,7 +164,7 @@ async def test_an_entry_whose_target_dies_routes_elsewhere(lab: Lab) -> None:
     answers = await burst(entry, [{"ev_id": f"d{i}"} for i in range(30)])
     assert [a.status for a in answers] == [201] * 30, [a.body for a in answers]
     assert {a.body["substation"] for a in answers} <= {"sst1", "sst2"}
-    assert max(a.latency_s for a in answers) < 3.0
+    assert max(a.latency_s for a in answers) < 4.0  # one answer time-out (2 s) at most
     ids = [s["session_id"] for n in ("sst1", "sst2") for s in listed(lab, n)]
     assert sorted(ids) == sorted(a.body["session_id"] for a in answers)
 
