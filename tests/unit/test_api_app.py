@@ -374,4 +374,5 @@ def test_committed_openapi_matches_the_code() -> None:
     )
     paths = json.loads(committed)["paths"]
     assert {"/api/v1/status", "/api/v1/load-table", "/api/v1/devices", "/api/v1/peers", "/api/v1/events",
-            "/api/v1/history", "/api/v1/control", "/api/v1/ledger", "/healthz", "/readyz"} == set(paths)  # fmt: skip
+            "/api/v1/history", "/api/v1/control", "/api/v1/ledger", "/healthz", "/readyz",
+            "/api/v1/charge", "/api/v1/sessions", "/api/v1/sessions/{session_id}"} == set(paths)  # fmt: skip
