@@ -20,6 +20,7 @@ phase: a charging request does not wait for the LB phase.
 
 from __future__ import annotations
 
+import collections
 import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,9 @@ from controller.ev.rules import (
 
 #: A target starts a session when the entry reserved it, unless their clocks are this far apart.
 MAX_SKEW_S = 5.0
+#: The asks an entry node has on their way to one target at most; more wait in line (reserved
+#: there already), so a burst does not overflow the target's socket buffer.
+WINDOW = 64
 #: Retry-After when no target said when capacity comes back (seconds).
 DEFAULT_RETRY_S = 5.0
 CANCEL_BACKOFF_MAX_S = 5.0
@@ -106,6 +110,8 @@ class EvModule:
     members: tuple[str, ...] = ()
     heard: dict[str, float] = field(default_factory=dict)  # node -> when its figures came
     silent: dict[str, float] = field(default_factory=dict)  # node -> when it failed to answer
+    asked: dict[str, set[int]] = field(default_factory=dict)  # target -> asks awaiting answer
+    queued: dict[str, collections.deque[int]] = field(default_factory=dict)  # waiting to ask
     pending: dict[int, _Pending] = field(default_factory=dict)  # rid -> its waiters
     inflight: dict[str, int] = field(default_factory=dict)  # ev_id -> rid
     booked: dict[str, dict[str, object]] = field(default_factory=dict)  # ev_id -> answer
@@ -213,6 +219,8 @@ class EvModule:
                 if silent is not None:  # no other request waits for it while it is silent
                     self.silent[silent] = now
                     self.heard.pop(silent, None)
+                    self._answered(silent, rid, now, fx)
+                    self._reroute(silent, now, fx)
                 cancel, step = expired
                 if cancel is not None:
                     self._start_cancel(cancel, rid, now, fx)
@@ -440,11 +448,10 @@ class EvModule:
             while isinstance(step, Ask) and step.target == self.node_id:
                 step = self._ask_self(rid, now, fx)
         if isinstance(step, Ask):
-            route = self.router.routes[rid]
-            r = route.request
-            ask = ChargeAsk(rid, r.ev_id, r.power_kw, r.duration_s, route.started)
-            fx.append(Send(step.target, ask))
-            fx.append(StartTimer(("route", rid), now + self.router.timeout_s))
+            if len(self.asked.get(step.target, ())) < WINDOW:
+                self._send_ask(rid, step.target, now, fx)
+            else:  # reserved there already; sent when an earlier ask is answered
+                self.queued.setdefault(step.target, collections.deque()).append(rid)
         elif isinstance(step, Full):
             pending = self.pending.get(rid)
             retry = pending.retry_s if pending and pending.retry_s else DEFAULT_RETRY_S
@@ -464,6 +471,35 @@ class EvModule:
             )
             self._count("full")
 
+    def _send_ask(self, rid: int, target: str, now: float, fx: list[Effect]) -> None:
+        route = self.router.routes[rid]
+        route.asked_at = now  # its answer time-out counts from now, not from a wait in line
+        r = route.request
+        self.asked.setdefault(target, set()).add(rid)
+        fx.append(Send(target, ChargeAsk(rid, r.ev_id, r.power_kw, r.duration_s, route.started)))
+        fx.append(StartTimer(("route", rid), now + self.router.timeout_s))
+
+    def _answered(self, target: str, rid: int, now: float, fx: list[Effect]) -> None:
+        """``target`` answered (or gave up on) the ask of ``rid``: its slot goes to the next
+        request waiting in line for it."""
+        asked = self.asked.get(target)
+        if asked is None or rid not in asked:
+            return
+        asked.discard(rid)
+        line = self.queued.get(target)
+        while line and len(asked) < WINDOW:
+            waiting = line.popleft()
+            route = self.router.routes.get(waiting)
+            if route is not None and route.asking == target and route.booked is None:
+                self._send_ask(waiting, target, now, fx)
+
+    def _reroute(self, target: str, now: float, fx: list[Effect]) -> None:
+        """The requests waiting in line for a target that went silent go elsewhere now."""
+        for waiting in self.queued.pop(target, ()):
+            step = self.router.refused(waiting, target, now, self._up(now))
+            if step is not None:
+                self._step(waiting, step, now, fx)
+
     def _ask_self(self, rid: int, now: float, fx: list[Effect]) -> Ask | Full | None:
         request = self.router.routes[rid].request
         result = self._admit(request, now, hold=False, started=self.router.routes[rid].started)
@@ -480,6 +516,7 @@ class EvModule:
         return None
 
     def _held(self, target: str, msg: ChargeHeld, now: float, fx: list[Effect]) -> None:
+        self._answered(target, msg.rid, now, fx)
         step = self.router.held(msg.rid, target, msg.session, now)
         if isinstance(step, Cancel):
             self._start_cancel(step, msg.rid, now, fx, lasts_s=msg.lasts_s)
@@ -494,6 +531,7 @@ class EvModule:
         fx.append(StartTimer(("route", msg.rid), now + self.router.timeout_s))
 
     def _refused(self, target: str, msg: ChargeRefused, now: float, fx: list[Effect]) -> None:
+        self._answered(target, msg.rid, now, fx)
         self._note_retry(msg.rid, msg.retry_after_s)
         step = self.router.refused(msg.rid, target, now, self._up(now))
         if step is not None:

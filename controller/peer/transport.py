@@ -10,8 +10,10 @@ deterministic simulations.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import socket
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes], None]
 Schedule = Callable[[float, Callable[[], None]], object]
+
+
+#: The receive buffer a peer socket asks for (the kernel caps it at net.core.rmem_max).
+RECEIVE_BUFFER = 4 << 20
 
 
 class UdpTransport(asyncio.DatagramProtocol):
@@ -45,6 +51,10 @@ class UdpTransport(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's selector datagram transport does not subclass DatagramTransport (3.11).
         self.transport = cast(asyncio.DatagramTransport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # room for a burst while the loop is busy (up to rmem_max)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         self.receiver(data)
