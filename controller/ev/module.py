@@ -115,6 +115,7 @@ class EvModule:
     pending: dict[int, _Pending] = field(default_factory=dict)  # rid -> its waiters
     inflight: dict[str, int] = field(default_factory=dict)  # ev_id -> rid
     booked: dict[str, dict[str, object]] = field(default_factory=dict)  # ev_id -> answer
+    booked_ids: set[str] = field(default_factory=set)  # the sessions of those answers
     cancelling: dict[tuple[str, str], _Cancelling] = field(default_factory=dict)
     confirmed: set[str] = field(default_factory=set)  # sessions booked here (stored)
     owner: dict[str, tuple[str, int]] = field(default_factory=dict)  # session -> (entry, rid)
@@ -244,6 +245,7 @@ class EvModule:
         self._see_self(now)
         while self._forget and self._forget[0][0] <= now:
             _, ev_id, session = heapq.heappop(self._forget)
+            self.booked_ids.discard(session)
             known = self.booked.get(ev_id)
             if known is not None and known["session_id"] == session:
                 del self.booked[ev_id]
@@ -519,7 +521,8 @@ class EvModule:
         self._answered(target, msg.rid, now, fx)
         step = self.router.held(msg.rid, target, msg.session, now)
         if isinstance(step, Cancel):
-            self._start_cancel(step, msg.rid, now, fx, lasts_s=msg.lasts_s)
+            if msg.session not in self.booked_ids:  # a late copy of a booking's answer: keep it
+                self._start_cancel(step, msg.rid, now, fx, lasts_s=msg.lasts_s)
             return
         pending = self.pending.get(msg.rid)
         if pending is not None:
@@ -549,6 +552,7 @@ class EvModule:
     def _booked(self, rid: int, session: Session, fx: list[Effect]) -> None:
         body = {**self._public(session), "entry": self.node_id}
         self.booked[session.ev_id] = body
+        self.booked_ids.add(session.id)
         heapq.heappush(self._forget, (session.ends, session.ev_id, session.id))
         self._answer(rid, 201, body, {}, fx)
         self._count("booked")
