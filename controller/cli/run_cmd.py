@@ -12,6 +12,7 @@ from controller.node.runtime import NodeRuntime
 from controller.node.state_store import StateStore
 from controller.node.trace import TraceFile
 from controller.peer.keys import KeyFileError, load_keyring
+from device_drivers.ocpp import CentralSystemError
 
 log = logging.getLogger("dgi")
 
@@ -38,7 +39,7 @@ async def run_node(
         node.listeners.append(tracer)
     try:
         await node.start()
-    except ApiStartError as exc:
+    except (ApiStartError, CentralSystemError) as exc:
         log.error("node %s cannot start: %s", node_id, exc)
         await node.stop(release=False)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -14,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from config.loader import load_site
+from device_drivers.base import DeviceDriver, DeviceReading
+from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
+from device_drivers.ocpp import CentralSystems
 from device_drivers.registry import build_driver
 from tests.conftest import EXAMPLE_NAMES, ROOT, SIMULATED_EXAMPLES, copy_site
 
@@ -74,18 +78,36 @@ async def test_simulate_serves_every_device_of_the_example(
     rows = json.loads((tmp_path / "endpoints.json").read_text())
     site = load_site(site_path)
     assert {row["device"] for row in rows} == {d.id for d in site.devices}
-    pool = LinkPool()
-    for device in site.devices:
-        async with build_driver(device, pool) as driver:
-            reading = await driver.read_all()
-            assert reading.values, device.id
-    pool.close()
+    pool, central = LinkPool(), CentralSystems()  # as a node: its charge points connect here
+    drivers = [build_driver(device, pool, central=central) for device in site.devices]
+    await central.start()
+    try:
+        for driver in drivers:
+            reading = await read_soon(driver)
+            assert reading.values, driver.device_id
+    finally:
+        for driver in drivers:
+            await driver.close()
+        await central.close()
+        pool.close()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     for device in site.devices:
         assert f"{device.id} " in out
         assert f"127.0.0.1:{device.entry.port}" in out
+
+
+async def read_soon(driver: DeviceDriver, within_s: float = 10.0) -> DeviceReading:
+    """A reading, once the device gives one (a charge point first has to connect)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return await driver.read_all()
+        except DriverError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 def test_simulate_refuses_a_busy_port(tmp_path: Path) -> None:

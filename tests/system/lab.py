@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from config.loader import load_site
-from config.site import Site
+from config.site import OCPP, Site
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
@@ -34,13 +34,14 @@ def dgi(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 class Observer:
-    """Reads a site's devices through their Modbus servers, as any Modbus client would."""
+    """Reads a site's devices through their Modbus servers, as any Modbus client would (an
+    OCPP charge point connects to its node only: it is not read here)."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.pool = LinkPool()
         self.drivers: dict[str, DeviceDriver] = {
-            d.id: build_driver(d, self.pool) for d in site.devices
+            d.id: build_driver(d, self.pool) for d in site.devices if d.entry.transport != OCPP
         }
 
     async def read(self, *device_ids: str) -> None:

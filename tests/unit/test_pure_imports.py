@@ -32,6 +32,7 @@ PURE = sorted(
         "config/simulation.py",
         "config/site.py",
         "device_drivers/codec.py",
+        "device_drivers/ocpp_state.py",
         "device_drivers/planning.py",
         "simulators/plant.py",
         "simulators/faults.py",
@@ -54,6 +55,8 @@ FORBIDDEN = {
     "h11",
     "serial",
     "httpx",
+    "ocpp",
+    "websockets",
 }
 
 
@@ -112,6 +115,8 @@ ADAPTERS = {
     "fastapi": {"controller/api/app.py"},
     "uvicorn": {"controller/api/server.py"},
     "prometheus_client": {"controller/api/metrics.py"},
+    "ocpp": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
+    "websockets": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
 }
 
 
