@@ -12,6 +12,7 @@ The OCPP driver (:mod:`device_drivers.ocpp`) feeds each request of a charge poin
 
 Transactions outlive connections: a charge point that reconnects (or a node that restarted
 while it charged) sends MeterValues with its transaction id, which is taken up if unknown.
+A BootNotification ends them: the charge point restarted.
 
 A power limit becomes profiles (:func:`profiles_for`): a ``ChargePointMaxProfile`` on
 connector 0 with the whole limit (the station cap) and a ``TxProfile`` per active transaction
@@ -173,7 +174,12 @@ class ChargePointState:
         return self.connectors.setdefault(connector_id, Connector())
 
     def boot(self, vendor: str, model: str, now: float) -> None:
+        """The charge point (re)started: the transactions it ran are over (a StopTransaction
+        it still sends for one is acknowledged; MeterValues naming one take it up again)."""
         self.vendor, self.model, self.booted_at = vendor, model, now
+        for connector in self.connectors.values():
+            connector.transaction_id = None
+            connector.power_kw = 0.0 if connector.power_kw is not None else None
 
     def heartbeat(self, now: float) -> None:
         self.last_heard = now

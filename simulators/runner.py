@@ -122,6 +122,12 @@ class Simulation:
             known = ", ".join(sorted(self.charge_points)) or "none"
             raise KeyError(f"{device_id} is not a simulated charge point; those: {known}") from None
 
+    def endpoint(self, device_id: str) -> str:
+        """Where a device is served, or where a charge point connects to."""
+        if device_id in self.charge_points:
+            return self.charge_points[device_id].url
+        return str(self.server_of(device_id).where)
+
     def server_of(self, device_id: str) -> RunningServer:
         for server in self.servers:
             if any(i.device.id == device_id for i in server.images):
@@ -166,7 +172,8 @@ class Simulation:
                 ) from None
             raise KeyError(f"no simulated device {device_id!r}; devices: {known}") from None
 
-    def _known(self, device_id: str) -> None:
+    def require(self, device_id: str) -> None:
+        """KeyError naming the simulated devices unless ``device_id`` is one of them."""
         if device_id not in self.charge_points:
             self.faults(device_id)  # KeyError naming the simulated devices
 
@@ -174,7 +181,7 @@ class Simulation:
         """The device reboots: its connections drop and its values return to their initial
         ones (a PStar back at ``initial_kw``, as a real SST after a power cycle; a charge
         point without its transactions, booting again)."""
-        self._known(device_id)
+        self.require(device_id)
         self.plant.reset(device_id, initial_model(self.site, self.site.device(device_id)))
         if device_id in self.charge_points:
             self.charge_points[device_id].reboot()
@@ -184,7 +191,7 @@ class Simulation:
     def set_state(self, device_id: str, signal: str, value: object) -> float:
         """The plant changes behind the node's back: a Fid opens (``state`` 0), a load steps.
         The value holds until the device restarts; returns it as the plant holds it."""
-        self._known(device_id)
+        self.require(device_id)
         device = self.site.device(device_id)
         settable = SETTABLE_STATES.get(device.type, ())
         if signal not in settable:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import signal
@@ -15,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from config.loader import load_site
-from device_drivers.base import DeviceDriver, DeviceReading
-from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
 from device_drivers.ocpp import CentralSystems
 from device_drivers.registry import build_driver
 from tests.conftest import EXAMPLE_NAMES, ROOT, SIMULATED_EXAMPLES, copy_site
+from tests.helpers import read_until_fresh
 
 DGI = [sys.executable, "-m", "controller"]
 
@@ -83,7 +81,8 @@ async def test_simulate_serves_every_device_of_the_example(
     await central.start()
     try:
         for driver in drivers:
-            reading = await read_soon(driver)
+            await read_until_fresh(driver, attempts=200)  # a charge point connects first
+            reading = await driver.read_all()
             assert reading.values, driver.device_id
     finally:
         for driver in drivers:
@@ -96,18 +95,6 @@ async def test_simulate_serves_every_device_of_the_example(
     for device in site.devices:
         assert f"{device.id} " in out
         assert f"127.0.0.1:{device.entry.port}" in out
-
-
-async def read_soon(driver: DeviceDriver, within_s: float = 10.0) -> DeviceReading:
-    """A reading, once the device gives one (a charge point first has to connect)."""
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            return await driver.read_all()
-        except DriverError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 def test_simulate_refuses_a_busy_port(tmp_path: Path) -> None:
