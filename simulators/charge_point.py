@@ -214,6 +214,8 @@ class SimulatedChargePoint:
                     await self._session(connection)
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
                 self._unreachable(exc)
+            except Exception as exc:  # a charger does not give up: log it, and connect again
+                log.warning("%s: connection failed: %r", self.id, exc)
             finally:
                 self.connection = None
             await asyncio.sleep(delay)
