@@ -44,6 +44,7 @@ async def run_device_table(
 
     try:
         await central.start()
+        await central.heard(within_s=2.0)  # the charge points connect (they retry meanwhile)
         await show_until_stop(
             render, console, duration, every_s=interval, work=lambda: read_all(drivers)
         )
