@@ -23,8 +23,17 @@ from config.files import special_file_problem
 from config.profile import Profile, load_profile
 from config.schema import issues_from
 from config.settings import SiteHeader
-from config.simulation import SIM_SCHEMAS, DeviceSim, Series
-from config.site import Device, DeviceEntry, NodeEntry, Site, SiteDocument
+from config.simulation import MODBUS_KEYS, OCPP_KEYS, SIM_SCHEMAS, DeviceSim, Series
+from config.site import (
+    OCPP,
+    OCPP_PROFILE,
+    SIMULATED,
+    Device,
+    DeviceEntry,
+    NodeEntry,
+    Site,
+    SiteDocument,
+)
 from config.timings import (
     Timings,
     TimingsSettings,
@@ -170,7 +179,11 @@ class _SiteChecker:
         serial: dict[tuple[str, str, int], Loc] = {}
         buses: dict[tuple[str, str], tuple[Loc, DeviceEntry]] = {}  # first device on each port
         gateways: dict[tuple[str, str, int], tuple[Loc, DeviceEntry]] = {}  # ... host:port
+        centrals: dict[str, tuple[Loc, DeviceEntry]] = {}  # node -> its first ocpp device
         for loc, node_id, entry in entries:
+            if entry.transport == OCPP:
+                self._check_central(loc, node_id, entry, centrals, taken)
+                continue
             if entry.serial_port:
                 line = (node_id, entry.serial_port, entry.unit)
                 if line in serial:
@@ -197,6 +210,38 @@ class _SiteChecker:
                 used = f"host:port {host}:{entry.port} unit {entry.unit}"
                 self.add(loc, f"{used} already used by {format_path(other)}", entry.id)
             taken.append((claim, entry.unit, loc))
+
+    def _check_central(
+        self,
+        loc: Loc,
+        node_id: str,
+        entry: DeviceEntry,
+        centrals: dict[str, tuple[Loc, DeviceEntry]],
+        taken: list[tuple[Endpoint, int | None, Loc]],
+    ) -> None:
+        """The OCPP charge points of a node connect to one central system, which the node
+        binds: the first one's host:port is claimed, the others must name the same."""
+        if entry.host is None or not entry.port:
+            return  # _check_transport reports it
+        first_loc, first = centrals.setdefault(node_id, (loc, entry))
+        if first_loc != loc:
+            mine, theirs = f"{entry.host}:{entry.port}", f"{first.host}:{first.port}"
+            if Endpoint.of("tcp", entry.host, entry.port) != Endpoint.of(
+                "tcp", first.host or "", first.port or 0
+            ):
+                self.add(
+                    loc,
+                    f"the OCPP charge points of node {node_id} connect to one central system: "
+                    f"host:port {mine} must be {theirs}, as {format_path(first_loc)}",
+                    entry.id,
+                )
+            return
+        claim = Endpoint.of("tcp", entry.host, entry.port)
+        other = _first_collision(taken, claim, None)
+        if other is not None:
+            where = f"OCPP central system {entry.host}:{entry.port}"
+            self.add(loc, f"{where} already used by {format_path(other)}", entry.id)
+        taken.append((claim, None, loc))
 
     def _check_bus(self, loc: Loc, entry: DeviceEntry, first_loc: Loc, first: DeviceEntry) -> None:
         """Devices on one serial port share one line: its settings are one."""
@@ -228,6 +273,11 @@ class _SiteChecker:
 
     def _check_transport(self, loc: Loc, entry: DeviceEntry) -> None:
         transport = entry.transport
+        if transport == OCPP:
+            self._check_ocpp(loc, entry)
+            return
+        if entry.profile is None:
+            self.add((*loc, "profile"), f"required for transport {transport}")
         rtu_link = transport == "modbus_rtu" or (transport == "simulated" and entry.serial_port)
         if transport == "modbus_tcp" or (transport == "simulated" and not entry.serial_port):
             if transport == "modbus_tcp" and not entry.host:
@@ -262,8 +312,44 @@ class _SiteChecker:
                     self.add((*loc, key), "a fake device has no address", getattr(entry, key))
         if entry.values and transport != "fake":
             self.add((*loc, "values"), "initial values are for transport 'fake' only")
-        if entry.sim is not None and transport != "simulated":
-            self.add((*loc, "sim"), "simulation parameters need transport 'simulated'")
+        if entry.sim is not None and transport != SIMULATED:
+            self.add((*loc, "sim"), "simulation parameters need transport 'simulated' or 'ocpp'")
+        if entry.type == "Evse":
+            for key in sorted(OCPP_KEYS & set(entry.sim or {})):
+                rule = "for transport ocpp only (a simulated OCPP charge point)"
+                self.add((*loc, "sim", key), rule)
+
+    def _check_ocpp(self, loc: Loc, entry: DeviceEntry) -> None:
+        """An OCPP charge point: an Evse that connects to its node's central system, which
+        listens on ``host``:``port`` (the node binds it)."""
+        if entry.type != "Evse":
+            self.add(
+                (*loc, "transport"),
+                f"transport ocpp is for Evse devices (an OCPP charge point), not {entry.type}",
+                OCPP,
+            )
+        if not entry.host:
+            self.add((*loc, "host"), "required for transport ocpp: where the node listens")
+        if entry.port is None:
+            self.add((*loc, "port"), "required for transport ocpp: where the node listens")
+        elif entry.port == 0:
+            self.add((*loc, "port"), "must be 1..65535 (the charge point must know it)", 0)
+        if entry.serial_port is not None:
+            self.add((*loc, "serial_port"), "an OCPP charge point has no serial port",
+                     entry.serial_port)  # fmt: skip
+        if entry.values:
+            self.add((*loc, "values"), "initial values are for transport 'fake' only")
+        if entry.verify:
+            self.add(
+                (*loc, "verify"),
+                "for Modbus: the charge point's answer to every profile is checked anyway",
+                True,
+            )
+        for key in sorted(MODBUS_KEYS & set(entry.sim or {})):
+            self.add(
+                (*loc, "sim", key),
+                "a simulated OCPP charge point is not served over Modbus",
+            )
 
     def _device(self, loc: Loc, node_id: str, entry: DeviceEntry) -> Device | None:
         kind = device_types().get(entry.type)
@@ -275,11 +361,13 @@ class _SiteChecker:
         if kind is None or profile is None:
             return None
         if profile.device_type != entry.type:
-            self.add(
-                (*loc, "profile"),
-                f"profile {profile.name!r} is for {profile.device_type} devices, not {entry.type}",
-                entry.profile,
-            )
+            if entry.profile is not None:  # a defaulted one: the transport is what is wrong
+                self.add(
+                    (*loc, "profile"),
+                    f"profile {profile.name!r} is for {profile.device_type} devices, "
+                    f"not {entry.type}",
+                    entry.profile,
+                )
             return None
         names = {p.name for p in profile.points}
         for key in entry.values:
@@ -288,7 +376,10 @@ class _SiteChecker:
         return Device(node_id=node_id, entry=entry, profile=profile, sim=sim)
 
     def _profile(self, loc: Loc, entry: DeviceEntry) -> Profile | None:
-        path = resolve_profile_path(entry.profile, self.path.parent).resolve()
+        reference = entry.profile or (OCPP_PROFILE if entry.transport == OCPP else None)
+        if reference is None:
+            return None  # _check_transport reports it
+        path = resolve_profile_path(reference, self.path.parent).resolve()
         if path not in self._profiles:
             if not path.is_file():
                 self.add(
@@ -303,7 +394,7 @@ class _SiteChecker:
         return self._profiles[path]
 
     def _sim(self, loc: Loc, entry: DeviceEntry) -> DeviceSim | None:
-        if entry.transport != "simulated":
+        if entry.transport != SIMULATED and not (entry.transport == OCPP and entry.sim is not None):
             return None
         schema = SIM_SCHEMAS[entry.type]
         try:

@@ -141,9 +141,20 @@ class LoadSim(DeviceSim):
 
 
 class EvseSim(DeviceSim):
-    connected: bool = False
+    connected: bool = False  # ocpp: a car on every connector
     demand_kw: Series = constant(7.4)  # what a connected car would draw without a limit
+    # the power limit at start; ocpp: the station's limit until a ChargePointMaxProfile
     initial_limit_kw: NonNegative = 0.0
+    # transport ocpp only (OCPP_KEYS): the simulated charge point
+    connectors: Annotated[int, AfterValidator(in_range(1, 64))] = 1
+    meter_interval_s: Positive = 1.0  # MeterValues of each connector this often
+    reject_profiles: bool = False  # answer every SetChargingProfile Rejected
+
+
+#: The ``sim`` keys of an Evse that only a simulated OCPP charge point has.
+OCPP_KEYS = frozenset({"connectors", "meter_interval_s", "reject_profiles"})
+#: The ``sim`` keys an OCPP charge point does not have (it is not served over Modbus).
+MODBUS_KEYS = frozenset({"serve_serial_port", "faults"})
 
 
 class LoggerSim(DeviceSim):

@@ -19,11 +19,25 @@ from config.simulation import DeviceSim
 from config.timings import Timings, TimingsSettings
 from config.topology import Topology
 
-Transport = Literal["modbus_tcp", "modbus_rtu", "simulated", "fake"]
+Transport = Literal["modbus_tcp", "modbus_rtu", "simulated", "fake", "ocpp"]
 #: Transports whose devices ``dgi simulate`` serves.
 SIMULATED = "simulated"
+#: An EV charger speaking OCPP 1.6J: it connects to its node's central system at
+#: ``ws://HOST:PORT/ocpp/<device id>`` (``host``/``port``: where the node listens).
+OCPP = "ocpp"
+#: The profile of an ``ocpp`` device that names none (its points' names, limits, failsafe).
+OCPP_PROFILE = "evse-ocpp"
 
-__all__ = ["Device", "DeviceEntry", "HostPort", "NodeEntry", "Site", "split_host_port"]
+__all__ = [
+    "OCPP",
+    "OCPP_PROFILE",
+    "Device",
+    "DeviceEntry",
+    "HostPort",
+    "NodeEntry",
+    "Site",
+    "split_host_port",
+]
 
 
 class DeviceEntry(Model):
@@ -32,7 +46,7 @@ class DeviceEntry(Model):
     id: Name
     type: str
     transport: Transport
-    profile: str
+    profile: str | None = None  # required, except for transport ocpp (default OCPP_PROFILE)
     host: Annotated[str, AfterValidator(valid_host)] | None = None
     port: Annotated[int, AfterValidator(in_range(0, 65535))] | None = None
     unit: Annotated[int, AfterValidator(in_range(0, 255))] = 1
@@ -90,7 +104,19 @@ class Device:
 
     @property
     def simulated(self) -> bool:
+        """Served over Modbus by ``dgi simulate``."""
         return self.entry.transport == SIMULATED
+
+    @property
+    def simulated_charge_point(self) -> bool:
+        """An OCPP charger that ``dgi simulate`` plays (it has a ``sim`` table): a charge
+        point that connects to its node; an ``ocpp`` device without one is a real charger."""
+        return self.entry.transport == OCPP and self.entry.sim is not None
+
+    @property
+    def in_plant(self) -> bool:
+        """Part of the simulated plant (served over Modbus, or a simulated charge point)."""
+        return self.simulated or self.simulated_charge_point
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,15 @@ class DriverStats:
     writes: int = 0
 
 
+def outside_limits(point: Point, value: float, profile: str) -> str | None:
+    """Why a value read for ``point`` cannot be true: outside its min..max (None: it can)."""
+    low, high = point.min, point.max
+    if not ((low is not None and value < low) or (high is not None and value > high)):
+        return None
+    limits = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+    return f"{point.name} = {value:g}: outside {limits} (profile {profile})"
+
+
 class DeviceDriver(ABC):
     """One device behind one profile. Use as an async context manager; ``close`` is idempotent."""
 
@@ -133,12 +142,9 @@ class DeviceDriver(ABC):
             if point.is_state:
                 raise CodecError(f"{point.name} reports no value (1e8)")
             return None
-        low, high = point.min, point.max
-        if (low is not None and value < low) or (high is not None and value > high):
-            limits = f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
-            raise CodecError(
-                f"{point.name} = {value:g}: outside {limits} (profile {self.profile.name})"
-            )
+        problem = outside_limits(point, value, self.profile.name)
+        if problem is not None:
+            raise CodecError(problem)
         return value
 
     async def probe(self) -> list[PointProbe]:

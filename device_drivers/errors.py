@@ -47,6 +47,11 @@ class DeviceValueError(DriverError):
     for a state, or a value outside the point's min..max. The device counts as failing."""
 
 
+class DeviceRejectedError(DriverError):
+    """The device answered a command, and refused it (an OCPP charge point's Rejected or
+    NotSupported, or an error answer): nothing changed on the device."""
+
+
 class DeviceRangeError(DriverError):
     """A command value is outside the point's min..max (nothing was written)."""
 

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from config.site import Device
 from device_drivers.base import DeviceDriver
 from device_drivers.fake import FakeDriver
 from device_drivers.modbus import LinkPool, ModbusDriver
+from device_drivers.ocpp import CentralSystems, OcppDriver
 
 #: Where a device listens when it differs from the site file (simulators bound to port 0).
 Address = tuple[str, int]
 
 
-def _modbus(device: Device, pool: LinkPool, address: Address | None) -> DeviceDriver:
-    entry = device.entry
+@dataclass(frozen=True)
+class Pools:
+    """What a node's drivers share: its Modbus links and its OCPP central systems (None: the
+    charge points are not served here — they connect to their node)."""
+
+    links: LinkPool
+    central: CentralSystems | None = None
+
+
+def _modbus(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
+    entry, pool = device.entry, pools.links
     if entry.serial_port:
         link = pool.rtu(
             entry.serial_port,
@@ -38,7 +49,7 @@ def _modbus(device: Device, pool: LinkPool, address: Address | None) -> DeviceDr
     )
 
 
-def _fake(device: Device, pool: LinkPool, address: Address | None) -> DeviceDriver:
+def _fake(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
     entry = device.entry
     return FakeDriver(
         entry.id,
@@ -49,14 +60,37 @@ def _fake(device: Device, pool: LinkPool, address: Address | None) -> DeviceDriv
     )
 
 
-TRANSPORTS: dict[str, Callable[[Device, LinkPool, Address | None], DeviceDriver]] = {
+def _ocpp(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
+    entry = device.entry
+    host, port = address or (entry.host or "127.0.0.1", entry.port or 0)
+    central = pools.central.at(host, port) if pools.central is not None else None
+    return OcppDriver(
+        entry.id,
+        device.profile,
+        central=central,
+        where=f"{host}:{port}",
+        timeout_s=entry.timeout_s,
+        stale_after_s=entry.stale_after_s,
+    )
+
+
+TRANSPORTS: dict[str, Callable[[Device, Pools, Address | None], DeviceDriver]] = {
     "modbus_tcp": _modbus,
     "modbus_rtu": _modbus,
     "simulated": _modbus,  # the simulator serves Modbus; the device entry says TCP or RTU
     "fake": _fake,
+    "ocpp": _ocpp,  # the charge point connects to the node's central system at host:port
 }
 
 
-def build_driver(device: Device, pool: LinkPool, *, address: Address | None = None) -> DeviceDriver:
-    """A driver for ``device``; ``address`` overrides its TCP host:port."""
-    return TRANSPORTS[device.entry.transport](device, pool, address)
+def build_driver(
+    device: Device,
+    pool: LinkPool,
+    *,
+    address: Address | None = None,
+    central: CentralSystems | None = None,
+) -> DeviceDriver:
+    """A driver for ``device``; ``address`` overrides its TCP host:port (an ocpp device's:
+    where its central system listens); ``central`` serves ocpp devices (without it their
+    reads fail: a charge point is read through its node)."""
+    return TRANSPORTS[device.entry.transport](device, Pools(pool, central), address)

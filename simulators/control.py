@@ -7,6 +7,7 @@ One JSON object per line over TCP (loopback by default), one JSON answer per lin
     {"op": "restart", "device": "sst1-gateway"}        # reboot: initial values, connections drop
     {"op": "stop", "device": "sst1-load"}              # its server goes away (refused)
     {"op": "start", "device": "sst1-load"}             # and comes back
+    (an OCPP charge point: stop drops its connection and keeps it away; start lets it connect)
     {"op": "plant", "device": "sst2-fid", "states": {"state": 0}}  # the plant changes: a Fid opens
     {"op": "show"}                                     # every device's faults and counters
 
@@ -106,7 +107,7 @@ def _device(sim: Simulation, command: Json) -> str:
     device = command.get("device")
     if not isinstance(device, str):
         raise KeyError("'device' must name a simulated device")
-    sim.faults(device)  # raises KeyError naming the known devices
+    sim.require(device)  # raises KeyError naming the known devices
     return device
 
 
@@ -135,13 +136,13 @@ async def _restart(sim: Simulation, command: Json) -> Json:
 async def _stop(sim: Simulation, command: Json) -> Json:
     device = _device(sim, command)
     await sim.stop_server(device)
-    return {"stopped": device, "endpoint": sim.server_of(device).where}
+    return {"stopped": device, "endpoint": sim.endpoint(device)}
 
 
 async def _start(sim: Simulation, command: Json) -> Json:
     device = _device(sim, command)
     await sim.restart_server(device)
-    return {"started": device, "endpoint": sim.server_of(device).where}
+    return {"started": device, "endpoint": sim.endpoint(device)}
 
 
 async def _plant(sim: Simulation, command: Json) -> Json:

@@ -9,7 +9,9 @@ Per substation (one controller node):
   window, and the SoC integrates ``-storage`` (storage > 0 discharges); a battery with a
   ``plan`` follows it (a day-ahead dispatch) until a setpoint is written;
 * ``Drer`` generation and ``Load`` drain follow their series unless a lab overrides them;
-* ``Evse`` draws ``min(demand, power_limit)`` while a car is connected;
+* ``Evse`` draws ``min(demand, power_limit)`` while a car is connected; an OCPP charging
+  station (:class:`ChargePointModel`) draws per connector with a transaction, within its
+  transaction's limit, all together within the station limit;
 * ``Logger`` holds dgiEnable (settable) and the last groupStatus; ``Fid`` its switch state.
 
 The substation's net generation is ``generation + storage - drain - EV power`` and its grid
@@ -123,6 +125,38 @@ class EvseModel(DeviceModel):
 
 
 @dataclass
+class ChargePointModel(DeviceModel):
+    """An OCPP charging station of ``connectors`` outlets (its charge point simulator sets the
+    transactions and limits). A connector with a running transaction draws ``min(demand,
+    its TxProfile limit)``; together they draw at most the station limit (the
+    ChargePointMaxProfile, ``commands["power_limit"]``), which scales them down alike. Each
+    connector's energy register integrates its draw. ``connected`` = a car at every connector.
+    """
+
+    demand: SeriesFn = field(default=_constant(0.0))
+    connectors: int = 1
+    charging: set[int] = field(default_factory=set)  # connectors whose transaction runs
+    tx_limits: dict[int, float] = field(default_factory=dict)  # connector -> kW
+    draw: dict[int, float] = field(default_factory=dict)  # connector -> kW, now
+    energy_wh: dict[int, float] = field(default_factory=dict)  # connector -> its register
+
+    def advance(self, t: float, dt: float) -> None:
+        for connector, kw in self.draw.items():  # the draw since the last step
+            self.energy_wh[connector] = self.energy_wh.get(connector, 0.0) + kw * dt / 3.6
+        demand = max(0.0, self.demand(t))
+        wanted = {c: min(demand, self.tx_limits.get(c, math.inf)) for c in sorted(self.charging)}
+        total = sum(wanted.values())
+        cap = max(0.0, self.commands.get("power_limit", math.inf))
+        scale = cap / total if total > cap else 1.0
+        self.draw = {c: w * scale for c, w in wanted.items()}
+        self.states["power"] = sum(self.draw.values())
+
+    @property
+    def car_connected(self) -> bool:
+        return self.states.get("connected", 0.0) != 0.0
+
+
+@dataclass
 class OmegaModel(DeviceModel):
     """Reads the bus frequency, which the plant computes."""
 
@@ -225,6 +259,12 @@ class Plant:
     def override(self, device_id: str, signal: str, value: float) -> None:
         self.devices[device_id].model.override(signal, value)
         self._changed(device_id, signal, value)
+
+    def refresh(self) -> None:
+        """Apply at once what was changed in a model directly (an OCPP charge point's
+        transactions and limits), even within the resolution."""
+        self._settled = False
+        self.advance(self.time)
 
     def reset(self, device_id: str, model: DeviceModel) -> None:
         """Give a device a new model: it restarts with its initial values."""

@@ -1,4 +1,5 @@
-"""Run a site's simulated plant behind its Modbus servers (what ``dgi simulate`` does).
+"""Run a site's simulated plant behind its Modbus servers and OCPP charge points (what
+``dgi simulate`` does). A charge point is a client: it connects to its node's central system.
 
 >>> async with Simulation(site) as sim:          # doctest: +SKIP
 ...     host, port = sim.address("sst1-gateway")
@@ -13,6 +14,7 @@ from types import TracebackType
 
 from config.simulation import FaultSettings
 from config.site import Site
+from simulators.charge_point import SimulatedChargePoint
 from simulators.control import ControlServer
 from simulators.faults import DeviceFaults, FaultError
 from simulators.modbus_server import (
@@ -38,7 +40,8 @@ SETTABLE_STATES = {
 
 
 class Simulation:
-    """The plant of every ``simulated`` device of a site, served over Modbus."""
+    """The plant of every ``simulated`` device of a site, served over Modbus, and of every
+    simulated OCPP charge point, connecting to its node."""
 
     def __init__(
         self,
@@ -61,6 +64,11 @@ class Simulation:
             if d.simulated
         }
         self.servers: list[RunningServer] = []
+        self.charge_points = {
+            d.id: SimulatedChargePoint(d, self.plant, self.now)
+            for d in site.devices
+            if d.simulated_charge_point
+        }
 
     def now(self) -> float:
         """Seconds since the simulation started (the plant's time)."""
@@ -76,6 +84,8 @@ class Simulation:
                 else:
                     port = where if isinstance(where, int) else 0
                     self.servers.append(await serve_tcp(kind, port, images))
+            for charge_point in self.charge_points.values():
+                charge_point.start()
             if self.control_address is not None:
                 self.control = ControlServer(self)
                 try:
@@ -88,7 +98,9 @@ class Simulation:
             raise
 
     async def stop(self) -> None:
-        """Stop every server (idempotent)."""
+        """Stop every server and charge point (idempotent)."""
+        for charge_point in self.charge_points.values():
+            await charge_point.stop()
         if self.control is not None:
             await self.control.stop()
             self.control = None
@@ -103,6 +115,19 @@ class Simulation:
                 return server.host, server.port
         raise KeyError(f"{device_id} is not served over TCP")
 
+    def charge_point(self, device_id: str) -> SimulatedChargePoint:
+        try:
+            return self.charge_points[device_id]
+        except KeyError:
+            known = ", ".join(sorted(self.charge_points)) or "none"
+            raise KeyError(f"{device_id} is not a simulated charge point; those: {known}") from None
+
+    def endpoint(self, device_id: str) -> str:
+        """Where a device is served, or where a charge point connects to."""
+        if device_id in self.charge_points:
+            return self.charge_points[device_id].url
+        return str(self.server_of(device_id).where)
+
     def server_of(self, device_id: str) -> RunningServer:
         for server in self.servers:
             if any(i.device.id == device_id for i in server.images):
@@ -110,11 +135,21 @@ class Simulation:
         raise KeyError(f"{device_id} is not served")
 
     async def stop_server(self, device_id: str) -> None:
-        """Stop one device's server (fault injection); :meth:`restart_server` brings it back."""
+        """Stop one device's server (fault injection); :meth:`restart_server` brings it back.
+        A charge point drops its connection and stays away."""
+        if device_id in self.charge_points:
+            await self.charge_points[device_id].go_offline()
+            return
         server = self.server_of(device_id)
         await server.stop()
 
     async def restart_server(self, device_id: str) -> None:
+        if device_id in self.charge_points:
+            charge_point = self.charge_points[device_id]
+            if charge_point.online:
+                raise ServeError(f"{device_id} is online already ({charge_point.url})")
+            charge_point.go_online()
+            return
         server = self.server_of(device_id)
         if server.running:
             raise ServeError(f"{device_id} is being served already ({server.where})")
@@ -131,19 +166,32 @@ class Simulation:
             return self.images[device_id].faults
         except KeyError:
             known = ", ".join(sorted(self.images))
+            if device_id in self.charge_points:
+                raise KeyError(
+                    f"{device_id} is an OCPP charge point: it has no Modbus faults"
+                ) from None
             raise KeyError(f"no simulated device {device_id!r}; devices: {known}") from None
+
+    def require(self, device_id: str) -> None:
+        """KeyError naming the simulated devices unless ``device_id`` is one of them."""
+        if device_id not in self.charge_points:
+            self.faults(device_id)  # KeyError naming the simulated devices
 
     def restart_device(self, device_id: str) -> None:
         """The device reboots: its connections drop and its values return to their initial
-        ones (a PStar back at ``initial_kw``, as a real SST after a power cycle)."""
-        self.faults(device_id)
+        ones (a PStar back at ``initial_kw``, as a real SST after a power cycle; a charge
+        point without its transactions, booting again)."""
+        self.require(device_id)
         self.plant.reset(device_id, initial_model(self.site, self.site.device(device_id)))
+        if device_id in self.charge_points:
+            self.charge_points[device_id].reboot()
+            return
         self.server_of(device_id).drop_connections()
 
     def set_state(self, device_id: str, signal: str, value: object) -> float:
         """The plant changes behind the node's back: a Fid opens (``state`` 0), a load steps.
         The value holds until the device restarts; returns it as the plant holds it."""
-        self.faults(device_id)  # KeyError naming the simulated devices
+        self.require(device_id)
         device = self.site.device(device_id)
         settable = SETTABLE_STATES.get(device.type, ())
         if signal not in settable:

@@ -19,8 +19,9 @@ from config.simulation import (
     Series,
     SstSim,
 )
-from config.site import Device, Site
+from config.site import OCPP, Device, Site
 from simulators.plant import (
+    ChargePointModel,
     DesdModel,
     DeviceModel,
     EvseModel,
@@ -102,6 +103,13 @@ def _load(device: Device, sources: Sources) -> DeviceModel:
 
 def _evse(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, EvseSim)
+    if device.entry.transport == OCPP:
+        return ChargePointModel(
+            states={"connected": 1.0 if sim.connected else 0.0, "power": 0.0},
+            commands={"power_limit": sim.initial_limit_kw},
+            demand=sources.series(sim.demand_kw),
+            connectors=sim.connectors,
+        )
     return EvseModel(
         states={"connected": 1.0 if sim.connected else 0.0, "power": 0.0},
         commands={"power_limit": sim.initial_limit_kw},
@@ -145,11 +153,11 @@ def initial_model(site: Site, device: Device) -> DeviceModel:
 
 
 def build_plant(site: Site, *, start: float = 0.0) -> Plant:
-    """The plant of every ``simulated`` device of ``site``."""
+    """The plant of every ``simulated`` device and simulated charge point of ``site``."""
     devices = [
         PlantDevice(d.id, d.node_id, d.type, initial_model(site, d))
         for d in site.devices
-        if d.simulated
+        if d.in_plant
     ]
     return Plant(
         devices,

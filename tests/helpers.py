@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from config.loader import load_site
 from config.site import Device, Site
@@ -27,6 +30,26 @@ async def read_until_fresh(
             return
         except DriverError:
             await asyncio.sleep(pause_s)
+
+
+async def until(
+    condition: Callable[[], Any], within_s: float, what: str, *, every_s: float = 0.2
+) -> Any:
+    """Poll ``condition`` (sync or async) until it is true; return its value. A driver
+    error, an HTTP error or a missing key counts as not yet."""
+    deadline = time.monotonic() + within_s
+    last: Any = None
+    while True:
+        try:
+            last = condition()
+            if asyncio.iscoroutine(last):
+                last = await last
+        except (httpx.HTTPError, DriverError, KeyError, ValueError) as exc:
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        assert time.monotonic() < deadline, f"{what} did not happen within {within_s} s: {last!r}"
+        await asyncio.sleep(every_s)
 
 
 def example(name: str) -> Site:

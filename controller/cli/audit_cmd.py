@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from config.site import Device, Site
+from config.site import OCPP, Device, Site
 from controller.core.audit import Audit, Baseline, NodeFacts, judge
 from controller.core.readings import ACTUATORS, DeviceView, readings_from
 from controller.node.devices import resolution, view_of
@@ -51,7 +51,8 @@ async def _node_facts(
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         problems.append(f"its API at {base} cannot be read: {exc}")
     mine = [d for d in site.devices_of(node_id) if d.type in NEEDED]
-    direct = [d for d in mine if not d.entry.serial_port]
+    # a serial bus is the node's, and an OCPP charge point connects to the node: via the API
+    direct = [d for d in mine if not d.entry.serial_port and d.entry.transport != OCPP]
     drivers = {d.id: build_driver(d, pool) for d in direct}
     try:
         results = await asyncio.gather(
@@ -66,7 +67,7 @@ async def _node_facts(
                 raise result
             else:
                 views.append(view_of(driver, now))
-        via = [d for d in mine if d.entry.serial_port]
+        via = [d for d in mine if d not in direct]
         views += [_view_from_api(d, api_devices) for d in via]
     finally:
         for driver in drivers.values():
@@ -95,7 +96,8 @@ def _actuator_resolution(site: Site, node_id: str) -> float:
 
 
 def _view_from_api(device: Device, api_devices: list[Json]) -> DeviceView:
-    """A serial device as its node last read it (the API's point values by name)."""
+    """A serial device or an OCPP charge point as its node last read it (the API's point
+    values by name)."""
     entry = next((d for d in api_devices if d.get("id") == device.id), None)
     values = {p["name"]: p["value"] for p in (entry or {}).get("points", [])}
     profile = device.profile

@@ -24,6 +24,7 @@ from controller.node.api_link import ApiStartError
 from controller.node.runtime import NodeRuntime
 from controller.node.snapshot import snapshot
 from controller.peer.keys import KeyFileError, Keyring, load_keyring
+from device_drivers.ocpp import CentralSystemError
 from simulators.plant import Plant
 from simulators.runner import Simulation
 
@@ -147,6 +148,11 @@ async def start_together(nodes: list[NodeRuntime]) -> None:
     fails, so that stopping them afterwards never meets a start still under way."""
     results = await asyncio.gather(*(node.start() for node in nodes), return_exceptions=True)
     for node, result in zip(nodes, results, strict=True):
+        if isinstance(result, CentralSystemError):
+            raise NodeStartError(
+                f"node {node.node.id} cannot start: {result} (is another dgi demo or dgi run "
+                "using it?)"
+            ) from result
         if isinstance(result, OSError):
             raise NodeStartError(
                 f"node {node.node.id} cannot start: {result} (peer address {node.node.peer}; "

@@ -13,6 +13,7 @@ from controller.cli.lifecycle import show_until_stop, start_simulation
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
+from device_drivers.ocpp import CentralSystems
 from device_drivers.registry import build_driver
 from simulators.runner import Simulation
 
@@ -32,19 +33,26 @@ async def run_device_table(
     if sim is None:
         return 1
     pool = LinkPool()
-    drivers = [build_driver(d, pool, address=_address(sim, d.id)) for d in site.devices]
+    central = CentralSystems()  # the simulated charge points connect here, as to their nodes
+    drivers = [
+        build_driver(d, pool, address=_address(sim, d.id), central=central) for d in site.devices
+    ]
     node_of = {d.id: d.node_id for d in site.devices}
 
     def render() -> Group:
         return Group(device_table(drivers, node_of, time.time()), plant_table(sim.plant))
 
     try:
+        await central.start()
+        await central.heard(within_s=2.0)  # the charge points connect (they retry meanwhile)
         await show_until_stop(
             render, console, duration, every_s=interval, work=lambda: read_all(drivers)
         )
     finally:
         for driver in drivers:
             await driver.close()
+        await central.close()
+        pool.close()
         await sim.stop()
     return 0
 

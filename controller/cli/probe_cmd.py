@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from config.site import Device, Site
+from config.site import OCPP, Device, Site
 from device_drivers.base import PointProbe
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver
@@ -78,6 +78,8 @@ def where(device: Device) -> str:
     entry = device.entry
     if entry.transport == "fake":
         return "fake (configured values)"
+    if entry.transport == OCPP:
+        return f"ocpp charge point, connects to its node at ws://{entry.host}:{entry.port}/ocpp/"
     if entry.serial_port:
         return (
             f"rtu {entry.serial_port} {entry.baudrate} {entry.bytesize}{entry.parity}"

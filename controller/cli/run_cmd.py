@@ -13,6 +13,7 @@ from controller.node.session_store import SessionStore
 from controller.node.state_store import StateStore
 from controller.node.trace import TraceFile
 from controller.peer.keys import KeyFileError, load_keyring
+from device_drivers.ocpp import CentralSystemError
 
 log = logging.getLogger("dgi")
 
@@ -43,7 +44,7 @@ async def run_node(
         node.listeners.append(tracer)
     try:
         await node.start()
-    except ApiStartError as exc:
+    except (ApiStartError, CentralSystemError) as exc:
         log.error("node %s cannot start: %s", node_id, exc)
         await node.stop(release=False)
         return 1

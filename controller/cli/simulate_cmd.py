@@ -30,7 +30,29 @@ def endpoint_rows(sim: Simulation) -> list[dict[str, object]]:
             else:
                 row.update(transport="rtu", serial_port=server.where)
             rows.append(row)
+    for charge_point in sim.charge_points.values():
+        device = charge_point.device
+        rows.append(
+            {
+                "device": device.id,
+                "node": device.node_id,
+                "type": device.type,
+                "profile": device.profile.name,
+                "transport": "ocpp",
+                "url": charge_point.url,  # a client: it connects to its node's central system
+                "host": device.entry.host,
+                "port": device.entry.port,
+            }
+        )
     return rows
+
+
+def _where(row: dict[str, object]) -> str:
+    if row["transport"] == "ocpp":
+        return f"ocpp charge point, connects to {row['url']}"
+    if row["transport"] == "tcp":
+        return f"tcp {row['host']}:{row['port']} unit {row['unit']}"
+    return f"rtu {row['serial_port']} unit {row['unit']}"
 
 
 def write_endpoints(path: Path, rows: list[dict[str, object]]) -> None:
@@ -54,14 +76,8 @@ async def run_simulator(
         rows = endpoint_rows(sim)
         console.print(f"site {site.name}: {len(rows)} simulated device(s)", highlight=False)
         for row in rows:
-            where = (
-                f"tcp {row['host']}:{row['port']}"
-                if row["transport"] == "tcp"
-                else f"rtu {row['serial_port']}"
-            )
             console.print(
-                f"  {row['node']:<10} {row['device']:<20} {row['type']:<7} "
-                f"{where} unit {row['unit']}",
+                f"  {row['node']:<10} {row['device']:<20} {row['type']:<7} {_where(row)}",
                 highlight=False,
                 soft_wrap=True,
             )

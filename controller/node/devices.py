@@ -26,6 +26,7 @@ from controller.core.readings import ACTUATORS, DeviceView, Readings, readings_f
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DeviceRangeError, DriverError
 from device_drivers.modbus import LinkPool
+from device_drivers.ocpp import CentralSystems
 from device_drivers.registry import Address, build_driver
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class DeviceSet:
         *,
         actuation: str = "sst",
         addresses: Mapping[str, Address] | None = None,
+        central: CentralSystems | None = None,
         clock: Callable[[], float] = time.time,
         mark: Callable[[], float] = time.monotonic,
         failsafe_retry_s: float = 0.5,
@@ -95,7 +97,8 @@ class DeviceSet:
         self.failsafe_retry_s = failsafe_retry_s
         self.types = {d.id: d.type for d in devices}
         self.drivers = {
-            d.id: build_driver(d, pool, address=(addresses or {}).get(d.id)) for d in devices
+            d.id: build_driver(d, pool, address=(addresses or {}).get(d.id), central=central)
+            for d in devices
         }
         self.readings = Readings()
         self.wanted: SetPStar | None = None  # the newest command asked for

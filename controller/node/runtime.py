@@ -49,6 +49,7 @@ from controller.node.state_store import StateStore
 from controller.peer.keys import Keyring
 from controller.peer.transport import UdpTransport
 from device_drivers.modbus import LinkPool
+from device_drivers.ocpp import CentralSystems
 from device_drivers.registry import Address
 
 LEVELS = {
@@ -58,6 +59,9 @@ LEVELS = {
     "error": logging.ERROR,
 }
 ANSWER_TIMEOUT_S = 5.0  # an API request the core has not answered by then gets a 504
+#: How long a starting node gives its OCPP charge points to connect before its first reading
+#: (they retry with backoff while it was down; a node without any does not wait).
+CHARGE_POINTS_WAIT_S = 2.0
 NoteListener = Callable[[str, float, Note], None]
 
 
@@ -71,6 +75,7 @@ class NodeRuntime:
         keyring: Keyring,
         *,
         pool: LinkPool | None = None,
+        central: CentralSystems | None = None,
         addresses: Mapping[str, Address] | None = None,
         clock: Callable[[], float] = time.time,
         api: bool = True,
@@ -85,6 +90,8 @@ class NodeRuntime:
         self.load_table = load_table  # FREEDM's load table in the log at INFO (else DEBUG)
         self.pool = pool or LinkPool()
         self._own_pool = pool is None
+        self.central = central or CentralSystems()  # where its OCPP charge points connect
+        self._own_central = central is None
         algorithm = site.algorithm
         self.plan = PhasePlan.from_timings(site.timings)
         self.core = build_core(site, node_id, keyring, epoch=int(clock() * 1000))
@@ -96,6 +103,7 @@ class NodeRuntime:
             self.pool,
             actuation=algorithm.actuation,
             addresses=addresses,
+            central=self.central,
             clock=clock,
         )
         self.health = DeviceHealth(algorithm.failsafe_hold_s, algorithm.recovery_s)
@@ -145,11 +153,14 @@ class NodeRuntime:
     # -- life cycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind the peer socket, take a first reading, and start the phase cycle."""
+        """Bind the peer socket and the OCPP central system, take a first reading, and start
+        the phase cycle."""
         peers = {n.id: split_host_port(n.peer) for n in self.site.nodes if n.id != self.node.id}
         self.transport = await UdpTransport.bind(
             split_host_port(self.node.peer), peers, self._datagram
         )
+        await self.central.start()
+        await self.central.heard(within_s=CHARGE_POINTS_WAIT_S)
         await self.devices.read()
         if self.sessions is not None:
             self._execute(self.core.restore_sessions(self.sessions.load(), self.clock()))
@@ -196,6 +207,8 @@ class NodeRuntime:
         await self.devices.close()
         if self._own_pool:
             self.pool.close()
+        if self._own_central:
+            await self.central.close()
 
     # -- inputs from the scheduler, the socket and the timers -------------------------------------
 

@@ -15,8 +15,10 @@ import pytest
 
 from config.loader import load_site
 from device_drivers.modbus import LinkPool
+from device_drivers.ocpp import CentralSystems
 from device_drivers.registry import build_driver
 from tests.conftest import EXAMPLE_NAMES, ROOT, SIMULATED_EXAMPLES, copy_site
+from tests.helpers import read_until_fresh
 
 DGI = [sys.executable, "-m", "controller"]
 
@@ -74,12 +76,19 @@ async def test_simulate_serves_every_device_of_the_example(
     rows = json.loads((tmp_path / "endpoints.json").read_text())
     site = load_site(site_path)
     assert {row["device"] for row in rows} == {d.id for d in site.devices}
-    pool = LinkPool()
-    for device in site.devices:
-        async with build_driver(device, pool) as driver:
+    pool, central = LinkPool(), CentralSystems()  # as a node: its charge points connect here
+    drivers = [build_driver(device, pool, central=central) for device in site.devices]
+    await central.start()
+    try:
+        for driver in drivers:
+            await read_until_fresh(driver, attempts=200)  # a charge point connects first
             reading = await driver.read_all()
-            assert reading.values, device.id
-    pool.close()
+            assert reading.values, driver.device_id
+    finally:
+        for driver in drivers:
+            await driver.close()
+        await central.close()
+        pool.close()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err

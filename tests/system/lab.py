@@ -18,12 +18,15 @@ from typing import Any
 import httpx
 
 from config.loader import load_site
-from config.site import Site
+from config.site import OCPP, Site
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver
 from tests.conftest import ROOT, copy_site, free_port
+from tests.helpers import until
+
+__all__ = ["DGI", "Lab", "Observer", "dgi", "until"]
 
 DGI = [sys.executable, "-m", "controller"]
 
@@ -34,13 +37,14 @@ def dgi(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 class Observer:
-    """Reads a site's devices through their Modbus servers, as any Modbus client would."""
+    """Reads a site's devices through their Modbus servers, as any Modbus client would (an
+    OCPP charge point connects to its node only: it is not read here)."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.pool = LinkPool()
         self.drivers: dict[str, DeviceDriver] = {
-            d.id: build_driver(d, self.pool) for d in site.devices
+            d.id: build_driver(d, self.pool) for d in site.devices if d.entry.transport != OCPP
         }
 
     async def read(self, *device_ids: str) -> None:
@@ -135,10 +139,13 @@ class Lab:
         self.simulator.send_signal(signal.SIGKILL)
         self.simulator.wait(10)
 
-    def start_node(self, node: str, path: Path | None = None, name: str | None = None) -> None:
+    def start_node(
+        self, node: str, path: Path | None = None, name: str | None = None, *, hold: bool = True
+    ) -> None:
+        """``dgi run`` of ``node``; ``hold``: with ``--hold-on-exit`` (no failsafe at its end)."""
         self.nodes[name or node] = self._spawn(
             name or node, "run", "--config", str(path or self.path), "--node", node,
-            "--hold-on-exit",
+            *(["--hold-on-exit"] if hold else []),
         )  # fmt: skip
 
     def stop_node(self, name: str) -> None:
@@ -183,20 +190,3 @@ class Lab:
     def alive(self) -> None:
         for name, process in self.nodes.items():
             assert process.poll() is None, f"{name} died: {self.log(name)}"
-
-
-async def until(condition: Callable[[], Any], within_s: float, what: str) -> Any:
-    """Poll ``condition`` (sync or async) until it is true; return its value."""
-    deadline = time.monotonic() + within_s
-    last: Any = None
-    while True:
-        try:
-            last = condition()
-            if asyncio.iscoroutine(last):
-                last = await last
-        except (httpx.HTTPError, DriverError, KeyError, ValueError) as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        assert time.monotonic() < deadline, f"{what} did not happen within {within_s} s: {last!r}"
-        await asyncio.sleep(0.2)

@@ -97,6 +97,17 @@ timeout_s = 3.0
 profile = "p.toml"
 """
 
+#: an EV charger over OCPP: it connects to node a's central system at 127.0.0.1:1600
+OCPP_DEVICE = """
+[[nodes.devices]]
+id = "cp1"
+type = "Evse"
+transport = "ocpp"
+host = "127.0.0.1"
+port = 1600
+"""
+OCPP_SITE = SITE + OCPP_DEVICE
+
 
 def sub(text: str, old: str, new: str) -> str:
     assert old in text, old
@@ -233,6 +244,37 @@ CASES = [
      r"nodes\[1\]\.api = '127\.0\.0\.1:８００１': port must be 1\.\.65535 in ASCII digits"),
     ("non-ascii-host", sub(SITE, 'host = "127.0.0.1"', 'host = "１２７.0.0.1"'), PROFILE,
      r"nodes\[0\]\.devices\[0\]\.host = '１２７\.0\.0\.1': host must be ASCII"),
+    # EV chargers over OCPP
+    ("ocpp-on-an-sst", sub(SITE, '"modbus_tcp"', '"ocpp"'), PROFILE,
+     r"site\.toml:12: nodes\[0\]\.devices\[0\]\.transport = 'ocpp': transport ocpp is for Evse devices \(an OCPP charge point\), not Sst"),
+    ("ocpp-without-port", sub(OCPP_SITE, "port = 1600\n", ""), PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.port: required for transport ocpp: where the node listens"),
+    ("ocpp-without-host", sub(OCPP_SITE, 'host = "127.0.0.1"\nport = 1600', "port = 1600"), PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.host: required for transport ocpp: where the node listens"),
+    ("ocpp-port-zero", sub(OCPP_SITE, "port = 1600", "port = 0"), PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.port = 0: must be 1\.\.65535 \(the charge point must know it\)"),
+    ("ocpp-two-central-systems", OCPP_SITE + sub(sub(OCPP_DEVICE, "cp1", "cp2"), "1600", "1601"), PROFILE,
+     r"nodes\[0\]\.devices\[2\] = 'cp2': the OCPP charge points of node a connect to one central system: host:port 127\.0\.0\.1:1601 must be 127\.0\.0\.1:1600, as nodes\[0\]\.devices\[1\]"),
+    ("ocpp-on-an-api-port", sub(OCPP_SITE, "port = 1600", "port = 8001"), PROFILE,
+     r"nodes\[0\]\.devices\[1\] = 'cp1': OCPP central system 127\.0\.0\.1:8001 already used by nodes\[0\]\.api"),
+    ("ocpp-two-nodes-one-address", OCPP_SITE + SECOND_NODE + sub(OCPP_DEVICE, "cp1", "cp2"), PROFILE,
+     r"nodes\[1\]\.devices\[1\] = 'cp2': OCPP central system 127\.0\.0\.1:1600 already used by nodes\[0\]\.devices\[1\]"),
+    ("modbus-device-on-the-ocpp-port", OCPP_SITE + sub(SECOND_NODE, "port = 1503", "port = 1600"), PROFILE,
+     r"nodes\[1\]\.devices\[0\] = 'gw2': host:port 127\.0\.0\.1:1600 unit 1 already used by nodes\[0\]\.devices\[1\]"),
+    ("ocpp-with-a-serial-port", OCPP_SITE + 'serial_port = "/dev/ttyUSB0"\n', PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.serial_port = '/dev/ttyUSB0': an OCPP charge point has no serial port"),
+    ("ocpp-with-verify", OCPP_SITE + "verify = true\n", PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.verify = True: for Modbus: the charge point's answer to every profile is checked anyway"),
+    ("ocpp-with-modbus-faults", OCPP_SITE + "sim = { faults = { close = true } }\n", PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.sim\.faults: a simulated OCPP charge point is not served over Modbus"),
+    ("ocpp-bad-connectors", OCPP_SITE + "sim = { connectors = 0 }\n", PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.sim\.connectors = 0: must be 1\.\.64"),
+    ("ocpp-profile-of-another-type", OCPP_SITE + 'profile = "p.toml"\n', PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.profile = 'p\.toml': profile 'test-sst' is for Sst devices, not Evse"),
+    ("connectors-on-a-modbus-evse", sub(sub(OCPP_SITE, '"ocpp"', '"simulated"'), "port = 1600", 'port = 1600\nprofile = "evse"\nsim = { connectors = 4 }'), PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.sim\.connectors: for transport ocpp only \(a simulated OCPP charge point\)"),
+    ("modbus-without-profile", sub(SITE, 'profile = "p.toml"\n', ""), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.profile: required for transport modbus_tcp"),
 ]  # fmt: skip
 
 
@@ -283,6 +325,21 @@ def test_nodes_have_their_own_links(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     write_case(tmp_path, site, PROFILE)
     result = CliRunner().invoke(app, ["check-config", "site.toml"])
     assert result.exit_code == 0, result.output
+
+
+def test_ocpp_chargers_of_a_node_share_its_central_system(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two charge points of one node at one host:port (the node's central system), with no
+    profile: each gets the shipped evse-ocpp profile; a sim table makes a simulated one."""
+    monkeypatch.chdir(tmp_path)
+    second = sub(OCPP_DEVICE, "cp1", "cp2").replace('"127.0.0.1"', '"localhost"')
+    site_path = write_case(tmp_path, OCPP_SITE + "sim = { connectors = 2 }\n" + second, PROFILE)
+    site = load_site(site_path)
+    cp1, cp2 = site.device("cp1"), site.device("cp2")
+    assert cp1.profile.name == cp2.profile.name == "evse-ocpp"
+    assert (cp1.simulated_charge_point, cp1.in_plant, cp1.simulated) == (True, True, False)
+    assert (cp2.simulated_charge_point, cp2.in_plant) == (False, False)
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo"])

@@ -32,6 +32,7 @@ PURE = sorted(
         "config/simulation.py",
         "config/site.py",
         "device_drivers/codec.py",
+        "device_drivers/ocpp_state.py",
         "device_drivers/planning.py",
         "simulators/plant.py",
         "simulators/faults.py",
@@ -56,6 +57,8 @@ FORBIDDEN = {
     "h11",
     "serial",
     "httpx",
+    "ocpp",
+    "websockets",
 }
 
 
@@ -115,6 +118,8 @@ ADAPTERS = {
     "uvicorn": {"controller/api/server.py"},
     "prometheus_client": {"controller/api/metrics.py"},
     "matplotlib": {"controller/loadtest/plot.py"},
+    "ocpp": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
+    "websockets": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
 }
 
 
