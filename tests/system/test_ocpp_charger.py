@@ -1,7 +1,9 @@
 """An OCPP charger in a lab of processes: ``dgi simulate`` plays the charge point, which
-connects to the central system of ``dgi run``; the node reads it through its API, a car that
-leaves and a charger that drops out (``dgi fault``) are seen there, and a stopping node
-releases the charger to its failsafe limit."""
+connects to the central system of ``dgi run``; the node reads it through its API, its EV
+sessions drive it (no session: nothing drawn; a booked session: its power, in the node's net
+generation; ended: nothing again), a car that leaves and a charger that drops out
+(``dgi fault``) are seen there, and a stopping node releases the charger to its failsafe
+limit."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 from config.loader import load_site
 from tests.conftest import free_port
+from tests.system.charge_client import one
 from tests.system.lab import Lab, dgi, until
 
 SITE = """\
@@ -85,12 +88,26 @@ async def test_a_node_reads_its_ocpp_charger(
 
     lab.start_simulator()
     lab.start_node("sst1", hold=False)
-    await until(lambda: reads(lab, power=14.0, connected=1.0), 30, "the node reading 14 kW")
-    await until(  # the EV power counts as drain: NG = -(3 + 14) kW
-        lambda: abs(lab.api("sst1", "/api/v1/status")["net_generation"] + 17.0) < 0.01,
+    # no session: the node lets the chargers draw nothing (the charger's own 50 kW limit goes)
+    await until(lambda: reads(lab, power=0.0, connected=1.0), 30, "the node's limit: 0 kW")
+    api = lab.site.node("sst1").api
+    booked = await one(api, "POST", "/charge", {"power_kw": 10.0})
+    assert booked.status == 201, booked.body
+    await until(lambda: reads(lab, power=10.0, connected=1.0), 15, "the session's 10 kW drawn")
+    await until(  # the EV power counts as drain: NG = -(3 + 10) kW
+        lambda: abs(lab.api("sst1", "/api/v1/status")["net_generation"] + 13.0) < 0.01,
         15,
         "the node's net generation with the chargers' draw",
     )
+    token = (tmp_path / "api.token").read_text().strip()
+    ended = await one(
+        api,
+        "DELETE",
+        f"/api/v1/sessions/{booked.body['session_id']}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert ended.status == 200, ended.body
+    await until(lambda: reads(lab, power=0.0, connected=1.0), 15, "the session's end: 0 kW")
 
     lab.fault("sst1-chargers", "--plant", "connected=0")  # the cars leave
     await until(lambda: reads(lab, power=0.0, connected=0.0), 15, "the node seeing them go")
