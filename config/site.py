@@ -70,7 +70,7 @@ class NodeEntry(Model):
     peer: HostPort
     capacity_kw: Positive = 100.0
     # the power its EV charging sessions may take together (none: capacity_kw)
-    ev_capacity_kw: Positive | None = None
+    ev_capacity_kw: Annotated[float, Field(gt=0, le=1e12)] | None = None
     devices: list[DeviceEntry] = Field(default_factory=list)
 
 

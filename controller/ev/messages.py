@@ -36,8 +36,13 @@ def _kw(value: float, limits: Limits) -> None:
         raise InvalidMessage(f"{value:g} kW is outside 0..{MAX_SESSION_KW:g}")
 
 
+#: The largest charging capacity a node may have (kW; ``ev_capacity_kw`` in the site file).
+MAX_CAPACITY_KW = 1e12
+
+
 def _figures(capacity_kw: float, load_kw: float, trend: float) -> None:
-    if not (0.0 < capacity_kw < 1e9 and -1e9 < load_kw < 1e9 and -1e6 < trend < 1e6):
+    top = MAX_CAPACITY_KW
+    if not (0.0 < capacity_kw <= top and -top <= load_kw <= 2 * top and -1e6 < trend < 1e6):
         raise InvalidMessage("charging figures out of range")
 
 

@@ -553,6 +553,7 @@ class EvModule:
         body = {**self._public(session), "entry": self.node_id}
         self.booked[session.ev_id] = body
         self.booked_ids.add(session.id)
+        self.router.ends(session.node, session.ends, session.granted_kw)
         heapq.heappush(self._forget, (session.ends, session.ev_id, session.id))
         self._answer(rid, 201, body, {}, fx)
         self._count("booked")

@@ -17,7 +17,8 @@ So the client is told "booked" only for a session its substation holds as confir
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import heapq
+from dataclasses import dataclass, field, replace
 
 from controller.ev.rules import ChargeRequest, Defaults, View, headroom, ranked
 
@@ -81,6 +82,10 @@ class Router:
     reserved: dict[str, float] = field(default_factory=dict)
     routes: dict[int, Route] = field(default_factory=dict)
     counter: int = 0
+    # sessions this entry booked at another node, by node: (end, kW), soonest first; and those
+    # that ended after that node's view was measured — its view still counts them
+    ending: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    ended: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def see(self, view: View) -> None:
         """A substation's capacity and load as it last told (its own reservations stay); an
@@ -88,6 +93,26 @@ class Router:
         held = self.views.get(view.node)
         if held is None or view.at >= held.at:
             self.views[view.node] = view
+            gone = self.ended.get(view.node)
+            if gone:
+                self.ended[view.node] = [(end, kw) for end, kw in gone if end > view.at]
+
+    def ends(self, node: str, at: float, kw: float) -> None:
+        """A session this entry booked at ``node`` ends at ``at``: from then on its power is
+        taken off that node's view, until a view measured after it comes."""
+        if node != self.node_id:
+            heapq.heappush(self.ending.setdefault(node, []), (at, kw))
+
+    def _current(self, node: str, now: float) -> View:
+        """A node's view less the sessions this entry knows have ended there since."""
+        view = self.views[node]
+        due = self.ending.get(node)
+        while due and due[0][0] <= now:
+            end, kw = heapq.heappop(due)
+            if end > view.at:
+                self.ended.setdefault(node, []).append((end, kw))
+        gone = sum(kw for end, kw in self.ended.get(node, ()) if end > view.at)
+        return replace(view, load_kw=view.load_kw - gone) if gone else view
 
     def start(self, request: ChargeRequest, now: float, up: set[str]) -> tuple[int, Ask | Full]:
         self.counter += 1
@@ -167,10 +192,11 @@ class Router:
         route.reserved = False
 
     def _next(self, route: Route, now: float, up: set[str]) -> Ask | Full:
-        views = [v for v in self.views.values() if v.node in up or v.node == self.node_id]
+        views = {n: self._current(n, now) for n in self.views if n in up or n == self.node_id}
         horizon = route.request.duration_s if self.predictive else 0.0
-        for target in ranked(views, self.reserved, exclude=route.tried, horizon_s=horizon):
-            room = headroom(self.views[target], self.reserved.get(target, 0.0), horizon)
+        order = ranked(views.values(), self.reserved, exclude=route.tried, horizon_s=horizon)
+        for target in order:
+            room = headroom(views[target], self.reserved.get(target, 0.0), horizon)
             if room + 1e-9 < self.defaults.min_power_kw:
                 break  # ranked: nobody after it has more
             route.tried.append(target)

@@ -57,6 +57,8 @@ class ApiLink:
         self.process: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        self._open = asyncio.Event()  # clear while a round runs: requests wait for its end
+        self._open.set()
 
     async def start(self, first: Snapshot) -> None:
         """Spawn the API process, hand it the first snapshot, wait until it listens."""
@@ -102,10 +104,19 @@ class ApiLink:
             return
         writer.write(json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n")
 
+    def hold(self) -> None:
+        """A round starts: take no request from the API process until :meth:`go` — a rush of
+        charging requests must not delay the round's device reads (they wait in the link)."""
+        self._open.clear()
+
+    def go(self) -> None:
+        self._open.set()
+
     async def _serve_writes(self, reader: asyncio.StreamReader) -> None:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while line := await reader.readline():
+                await self._open.wait()
                 task = asyncio.create_task(self._answer(json.loads(line)))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)

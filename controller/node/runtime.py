@@ -225,6 +225,8 @@ class NodeRuntime:
             return
         self._busy = True
         started = time.perf_counter()
+        if self.api is not None:
+            self.api.hold()
         try:
             readings = self._judged(await self.devices.read())
             if not self.operator_enabled:  # the operator gate acts like the Logger's dgiEnable
@@ -234,6 +236,8 @@ class NodeRuntime:
             self.chargers.retry()
         finally:
             self._busy = False
+            if self.api is not None:
+                self.api.go()
             duration = time.perf_counter() - started
             self.figures.rounds.observe(duration)
             self.last_round_at = self.clock()

@@ -1,0 +1,146 @@
+"""EV charging through one entry node, and what it does to the control loop.
+
+    .venv/bin/python bench/ev_charging.py [--rushes 5] [--rates 500,1000,2000] [--seconds 5]
+
+The simulator and three ``dgi run --trace`` processes on loopback (three-substations, fast-5
+timings, group management), each with room for every session the run books. First the nodes
+run alone for ``--quiet`` seconds; then ``dgi loadtest`` (its own process) releases
+``--rushes`` rushes of 500 requests through sst1, one every 3 s; then a sustained load at each
+of ``--rates`` for ``--seconds``. Prints, per rush and rate: answered, booked, failures,
+latency p50/p99, throughput, per-substation counts and the largest max − min of active
+sessions at any instant; and the LB round p50/p99 of the entry node unloaded and during the
+rushes. Targets: rush p99 ≤ 100 ms, ≥ 2000 requests/s sustained, max − min ≤ 1, the LB round
+p99 within +20 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from lb_round import free_port, pct, rewrite_ports, spawn, wait_for, wait_ready  # noqa: E402
+
+DGI = [sys.executable, "-m", "controller"]
+NODES = ("sst1", "sst2", "sst3")
+
+
+def site_copy(directory: Path) -> tuple[Path, str]:
+    text = (ROOT / "config/examples/three-substations.toml").read_text()
+    text = re.sub(r"(?m)^(\s*port\s*=\s*)\d+", r"\g<1>0", text)
+    text = re.sub(r'"127\.0\.0\.1:\d+"', lambda _: f'"127.0.0.1:{free_port()}"', text)
+    text = text.replace("capacity_kw = 60.0", "capacity_kw = 60.0\nev_capacity_kw = 1e9")
+    path = directory / "site.toml"
+    path.write_text(text)
+    subprocess.run(
+        [*DGI, "keygen", str(directory / "group.key")], check=True, capture_output=True, cwd=ROOT
+    )
+    api = re.search(r'id = "sst1"\napi = "([^"]+)"', text)
+    assert api is not None
+    return path, api.group(1)
+
+
+def rounds_between(trace: Path, spans: list[tuple[float, float]]) -> list[float]:
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    return [
+        e["data"]["duration_s"]
+        for e in events
+        if e["kind"] == "round" and any(a <= e["t"] <= b for a, b in spans)
+    ]
+
+
+def loadtest(url: str, *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [*DGI, "loadtest", "--url", url, "--json", "--substations", ",".join(NODES), *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    figures: dict[str, Any] = json.loads(out.stdout)
+    return figures
+
+
+def line(label: str, f: dict[str, Any]) -> str:
+    lat = f["latency_ms"]
+    per = " ".join(f"{n} {f['per_substation'].get(n, 0)}" for n in NODES)
+    return (
+        f"  {label:<18} answered {f['answered']:>5}/{f['requests']:<5} booked {f['booked']:>5} "
+        f"failed {f['failed']:>3} · p50 {lat['p50']:7.1f} p99 {lat['p99']:7.1f} ms · "
+        f"{f['answered_per_s']:6.0f}/s · {per} · max−min {f['max_spread']}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quiet", type=float, default=10.0)
+    parser.add_argument("--rushes", type=int, default=5)
+    parser.add_argument("--rates", default="500,1000,2000")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        site, api = site_copy(Path(tmp))
+        endpoints = Path(tmp) / "endpoints.json"
+        procs = [spawn([*DGI, "simulate", "--config", str(site), "--endpoints", str(endpoints)])]
+        rushes: list[dict[str, Any]] = []
+        sustained: list[tuple[float, dict[str, Any]]] = []
+        try:
+            wait_for(endpoints, procs[0])
+            rewrite_ports(site, endpoints)
+            for node in NODES:
+                trace = Path(tmp) / f"{node}.trace"
+                procs.append(spawn([*DGI, "run", "--config", str(site), "--node", node,
+                                    "--trace", str(trace)]))  # fmt: skip
+            wait_ready(api)
+            time.sleep(3.0)  # the group forms
+            quiet = (time.time(), time.time() + args.quiet)
+            time.sleep(args.quiet)
+            loaded = []
+            for _ in range(args.rushes):
+                started = time.time()
+                rushes.append(loadtest(f"http://{api}", "--mode", "rush", "--requests", "500",
+                                       "--duration-s", "2"))  # fmt: skip
+                loaded.append((started, time.time()))
+                time.sleep(3.0)
+            for rate in (float(r) for r in args.rates.split(",")):
+                sustained.append((rate, loadtest(
+                    f"http://{api}", "--mode", "sustained", "--rate", f"{rate:g}",
+                    "--duration", f"{args.seconds:g}", "--duration-s", "2",
+                )))  # fmt: skip
+                time.sleep(3.0)
+            time.sleep(1.0)  # let the trace reach the file
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(10)
+        trace = Path(tmp) / "sst1.trace"
+        unloaded = rounds_between(trace, [quiet])
+        during = rounds_between(trace, loaded)
+    print("EV charging through sst1 of three dgi run processes (three-substations, fast-5)")
+    for i, figures in enumerate(rushes, 1):
+        print(line(f"rush {i} of 500", figures))
+    p99s = sorted(f["latency_ms"]["p99"] for f in rushes)
+    print(f"  rush p99, median of {len(rushes)}: {p99s[len(p99s) // 2]:.1f} ms (target ≤ 100 ms)")
+    for rate, figures in sustained:
+        print(line(f"sustained {rate:g}/s", figures))
+    best = max((f["answered_per_s"] for _, f in sustained if f["failed"] == 0), default=0.0)
+    print(f"  sustained without failures: up to {best:.0f} answers/s (target ≥ 2000)")
+    print("LB round of the entry node (device reads, decision, sends)")
+    for label, rounds in (("unloaded", unloaded), ("during the rushes", during)):
+        p50, p99 = pct(rounds, 0.5) * 1000, pct(rounds, 0.99) * 1000
+        print(f"  {label + ' p50 / p99':<30} {p50:.2f} / {p99:.2f} ms ({len(rounds)} rounds)")
+    change = pct(during, 0.99) / pct(unloaded, 0.99) - 1
+    print(f"  p99 change                     {change * 100:+.1f} % (target: within +20 %)")
+
+
+if __name__ == "__main__":
+    main()
