@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from controller.core.collected import Collected, MemberState  # noqa: E402
 from controller.core.effects import Answer, Effect, Send, StartTimer  # noqa: E402
 from controller.core.group import Group  # noqa: E402
-from controller.ev.module import EvModule, EvSettings  # noqa: E402
+from controller.ev.module import EvModule  # noqa: E402
+from controller.ev.settings import EvSettings  # noqa: E402
 
 NODES = ("sst1", "sst2", "sst3")
 CAPACITY_KW = 100.0

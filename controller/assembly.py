@@ -14,8 +14,9 @@ from config.topology import Topology
 from controller.core.group import Group
 from controller.core.messages import Limits
 from controller.core.node_core import NodeCore
-from controller.ev.module import EvModule, EvSettings
+from controller.ev.module import EvModule
 from controller.ev.rules import Defaults
+from controller.ev.settings import EvSettings
 from controller.gm.core import GroupManager
 from controller.gm.settings import GmSettings
 from controller.lb.core import LoadBalancer

@@ -147,8 +147,12 @@ class Router:
         return Booked(target, session)
 
     def refused(self, rid: int, target: str, now: float, up: set[str]) -> Ask | Full | None:
+        """The target refused; ignored when it holds an admission for the request already (a
+        copy of the ask that it refused before, or after, admitting the other)."""
         route = self.routes.get(rid)
         if route is None or route.asking != target or route.booked is not None:
+            return None
+        if route.confirming is not None:
             return None
         self._release(route)
         return self._next(route, now, up)

@@ -25,8 +25,9 @@ from controller.core.effects import (
 )
 from controller.core.group import Group
 from controller.core.messages import Message
-from controller.ev.module import EvModule, EvSettings
+from controller.ev.module import EvModule
 from controller.ev.rules import Defaults
+from controller.ev.settings import EvSettings
 
 NODES = ("a", "b", "c")
 
@@ -128,9 +129,12 @@ class Net:
         self.boot(node, epoch)
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_a_lossy_rush_with_a_target_that_dies_books_each_ev_once(seed: int) -> None:
-    net = Net(seed)
+@pytest.mark.parametrize("loss", [0.1, 0.3])
+@pytest.mark.parametrize("seed", range(100))
+def test_a_lossy_rush_with_a_target_that_dies_books_each_ev_once(seed: int, loss: float) -> None:
+    """(A copy of an ask refused after the target admitted the other copy once left a booking
+    nobody was told of: seed 293 at 20 % loss and 10 % duplicates.)"""
+    net = Net(seed, loss=loss, duplicate=0.2)
     rng = random.Random(seed)
     tokens = itertools.count(1)
     asked: dict[int, str] = {}
