@@ -75,17 +75,20 @@ class EvSettings(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> EvSettings:
+        problems = []
         if not self.min_power_kw <= self.power_kw <= self.max_power_kw:
-            raise ValueError("power_kw must be within min_power_kw..max_power_kw")
+            problems.append("power_kw must be within min_power_kw..max_power_kw")
         if self.duration_s > self.max_duration_s:
-            raise ValueError("duration_s must be at most max_duration_s")
+            problems.append("duration_s must be at most max_duration_s")
         if self.max_duration_s > 604_800.0:
-            raise ValueError("max_duration_s must be at most 604800 (a week)")
+            problems.append("max_duration_s must be at most 604800 (a week)")
         if self.routing == "predictive" and not self.count_base_load:
-            raise ValueError('routing = "predictive" needs count_base_load = true (it predicts '
-                             "the base load)")  # fmt: skip
+            problems.append('routing = "predictive" needs count_base_load = true (it predicts '
+                            "the base load)")  # fmt: skip
         if self.answer_timeout_s >= self.hold_s:
-            raise ValueError("answer_timeout_s must be shorter than hold_s")
+            problems.append("answer_timeout_s must be shorter than hold_s")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

@@ -275,6 +275,16 @@ CASES = [
      r"nodes\[0\]\.devices\[1\]\.sim\.connectors: for transport ocpp only \(a simulated OCPP charge point\)"),
     ("modbus-without-profile", sub(SITE, 'profile = "p.toml"\n', ""), PROFILE,
      r"nodes\[0\]\.devices\[0\]\.profile: required for transport modbus_tcp"),
+    ("ev-every-rule-at-once", sub(SITE, "[[nodes]]", '[ev]\nrouting = "predictive"\npower_kw = 0.5\nanswer_timeout_s = 9.0\n\n[[nodes]]'), PROFILE,
+     r"ev = .*power_kw must be within min_power_kw\.\.max_power_kw; routing = \"predictive\" needs count_base_load = true .*; answer_timeout_s must be shorter than hold_s"),
+    ("ev-a-week-at-most", sub(SITE, "[[nodes]]", "[ev]\nmax_duration_s = 1e7\n\n[[nodes]]"), PROFILE,
+     r"max_duration_s must be at most 604800 \(a week\)"),
+    ("ev-unknown-key", sub(SITE, "[[nodes]]", "[ev]\npower = 7.0\n\n[[nodes]]"), PROFILE,
+     r"ev\.power.*unknown key"),
+    ("ev-capacity-not-positive", sub(SITE, "peer = \"127.0.0.1:9001\"", "peer = \"127.0.0.1:9001\"\nev_capacity_kw = 0.0"), PROFILE,
+     r"nodes\[0\]\.ev_capacity_kw = 0\.0: must be > 0"),
+    ("ev-capacity-too-large", sub(SITE, "peer = \"127.0.0.1:9001\"", "peer = \"127.0.0.1:9001\"\nev_capacity_kw = 1e13"), PROFILE,
+     r"nodes\[0\]\.ev_capacity_kw = 10000000000000\.0: must be <= 1000000000000\.0"),
 ]  # fmt: skip
 
 
