@@ -44,7 +44,7 @@ from controller.api.guard import (
 )
 from controller.api.metrics import Registry, SnapshotCollector, exposition
 from controller.api.readiness import readiness
-from controller.ev.rules import MAX_ID, Defaults
+from controller.ev.rules import Defaults, request_schema
 
 Json = dict[str, Any]
 API_VERSION = "1.1.0"
@@ -311,34 +311,6 @@ def _relay(reply: Json) -> JSONResponse:
     return JSONResponse(reply["body"], status_code=reply["status"], headers=reply.get("headers"))
 
 
-def charge_schema(d: Defaults) -> Json:
-    """The body of a charging request, exactly as the node judges it
-    (:func:`controller.ev.rules.parse_request`) with the default ``[ev]`` limits: every field
-    optional, none null, energy_kwh or duration_s."""
-    return {
-        "title": "ChargeRequest",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "ev_id": {
-                "type": "string",
-                "pattern": f"^[ -~]{{1,{MAX_ID}}}$",
-                "description": "idempotency key: the same ev_id gets the same answer",
-            },
-            "power_kw": {"type": "number", "minimum": d.min_power_kw,
-                         "maximum": d.max_power_kw, "description": "default [ev] power_kw"},
-            "energy_kwh": {"type": "number", "exclusiveMinimum": 0,
-                           "maximum": d.max_energy_kwh, "description": "or duration_s"},
-            "duration_s": {"type": "number", "exclusiveMinimum": 0,
-                           "maximum": d.max_duration_s, "description": "or energy_kwh"},
-            "priority": {"type": "integer", "minimum": -10, "maximum": 10},
-        },
-        "not": {"required": ["energy_kwh", "duration_s"]},
-        "description": "A charging request; every field is optional (an empty body or none "
-        "takes the site's [ev] defaults; the limits shown are the defaults).",
-    }  # fmt: skip
-
-
 async def charge_reply(state: ApiState, raw: bytes) -> tuple[int, Json, dict[str, str]]:
     """The answer to a charging request's body: the node's, or 422 for a body that is not a
     JSON object. The one implementation, behind the route and behind the body guard's fast
@@ -376,7 +348,7 @@ def _charging(app: FastAPI, state: ApiState, authorised: Callable[..., Any]) -> 
     body_schema = {
         "requestBody": {
             "required": False,
-            "content": {"application/json": {"schema": charge_schema(Defaults())}},
+            "content": {"application/json": {"schema": request_schema(Defaults())}},
         }
     }
 

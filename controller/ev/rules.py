@@ -145,6 +145,34 @@ def _float(value: object) -> float:
     return float(value)
 
 
+def request_schema(d: Defaults) -> dict[str, object]:
+    """The body of a charging request as JSON Schema, exactly as :func:`parse_request` judges
+    it with the limits ``d``: every field optional, none null, energy_kwh or duration_s (the
+    API's OpenAPI document shows it with the defaults)."""
+    return {
+        "title": "ChargeRequest",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "ev_id": {
+                "type": "string",
+                "pattern": f"^[ -~]{{1,{MAX_ID}}}$",
+                "description": "idempotency key: the same ev_id gets the same answer",
+            },
+            "power_kw": {"type": "number", "minimum": d.min_power_kw,
+                         "maximum": d.max_power_kw, "description": "default [ev] power_kw"},
+            "energy_kwh": {"type": "number", "exclusiveMinimum": 0,
+                           "maximum": d.max_energy_kwh, "description": "or duration_s"},
+            "duration_s": {"type": "number", "exclusiveMinimum": 0,
+                           "maximum": d.max_duration_s, "description": "or energy_kwh"},
+            "priority": {"type": "integer", "minimum": -10, "maximum": 10},
+        },
+        "not": {"required": ["energy_kwh", "duration_s"]},
+        "description": "A charging request; every field is optional (an empty body or none "
+        "takes the site's [ev] defaults; the limits shown are the defaults).",
+    }  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Session:
     """An admitted request: ``granted_kw`` at ``node`` from ``started`` until ``ends``."""
