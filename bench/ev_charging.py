@@ -4,7 +4,7 @@
 
 The simulator and three ``dgi run --trace`` processes on loopback (three-substations, fast-5
 timings, group management), each with room for every session the run books. First the nodes
-run alone for ``--quiet`` seconds; then ``dgi loadtest`` (its own process) releases
+run alone for ``--quiet`` seconds; then ``dgi loadtest`` (its own process, nice 10) releases
 ``--rushes`` rushes of 500 requests through sst1, one every 3 s; then a sustained load at each
 of ``--rates`` for ``--seconds``. Prints, per rush and rate: answered, booked, failures,
 latency p50/p99, throughput, per-substation counts and the largest max − min of active
@@ -59,8 +59,11 @@ def rounds_between(trace: Path, spans: list[tuple[float, float]]) -> list[float]
 
 
 def loadtest(url: str, *args: str) -> dict[str, Any]:
+    """``dgi loadtest`` at lower CPU priority, as ``bench/api_load.py`` runs wrk: the clients
+    stand for cars' apps and a booking service on other machines."""
     out = subprocess.run(
-        [*DGI, "loadtest", "--url", url, "--json", "--substations", ",".join(NODES), *args],
+        ["nice", "-n", "10", *DGI, "loadtest", "--url", url, "--json",
+         "--substations", ",".join(NODES), *args],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
     )  # fmt: skip
     figures: dict[str, Any] = json.loads(out.stdout)
