@@ -143,7 +143,11 @@ class EvModule:
         fx: list[Effect] = []
         session = self.target.end(session_id, fx) if session_id in self.target.confirmed else None
         if session is None:
-            fx.append(Answer(token, 404, {"error": f"no session {session_id} at {self.node_id}"}))
+            text = f"no session {session_id} at {self.node_id}"
+            holder = session_id.rsplit("-", 2)[0] if session_id.count("-") >= 2 else None
+            if holder and holder != self.node_id:
+                text += f" (a session is ended at the substation that holds it: {holder})"
+            fx.append(Answer(token, 404, {"error": text}))
         else:
             fx.append(Answer(token, 200, {**public(session), "ended": now}))
         return fx
