@@ -17,6 +17,7 @@ from controller.core.effects import Note
 
 if TYPE_CHECKING:
     from controller.cli.demo_cmd import Tracker
+    from controller.node.runtime import NodeRuntime
 
 COLOURS = {"supply": "green", "demand": "red", "normal": "white"}
 
@@ -92,7 +93,8 @@ class DemoView:
                 f"migrations {self.migrations}, last {self.last_migration()}" + self._converged()
             ),
         )
-        for column in ("node", "state", "G kW", "NG kW", "PG kW", "K kW", "in", "out", "PStar kW"):
+        columns = ("node", "state", "G kW", "NG kW", "PG kW", "K kW", "in", "out", "PStar kW", "EV")
+        for column in columns:
             table.add_column(column, justify="left" if column in ("node", "state") else "right")
         for node in self.nodes:
             lb = node.lb
@@ -107,6 +109,7 @@ class DemoView:
                 str(lb.migrations_in),
                 str(lb.migrations_out),
                 "—" if written is None else f"{written:.3f}",
+                ev_sessions(node),
             )
         return table
 
@@ -127,3 +130,11 @@ class DemoView:
             return ""
         settled = self.tracker.converged_at()
         return "" if settled is None else f" · converged {settled:.2f} s after the first round"
+
+
+def ev_sessions(node: NodeRuntime) -> str:
+    """Its charging sessions and what they book (— without EV charging)."""
+    ev = node.core.ev
+    if ev is None:
+        return "—"
+    return f"{len(ev.confirmed)} · {ev.booked_kw():.0f} kW"
