@@ -270,6 +270,28 @@ def probe(
     sys.exit(asyncio.run(run_probe(site, node, device, console, errors, as_json=as_json)))
 
 
+@app.command("points-list")
+def points_list(
+    config: Annotated[Path, typer.Argument(help="site file")],
+    node: Annotated[
+        str | None, typer.Option("--node", "-n", help="only this node's points (default: all)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv (RFC 4180) or markdown")] = "csv",
+) -> None:
+    """Every point a node reads or writes: the sheet to configure a HIL testbed from."""
+    from controller.cli.points_cmd import FORMATS, RENDERERS, point_rows
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter("must be csv or markdown", param_hint="--format")
+    site = load_or_exit(config)
+    try:
+        rows = point_rows(site, node)
+    except KeyError as exc:
+        typer.echo(f"error: {exc.args[0]}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(RENDERERS[fmt](rows), nl=False)
+
+
 @app.command()
 def audit(
     config: ConfigOption,

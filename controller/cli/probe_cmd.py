@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from config.site import OCPP, Device, Site
+from controller.cli.points_cmd import link
 from device_drivers.base import PointProbe
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver
@@ -75,17 +76,12 @@ def select(site: Site, node: str | None, device: str | None) -> list[Device]:
 
 
 def where(device: Device) -> str:
-    entry = device.entry
-    if entry.transport == "fake":
-        return "fake (configured values)"
-    if entry.transport == OCPP:
-        return f"ocpp charge point, connects to its node at ws://{entry.host}:{entry.port}/ocpp/"
-    if entry.serial_port:
-        return (
-            f"rtu {entry.serial_port} {entry.baudrate} {entry.bytesize}{entry.parity}"
-            f"{entry.stopbits} unit {entry.unit}"
-        )
-    return f"tcp {entry.host or '127.0.0.1'}:{entry.port} unit {entry.unit}"
+    transport = device.entry.transport
+    if transport == "fake":
+        return f"fake ({link(device)})"
+    if transport == OCPP:
+        return f"ocpp charge point, connects to its node at {link(device)}"
+    return f"{'rtu' if device.entry.serial_port else 'tcp'} {link(device)}"
 
 
 async def probe_devices(devices: list[Device]) -> list[Probed]:
