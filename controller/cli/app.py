@@ -263,14 +263,16 @@ def probe(
     sunspec: Annotated[bool, typer.Option(help="list the SunSpec models instead")] = False,
 ) -> None:
     """Read every point of a site's devices once and never write: a safe first contact."""
-    from controller.cli.probe_cmd import run_probe, run_sunspec_scan
+    from controller.cli.probe_cmd import run_probe
 
     setup_logging(0, quiet=True)
     site = load_or_exit(config)
     errors = Console(stderr=True)
-    if sunspec:
-        sys.exit(asyncio.run(run_sunspec_scan(site, node, device, console, errors)))
-    sys.exit(asyncio.run(run_probe(site, node, device, console, errors, as_json=as_json)))
+    sys.exit(
+        asyncio.run(
+            run_probe(site, node, device, console, errors, as_json=as_json, sunspec=sunspec)
+        )
+    )
 
 
 @app.command()

@@ -155,12 +155,15 @@ async def run_probe(
     errors: Console,
     *,
     as_json: bool = False,
+    sunspec: bool = False,
 ) -> int:
     try:
         devices = select(site, node, device)
     except SelectionError as exc:
         errors.print(f"error: {exc}", highlight=False)
         return 2
+    if sunspec:
+        return await run_sunspec_scan(devices, console, errors)
     probed = await probe_devices(devices)
     failed = [p for p in probed if p.errors]
     if as_json:
@@ -211,15 +214,8 @@ def scan_table(found: Scan) -> Table:
     return table
 
 
-async def run_sunspec_scan(
-    site: Site, node: str | None, device: str | None, console: Console, errors: Console
-) -> int:
+async def run_sunspec_scan(devices: list[Device], console: Console, errors: Console) -> int:
     """``dgi probe --sunspec``: exit 1 when a selected device has no readable chain."""
-    try:
-        devices = select(site, node, device)
-    except SelectionError as exc:
-        errors.print(f"error: {exc}", highlight=False)
-        return 2
     results = await scan_devices(devices)
     for chosen, found in zip(devices, results, strict=True):
         if isinstance(found, str):

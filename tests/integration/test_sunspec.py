@@ -17,8 +17,9 @@ from config.loader import load_site
 from device_drivers.modbus import LinkPool
 from device_drivers.registry import build_driver
 from simulators.runner import Simulation
-from tests.conftest import ROOT, copy_site, require_tool
+from tests.conftest import ROOT, copy_site
 from tests.helpers import on_any_port
+from tests.integration.test_mbpoll import mbpoll
 
 SITE = "lab-sunspec.toml"
 
@@ -84,27 +85,13 @@ async def test_dgi_probe_discovers_the_models(tmp_path: Path) -> None:
     assert "sst1-gateway: no SunSpec marker 'SunS' at 40000, 0 or 50000" in err
 
 
-async def mbpoll(sim: Simulation, device_id: str, *args: str) -> str:
-    host, port = sim.address(device_id)
-    proc = await asyncio.create_subprocess_exec(
-        require_tool("mbpoll"), "-m", "tcp", "-p", str(port), "-a", "1", "-0", "-1", *args,
-        "--", host, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
-
-
 async def test_mbpoll_reads_the_marker_and_the_power(sim: Simulation) -> None:
-    out = await mbpoll(sim, "sst1-pv", "-r", "40000", "-c", "2", "-t", "4:hex")
+    rc, out = await mbpoll(sim, "sst1-pv", "-r", "40000", "-c", "2", "-t", "4:hex")
+    assert rc == 0, out
     assert "[40000]: \t0x5375" in out, out  # "Su"
     assert "[40001]: \t0x6E53" in out, out  # "nS"
-    out = await mbpoll(sim, "sst1-pv", "-r", "40084", "-c", "2", "-t", "4")  # W, W_SF
+    rc, out = await mbpoll(sim, "sst1-pv", "-r", "40084", "-c", "2", "-t", "4")  # W, W_SF
+    assert rc == 0, out
     w, sf = (int(line.split()[-1]) for line in out.splitlines() if line.startswith("[400"))
     assert sf == 1
     assert w * 10**sf / 1000 == pytest.approx(sim.plant.read("sst1-pv", "generation"), abs=0.006)
