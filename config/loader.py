@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from config import sunspec
 from config.addresses import Endpoint
 from config.device_types import device_types
 from config.errors import ConfigError, ConfigIssue, display_path, format_path
@@ -379,6 +380,12 @@ class _SiteChecker:
         reference = entry.profile or (OCPP_PROFILE if entry.transport == OCPP else None)
         if reference is None:
             return None  # _check_transport reports it
+        if reference.startswith(sunspec.PREFIX):
+            try:
+                return sunspec.sunspec_profile(reference)
+            except sunspec.SunSpecError as exc:
+                self.add((*loc, "profile"), str(exc), entry.profile)
+                return None
         path = resolve_profile_path(reference, self.path.parent).resolve()
         if path not in self._profiles:
             if not path.is_file():

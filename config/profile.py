@@ -99,6 +99,12 @@ class Point:
     failsafe: float | None
     roles: frozenset[Role]
     description: str = ""
+    #: Another point of the profile holding a power-of-ten exponent (a SunSpec ``*_SF``):
+    #: engineering value = raw × scale × 10^exponent + offset.
+    scale_factor: str | None = None
+    #: A value the device always reports (SunSpec marker, model headers, the simulator's
+    #: scale factors); the simulator serves it, the driver reads it as any other point.
+    fixed: float | None = None
 
     @property
     def count(self) -> int:

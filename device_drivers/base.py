@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from config.profile import BIT_TABLES, Point, Profile
-from device_drivers.codec import CodecError, decode, encode
+from device_drivers.codec import CodecError, decode, encode, exponent_of
 from device_drivers.errors import (
     DeviceExceptionError,
     DeviceRangeError,
@@ -116,6 +116,11 @@ class DeviceDriver(ABC):
             except DriverError as exc:
                 self._failed(exc)
                 raise
+        try:
+            decoded = self._scaled(decoded)
+        except DriverError as exc:
+            self._failed(exc)
+            raise
         now = self.clock()
         self.values.update({name: PointValue(value, now) for name, value in decoded.items()})
         self.stats.reads += 1
@@ -135,13 +140,34 @@ class DeviceDriver(ABC):
                 raise DeviceValueError(self.device_id, f"{point.span()} {exc}") from exc
         return values
 
+    def _scaled(self, decoded: dict[str, float | None]) -> dict[str, float | None]:
+        """Apply each ``scale_factor`` point (read in this round, any block) to its points,
+        then check their limits (see ``_plausible``)."""
+        scaled = dict(decoded)
+        for point in self.profile.points:
+            if point.scale_factor is None or decoded.get(point.name) is None:
+                continue
+            try:
+                exponent = exponent_of(point, decoded.get(point.scale_factor))
+                value = (decoded[point.name] or 0.0) * 10.0**exponent
+                problem = outside_limits(point, value, self.profile.name)
+                if problem is not None:
+                    raise CodecError(problem)
+            except CodecError as exc:
+                raise DeviceValueError(self.device_id, f"{point.span()} {exc}") from exc
+            scaled[point.name] = value
+        return scaled
+
     def _plausible(self, point: Point, registers: list[int]) -> float | None:
-        """The decoded value, or CodecError when no device could truly report it."""
+        """The decoded value, or CodecError when no device could truly report it (the limits
+        of a point with a scale factor are checked once it is applied, in ``_scaled``)."""
         value = decode(point, registers)
         if value is None:
             if point.is_state:
                 raise CodecError(f"{point.name} reports no value (1e8)")
             return None
+        if point.scale_factor is not None:
+            return value
         problem = outside_limits(point, value, self.profile.name)
         if problem is not None:
             raise CodecError(problem)
@@ -244,7 +270,8 @@ class DeviceDriver(ABC):
                 self.device_id, f"{point.name} = {value}: outside {point.min}..{point.max}"
             )
         try:
-            registers = encode(point, value)
+            exponent = await self._exponent(point)
+            registers = encode(point, value, exponent)
         except CodecError as exc:
             raise DeviceRangeError(self.device_id, str(exc)) from exc
         self.stats.requests += 1
@@ -259,6 +286,18 @@ class DeviceDriver(ABC):
         except DriverError as exc:
             self._failed(exc)
             raise
+
+    async def _exponent(self, point: Point) -> int:
+        """The power of ten a write to ``point`` is scaled by: its scale factor, read now."""
+        if point.scale_factor is None:
+            return 0
+        factor = self.profile.point(point.scale_factor)
+        try:
+            registers = await self._read_registers(factor.table, factor.address, factor.count)
+        except DriverError as exc:
+            self._failed(exc)
+            raise
+        return exponent_of(point, decode(factor, registers))
 
     async def _verify(self, point: Point, written: list[int]) -> None:
         self.stats.requests += 1

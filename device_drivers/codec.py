@@ -11,9 +11,11 @@ BADC       ``BA DC`` (bytes swapped in each word)    ``BA DC FE HG``
 DCBA       ``DC BA`` (fully little-endian)           ``HG FE DC BA``
 =========  =======================================  =====================
 
-Engineering value = raw × scale + offset. A float that is exactly 1e8 (FREEDM's
-``NULL_COMMAND``) reads as ``None`` — "no value"; NaN and ±inf are refused (a device that
-reports them is faulty, and a NaN summed as 0 kW would be a lie).
+Engineering value = raw × scale × 10^exponent + offset, the exponent being 0 except for a
+point with a ``scale_factor`` (SunSpec): the caller reads that other register and passes it.
+A float that is exactly 1e8 (FREEDM's ``NULL_COMMAND``) reads as ``None`` — "no value"; NaN
+and ±inf are refused (a device that reports them is faulty, and a NaN summed as 0 kW would be
+a lie).
 """
 
 from __future__ import annotations
@@ -95,18 +97,18 @@ def decode_raw(registers: Sequence[int], value_type: str, word_order: str = "ABC
     return float(raw)
 
 
-def encode(point: Point, value: float) -> list[int]:
+def encode(point: Point, value: float, exponent: int = 0) -> list[int]:
     """Engineering value → registers of ``point`` (or ``[0/1]`` for a bit)."""
     if not math.isfinite(value):
         raise CodecError(f"{point.name}: {value!r} is not a finite number")
-    raw = (value - point.offset) / point.scale
+    raw = (value - point.offset) / (point.scale * 10.0**exponent)
     try:
         return encode_raw(raw, point.type, point.word_order)
     except CodecError as exc:
         raise CodecError(f"{point.name}: {exc}") from None
 
 
-def decode(point: Point, registers: Sequence[int]) -> float | None:
+def decode(point: Point, registers: Sequence[int], exponent: int = 0) -> float | None:
     """Registers of ``point`` → engineering value, or ``None`` for "no value" (1e8).
 
     Raise :class:`CodecError` for NaN or an infinity.
@@ -116,7 +118,22 @@ def decode(point: Point, registers: Sequence[int]) -> float | None:
         raise CodecError(f"{point.name} = {raw}: not a finite number")
     if point.type in ("float32", "float64") and raw == NO_VALUE:
         return None
-    return raw * point.scale + point.offset
+    return raw * point.scale * 10.0**exponent + point.offset
+
+
+#: SunSpec's "not implemented" value of a ``sunssf`` (int16) scale factor.
+SF_NOT_IMPLEMENTED = -32768
+
+
+def exponent_of(point: Point, factor: float | None) -> int:
+    """The exponent a scale-factor point's value gives ``point``; CodecError when unusable."""
+    if factor is None or factor == SF_NOT_IMPLEMENTED:
+        raise CodecError(f"{point.name}: its scale factor {point.scale_factor} is not implemented")
+    if not -10 <= factor <= 10 or factor != int(factor):
+        raise CodecError(
+            f"{point.name}: scale factor {point.scale_factor} = {factor:g}: must be -10..10"
+        )
+    return int(factor)
 
 
 def float_bits(bits: int) -> float:

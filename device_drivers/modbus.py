@@ -273,6 +273,11 @@ class ModbusDriver(DeviceDriver):
             )
         return registers
 
+    async def read_holding(self, address: int, count: int) -> list[int]:
+        """Read holding registers outside the profile (``dgi probe --sunspec``)."""
+        self.stats.requests += 1
+        return await self._read_registers("holding", address, count)
+
     async def _read_bits(self, table: str, address: int, count: int) -> list[bool]:
         what = f"{span(table, address, count)} read"
         method = _READERS[table]

@@ -88,7 +88,10 @@ class DeviceImage:
         ]
 
     def value_of(self, point: Point) -> float | None:
-        """What the plant holds for a point: the state, or the last command for command points."""
+        """What the plant holds for a point: the state, or the last command for command points
+        (a fixed point — a SunSpec marker, header or scale factor — holds its value)."""
+        if point.fixed is not None:
+            return point.fixed
         if point.is_state:
             return self.plant.read(self.device.id, point.signal)
         return self.plant.commanded(self.device.id, point.signal)
@@ -113,6 +116,12 @@ class DeviceImage:
             return None
         return self._write(table, start_address, address, registers, list(set_values))
 
+    def exponent(self, point: Point) -> int:
+        """The power of ten of ``point``'s scale factor (the fixed value this device serves)."""
+        if point.scale_factor is None:
+            return 0
+        return int(self.device.profile.point(point.scale_factor).fixed or 0)
+
     def _refresh(self, table: str, start: int, registers: list[int]) -> None:
         for point in self._points[table]:
             reported = self.faults.reported(point)
@@ -127,7 +136,9 @@ class DeviceImage:
                 words = forced_registers(point, reported)
             else:
                 try:
-                    words = encode(point, NO_VALUE if value is None else value)
+                    words = encode(
+                        point, NO_VALUE if value is None else value, self.exponent(point)
+                    )
                 except CodecError:
                     words = [0] * point.count
             offset = point.address - start
@@ -157,7 +168,9 @@ class DeviceImage:
                 image[address - start : address - start + len(values)] = [int(v) for v in values]
                 offset = point.address - start
                 try:
-                    decoded = decode(point, image[offset : offset + point.count])
+                    decoded = decode(
+                        point, image[offset : offset + point.count], self.exponent(point)
+                    )
                 except CodecError:
                     return ExcCodes.ILLEGAL_VALUE
                 if decoded is None:

@@ -260,6 +260,7 @@ def probe(
     node: Annotated[str | None, typer.Option(help="only this node's devices")] = None,
     device: Annotated[str | None, typer.Option(help="only this device")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the points as JSON")] = False,
+    sunspec: Annotated[bool, typer.Option(help="list the SunSpec models instead")] = False,
 ) -> None:
     """Read every point of a site's devices once and never write: a safe first contact."""
     from controller.cli.probe_cmd import run_probe
@@ -267,7 +268,11 @@ def probe(
     setup_logging(0, quiet=True)
     site = load_or_exit(config)
     errors = Console(stderr=True)
-    sys.exit(asyncio.run(run_probe(site, node, device, console, errors, as_json=as_json)))
+    sys.exit(
+        asyncio.run(
+            run_probe(site, node, device, console, errors, as_json=as_json, sunspec=sunspec)
+        )
+    )
 
 
 @app.command("points-list")

@@ -3,6 +3,10 @@
 For each selected device it prints a table of point, where it lives, the raw registers, the
 decoded value, its unit and any error, then one line per device; it exits 1 when any device
 failed (unreachable, refused a read, or reported a value no device could truly hold).
+
+With ``--sunspec`` it reads no profile point: it finds each device's SunSpec marker and prints
+the models the device chains (id, name, length, address) and the ``profile = "sunspec:..."``
+that reads it (see docs/devices.md, SunSpec devices).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from rich.table import Table
 from config.site import OCPP, Device, Site
 from controller.cli.points_cmd import link
 from device_drivers.base import PointProbe
-from device_drivers.modbus import LinkPool
+from device_drivers.errors import DriverError
+from device_drivers.modbus import LinkPool, ModbusDriver
 from device_drivers.registry import build_driver
+from device_drivers.sunspec_scan import Scan, ScanError, scan
 
 
 class SelectionError(ValueError):
@@ -145,12 +151,15 @@ async def run_probe(
     errors: Console,
     *,
     as_json: bool = False,
+    sunspec: bool = False,
 ) -> int:
     try:
         devices = select(site, node, device)
     except SelectionError as exc:
         errors.print(f"error: {exc}", highlight=False)
         return 2
+    if sunspec:
+        return await run_sunspec_scan(devices, console, errors)
     probed = await probe_devices(devices)
     failed = [p for p in probed if p.errors]
     if as_json:
@@ -167,4 +176,54 @@ async def run_probe(
         )
     for result in failed:
         errors.print(f"error: {result.errors[0]}", highlight=False, soft_wrap=True)
+    return 1 if failed else 0
+
+
+async def scan_devices(devices: list[Device]) -> list[Scan | str]:
+    """Each device's SunSpec chain, or why it has none (a device that is not Modbus, down,
+    or without the marker)."""
+    pool = LinkPool()
+    drivers = [build_driver(d, pool) for d in devices]
+
+    async def one(driver: object) -> Scan | str:
+        if not isinstance(driver, ModbusDriver):
+            return "not a Modbus device"
+        try:
+            return await scan(driver.read_holding)
+        except (DriverError, ScanError) as exc:
+            return str(exc)
+
+    try:
+        return list(await asyncio.gather(*(one(driver) for driver in drivers)))
+    finally:
+        for driver in drivers:
+            await driver.close()
+        pool.close()
+
+
+def scan_table(found: Scan) -> Table:
+    table = Table()
+    for column in ("model", "name", "length", "address"):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for model in found.models:
+        table.add_row(str(model.id), model.name or "?", str(model.length), str(model.address))
+    return table
+
+
+async def run_sunspec_scan(devices: list[Device], console: Console, errors: Console) -> int:
+    """``dgi probe --sunspec``: exit 1 when a selected device has no readable chain."""
+    results = await scan_devices(devices)
+    for chosen, found in zip(devices, results, strict=True):
+        if isinstance(found, str):
+            console.print(f"[bold]{chosen.id}[/] · {where(chosen)} · [red]{found}[/]")
+            continue
+        console.print(
+            f"[bold]{chosen.id}[/] · {where(chosen)} · SunS at {found.base} · "
+            f'profile = "{found.reference()}"',
+            highlight=False,
+        )
+        console.print(scan_table(found))
+    failed = [(d, f) for d, f in zip(devices, results, strict=True) if isinstance(f, str)]
+    for chosen, problem in failed:
+        errors.print(f"error: {chosen.id}: {problem}", highlight=False, soft_wrap=True)
     return 1 if failed else 0

@@ -120,6 +120,7 @@ ADAPTERS = {
     "matplotlib": {"controller/loadtest/plot.py"},
     "ocpp": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
     "websockets": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
+    "sunspec2": {"config/sunspec.py"},
 }
 
 
