@@ -152,7 +152,9 @@ class Target:
         fx.append(Send(entry, ChargeCancelled(msg.rid, msg.session)))
 
     def book(self, session: Session, fx: list[Effect]) -> None:
-        """A session booked here: stored (before anyone is told), then the chargers."""
+        """A session booked here: stored (before anyone is told), then the chargers. (Held
+        for another node's request of the same EV, it is not held any more.)"""
+        self.admission.confirm(session.id)
         self.confirmed.add(session.id)
         self._booked_kw += session.granted_kw
         self.sessions_total += 1

@@ -25,6 +25,7 @@ from controller.core.effects import (
 )
 from controller.core.group import Group
 from controller.core.messages import Message
+from controller.ev.messages import ChargeAsk
 from controller.ev.module import EvModule
 from controller.ev.rules import Defaults
 from controller.ev.settings import EvSettings
@@ -175,3 +176,21 @@ def test_a_lossy_rush_with_a_target_that_dies_books_each_ev_once(seed: int, loss
     for node, module in net.modules.items():
         assert net.limits.get(node, 0.0) == pytest.approx(module.booked_kw())
         assert set(net.stored[node]) == {s.id for s in module.sessions()}
+
+
+def test_an_ev_held_for_another_entry_and_booked_here_stays_booked() -> None:
+    """The same EV asked through b (held at a for b) and then at a itself: a books the held
+    session for its own request — and it must not end when b's hold would have run out."""
+    net = Net(seed=1, loss=0.0, duplicate=0.0)
+    a = net.modules["a"]
+    # b's ask reaches a: held for b's confirmation, which never comes (b is down)
+    ask = ChargeAsk(7, "van-1", 7.0, 3600.0, net.now)
+    net.crash("b")
+    net.crash("c")  # a's own request finds only a itself, after c's time-out
+    net.apply("a", a.message("b", ask, net.now))
+    net.apply("a", a.charge(99, {"ev_id": "van-1"}, net.now))
+    net.run_until(net.now + 30.0)  # far past the hold
+    (answer,) = net.answers[99]
+    assert answer.status == 201
+    assert answer.body["substation"] == "a"
+    assert [s.ev_id for s in a.sessions()] == ["van-1"]
