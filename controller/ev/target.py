@@ -155,6 +155,7 @@ class Target:
         """A session booked here: stored (before anyone is told), then the chargers. (Held
         for another node's request of the same EV, it is not held any more.)"""
         self.admission.confirm(session.id)
+        self.owner[session.id] = (self.node_id, 0)  # its own; a confirmation names the entry
         self.confirmed.add(session.id)
         self._booked_kw += session.granted_kw
         self.sessions_total += 1

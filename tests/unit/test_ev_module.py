@@ -25,7 +25,7 @@ from controller.core.effects import (
 )
 from controller.core.group import Group
 from controller.core.messages import Message
-from controller.ev.messages import ChargeAsk
+from controller.ev.messages import ChargeAsk, ChargeCancel
 from controller.ev.module import EvModule
 from controller.ev.rules import Defaults
 from controller.ev.settings import EvSettings
@@ -194,3 +194,18 @@ def test_an_ev_held_for_another_entry_and_booked_here_stays_booked() -> None:
     assert answer.status == 201
     assert answer.body["substation"] == "a"
     assert [s.ev_id for s in a.sessions()] == ["van-1"]
+
+
+def test_a_cancel_from_the_entry_that_gave_the_ev_up_leaves_this_nodes_own_booking() -> None:
+    """Held at a for b's request, then booked at a for a's own: b's later cancel (its
+    request timed out) must not end a's booking."""
+    net = Net(seed=2, loss=0.0, duplicate=0.0)
+    a = net.modules["a"]
+    net.crash("c")
+    net.apply("a", a.message("b", ChargeAsk(7, "van-2", 7.0, 3600.0, net.now), net.now))
+    net.crash("b")  # b's ask stays unconfirmed; a's own request goes to a itself
+    net.apply("a", a.charge(98, {"ev_id": "van-2"}, net.now))
+    net.run_until(net.now + 3.0)
+    assert net.answers[98][0].body["substation"] == "a"
+    net.apply("a", a.message("b", ChargeCancel(7, net.answers[98][0].body["session_id"]), net.now))
+    assert [s.ev_id for s in a.sessions()] == ["van-2"]
