@@ -38,7 +38,8 @@ class RtdsClient:
 async def pscad(
     host: str, port: int, verb: str, values: Sequence[float] = (), n_commands: int = 0
 ) -> list[float]:
-    """One request on its own connection: SET/RST send ``values``; GET reads ``n_commands``."""
+    """One request on its own connection: SET/RST send ``values`` (returning once the server
+    has closed, i.e. applied them); GET reads ``n_commands``."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
         writer.write(
@@ -46,6 +47,8 @@ async def pscad(
         )
         await writer.drain()
         if verb != "GET":
+            # no reply to SET/RST: the server closes once it has applied the request
+            await asyncio.wait_for(reader.read(), 5)
             return []
         data = await asyncio.wait_for(reader.readexactly(8 * n_commands), 5)
         return list(struct.unpack(f"<{n_commands}d", data))
