@@ -226,8 +226,8 @@ class _Checker:
         if port is None:
             self.add((*loc, "port"), "required key missing")
             ok = False
-        elif not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            self.add((*loc, "port"), "must be an integer 1..65535", port)
+        elif not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            self.add((*loc, "port"), "must be an integer 0..65535 (0: any free port)", port)
             ok = False
         host = self.host(body, loc) or default_host
         interval_ms = self.positive(body, "stream_interval_ms", loc) or DEFAULT_STREAM_INTERVAL_MS
@@ -394,7 +394,7 @@ class _Checker:
                 names[adapter.name] = i
             for host, port, j in ports:
                 clash = host == adapter.host or host in _WILDCARDS or adapter.host in _WILDCARDS
-                if port == adapter.port and clash:
+                if port == adapter.port and port != 0 and clash:
                     self.add(
                         ("adapters", i, "port"),
                         f"two adapters listen on the same port (also adapters[{j}])",

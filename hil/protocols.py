@@ -13,6 +13,7 @@ double per command. :func:`parse_request` judges a request from the bytes receiv
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,8 +28,18 @@ class ProtocolError(ValueError):
     """A request that breaks the protocol (bad verb, wrong payload size)."""
 
 
+def to_float32(value: float) -> float:
+    """``value`` as a float32 holds it: a double too large becomes an infinity, as in C
+    (``struct`` would refuse it, and one SET from PSCAD would break every rtds reply)."""
+    try:
+        struct.pack(">f", value)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+    return value
+
+
 def encode_float32_be(values: Sequence[float]) -> bytes:
-    return struct.pack(f">{len(values)}f", *values)
+    return struct.pack(f">{len(values)}f", *(to_float32(v) for v in values))
 
 
 def decode_float32_be(data: bytes) -> list[float]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import struct
 import subprocess
@@ -240,3 +241,20 @@ async def test_the_command_serves_the_protocols_and_idles(
     assert "controller 127.0.0.1:" in err
     assert "connected" in err
     assert "left" in err
+
+
+async def test_port_0_takes_a_free_port_and_huge_states_become_infinities() -> None:
+    text = config_text({"a": 0, "b": 0, "stream": 0, "pscad": 0})
+    sim = SimServer(check_document(tomllib.loads(text), text, "t.toml"))
+    await sim.start()
+    try:
+        pscad_at, a_at = sim.address("pscad"), sim.address("a")
+        assert pscad_at[1] != 0
+        await pscad(*pscad_at, "SET", [1e300, -2.0, 0.0])  # beyond float32: +inf, as in C
+        client = await RtdsClient.connect(*a_at)
+        try:
+            assert await client.exchange([NO_VALUE, NO_VALUE], 2) == [math.inf, -2.0]
+        finally:
+            await client.close()
+    finally:
+        await sim.stop()

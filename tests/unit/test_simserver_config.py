@@ -215,7 +215,7 @@ BAD: list[tuple[str, Callable[[Doc], None], str]] = [
     (
         "port out of range",
         setting("0", "port", 70000),
-        "adapters[0].port = 70000: must be an integer 1..65535",
+        "adapters[0].port = 70000: must be an integer 0..65535",
     ),
     (
         "index 0",
@@ -333,6 +333,7 @@ def test_rtds_packets_are_big_endian_float32() -> None:
     assert encode_float32_be([1.0, NO_VALUE]) == struct.pack(">ff", 1.0, 1e8)
     assert decode_float32_be(b"\x3f\x80\x00\x00") == [1.0]
     assert decode_float32_be(encode_float32_be([NO_VALUE])) == [NO_VALUE]  # 1e8 is exact
+    assert decode_float32_be(encode_float32_be([1e300, -1e39])) == [math.inf, -math.inf]
 
 
 def test_simulation_requests() -> None:
