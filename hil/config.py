@@ -33,7 +33,7 @@ and the same cell in many adapters is the point.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,8 +58,12 @@ _ADAPTER_KEYS = ("name", "type", "port", "host", "stream_interval_ms", "states",
 _ENTRY_KEYS = ("index", "device", "type", "signal", "value")
 _ENTRY_REQUIRED = ("index", "device", "type", "signal")
 _WILDCARDS = ("", "0.0.0.0", "::")
+_XML_TYPE_HINT = (
+    ": the original's XML has no <type>; give one, or a signal of exactly one device type"
+)
 
 Loc = tuple[str | int, ...]
+Locator = Callable[[Loc], int | None]
 
 
 @dataclass(frozen=True)
@@ -130,9 +134,17 @@ class SimServerConfig:
         return list(found)
 
 
-def check_document(raw: dict[str, Any], text: str, file: str) -> SimServerConfig:
-    """Check a parsed file; raise :class:`ConfigError` listing every problem."""
-    checker = _Checker(file, text)
+def check_document(
+    raw: dict[str, Any],
+    text: str,
+    file: str,
+    *,
+    where: Locator | None = None,
+    xml: bool = False,
+) -> SimServerConfig:
+    """Check a parsed file; raise :class:`ConfigError` listing every problem. Lines come
+    from the TOML ``text``, or from ``where`` (the XML form, :mod:`hil.xmlconfig`)."""
+    checker = _Checker(file, text, where, xml)
     config = checker.check(raw)
     if checker.issues or config is None:
         raise ConfigError(checker.issues)
@@ -143,6 +155,8 @@ def check_document(raw: dict[str, Any], text: str, file: str) -> SimServerConfig
 class _Checker:
     file: str
     text: str
+    where: Locator | None = None
+    xml: bool = False
     issues: list[ConfigIssue] = field(default_factory=list)
     _types: dict[str, DeviceType] = field(default_factory=device_types)
     _device_types: dict[str, tuple[str, Loc]] = field(default_factory=dict)
@@ -150,7 +164,10 @@ class _Checker:
 
     def add(self, loc: Loc, rule: str, *value: object) -> None:
         shown = {"value": value[0]} if value else {}
-        line = locate(self.text, loc) if self.text else None
+        if self.where is not None:
+            line = self.where(loc)
+        else:
+            line = locate(self.text, loc) if self.text else None
         self.issues.append(ConfigIssue(self.file, format_path(loc), rule, line=line, **shown))
 
     def unknown_keys(self, table: dict[str, Any], allowed: Sequence[str], loc: Loc) -> None:
@@ -178,7 +195,7 @@ class _Checker:
         if not listed:
             self.add(("adapters",), "must not be empty")
         adapters = [self.adapter(body, ("adapters", i), host) for i, body in enumerate(listed)]
-        self.across(adapters)
+        self.across(listed, host)
         if self.issues or None in adapters:
             return None
         return SimServerConfig(
@@ -258,7 +275,11 @@ class _Checker:
             self.add(
                 tloc,
                 f"required key missing: every adapter has a {what} table "
-                f"(an empty one is written {table} = [])",
+                + (
+                    f"(an empty one is written <{what}/>)"
+                    if self.xml
+                    else f"(an empty one is written {table} = [])"
+                ),
             )
             return None
         if not isinstance(listed, list) or not all(isinstance(e, dict) for e in listed):
@@ -308,7 +329,8 @@ class _Checker:
                 ok = False
         for key in _ENTRY_REQUIRED:
             if key not in raw:
-                self.add((*loc, key), "required key missing")
+                hint = _XML_TYPE_HINT if self.xml and key == "type" else ""
+                self.add((*loc, key), "required key missing" + hint)
                 ok = False
         index = raw.get("index")
         if index is not None and (
@@ -377,31 +399,35 @@ class _Checker:
                 ok = False
         return ok
 
-    def across(self, adapters: list[Adapter | None]) -> None:
-        """Two adapters with one name, or listening on one port."""
+    def across(self, listed: list[dict[str, Any]], default_host: str) -> None:
+        """Two adapters with one name, or listening on one port (checked on every adapter
+        whose name or port is readable, even when its tables have errors)."""
         names: dict[str, int] = {}
         ports: list[tuple[str, int, int]] = []
-        for i, adapter in enumerate(adapters):
-            if adapter is None:
+        for i, body in enumerate(listed):
+            name, port, host = body.get("name"), body.get("port"), body.get("host", default_host)
+            if isinstance(name, str):
+                if name in names:
+                    self.add(
+                        ("adapters", i, "name"),
+                        f"two adapters share this name (also adapters[{names[name]}])",
+                        name,
+                    )
+                else:
+                    names[name] = i
+            if not isinstance(port, int) or isinstance(port, bool) or port == 0:
                 continue
-            if adapter.name in names:
-                self.add(
-                    ("adapters", i, "name"),
-                    f"two adapters share this name (also adapters[{names[adapter.name]}])",
-                    adapter.name,
-                )
-            else:
-                names[adapter.name] = i
-            for host, port, j in ports:
-                clash = host == adapter.host or host in _WILDCARDS or adapter.host in _WILDCARDS
-                if port == adapter.port and port != 0 and clash:
+            host = host if isinstance(host, str) else default_host
+            for other_host, other_port, j in ports:
+                clash = other_host == host or other_host in _WILDCARDS or host in _WILDCARDS
+                if other_port == port and clash:
                     self.add(
                         ("adapters", i, "port"),
                         f"two adapters listen on the same port (also adapters[{j}])",
-                        adapter.port,
+                        port,
                     )
                     break
-            ports.append((adapter.host, adapter.port, i))
+            ports.append((host, port, i))
 
 
 def _is_number(value: object) -> bool:

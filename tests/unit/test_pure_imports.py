@@ -37,6 +37,7 @@ PURE = sorted(
         "hil/cells.py",
         "hil/config.py",
         "hil/protocols.py",
+        "hil/xmlconfig.py",
         "simulators/plant.py",
         "simulators/faults.py",
         "controller/api/readiness.py",

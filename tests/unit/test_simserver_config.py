@@ -385,3 +385,75 @@ def test_cells_ignore_no_value_commands_and_rst_copies_states() -> None:
     assert ("command", a, 10.0) in heard
     assert ("state", b, 20.0) in heard
     assert not math.isnan(cells.state(("x", "y")))
+
+
+# --- the original's XML ------------------------------------------------------------------
+
+GOOD_XML = """\
+<?xml version="1.0"?>
+<root>
+  <adapter type="simulation" port="5000">
+    <state>
+      <entry index="1"><device>SST1</device><signal>gateway</signal><value>111.11</value></entry>
+      <entry index="2"><device>DESD1</device><signal>storage</signal></entry>
+    </state>
+    <command>
+      <entry index="1"><device>SST1</device><signal>gateway</signal></entry>
+    </command>
+  </adapter>
+  <adapter type="rtds" port="50001">
+    <state>
+      <entry index="1"><device>SST1</device><signal>gateway</signal></entry>
+    </state>
+    <command/>
+  </adapter>
+</root>
+"""
+
+
+def test_the_original_xml_loads_with_names_and_types_filled_in(tmp_path: Path) -> None:
+    path = tmp_path / "simserv.xml"
+    path.write_text(GOOD_XML)
+    config = load_simserver_config(path)
+    assert [(a.name, a.type, a.port) for a in config.adapters] == [
+        ("simulation-5000", "simulation", 5000),
+        ("rtds-50001", "rtds", 50001),
+    ]
+    sim = config.adapter("simulation-5000")
+    assert [(e.device, e.type, e.signal, e.value) for e in sim.states] == [
+        ("SST1", "Sst", "gateway", 111.11),
+        ("DESD1", "Desd", "storage", None),
+    ]
+    assert config.adapter("rtds-50001").commands == ()
+
+
+# fmt: off
+XML_BAD = [
+    ("unclosed tag", GOOD_XML.replace("</root>", ""), "malformed XML", None),
+    ("two state tables", GOOD_XML.replace("<command/>", "<state/>"), "adapters[1].states: more than one <state> table", 16),
+    ("no command table", GOOD_XML.replace("    <command/>\n", ""), "adapters[1].commands: required key missing: every adapter has a command table (an empty one is written <command/>)", 12),
+    ("a signal of no type", GOOD_XML.replace("<signal>storage</signal>", "<signal>pload</signal>"), "adapters[0].states[1].type: required key missing: the original's XML has no <type>", 6),
+    ("an entry with two devices", GOOD_XML.replace("<device>DESD1</device>", "<device>A</device><device>B</device>"), "adapters[0].states[1].device: more than one <device> in an entry", 6),
+    ("indices 1, 3", GOOD_XML.replace('index="2"', 'index="3"'), "adapters[0].states: indices must be consecutive from 1; found 1, 3", 4),
+    ("unknown adapter type", GOOD_XML.replace('type="rtds"', 'type="golbat"'), "adapters[1].type = 'golbat': unknown adapter type", 12),
+    ("one port twice", GOOD_XML.replace('port="50001"', 'port="5000"'), "adapters[1].port = 5000: two adapters listen on the same port", 12),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "line"), [c[1:] for c in XML_BAD], ids=[c[0] for c in XML_BAD]
+)
+def test_the_xml_is_refused_with_its_line(
+    text: str, expected: str, line: int | None, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_simserver_config(path)
+    found = [i for i in caught.value.issues if expected in str(i)]
+    assert found, [str(i) for i in caught.value.issues]
+    if line is not None:
+        assert found[0].line == line, str(found[0])
+    else:
+        assert found[0].line
