@@ -102,6 +102,34 @@ def simulate(
 
 
 @app.command()
+def simserver(
+    config: Annotated[Path, typer.Option("--config", "-c", help="simulation-server TOML file")],
+    check: Annotated[bool, typer.Option("--check", help="only validate the file")] = False,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    log_fmt: LogFormat = "text",
+    verbose: Verbose = 0,
+) -> None:
+    """FREEDM's PSCAD simulation server: rtds ports for controllers, a simulation port for
+    PSCAD (SET, RST, GET), one shared table of (device, signal) cells."""
+    from controller.cli.lifecycle import stoppable
+    from controller.cli.simserver_cmd import run_simserver
+    from hil.loader import load_simserver_config
+
+    setup_logging(verbose, fmt=log_format(log_fmt))
+    try:
+        loaded = load_simserver_config(config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            typer.echo(str(issue), err=True)
+        typer.echo(f"{len(exc.issues)} error(s); refusing to start", err=True)
+        raise typer.Exit(1) from None
+    if check:
+        typer.echo(f"{config}: OK — {len(loaded.adapters)} adapter(s)")
+        return
+    sys.exit(asyncio.run(stoppable(run_simserver(loaded, duration, console))))
+
+
+@app.command()
 def fault(
     device: Annotated[str | None, typer.Argument(help="simulated device id")] = None,
     settings: Annotated[

@@ -1,0 +1,42 @@
+"""``dgi simserver``: FREEDM's PSCAD simulation server, drop-in (see docs/simserver.md)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from controller.cli.lifecycle import wait_for_stop
+from hil.config import SimServerConfig
+from hil.server import SimServer
+
+
+def describe(config: SimServerConfig) -> list[str]:
+    """One line per adapter: name, type, where it listens, its table sizes."""
+    return [
+        f"  {a.name:<12} {a.type:<10} {a.host}:{a.port}  "
+        f"{len(a.states)} state(s), {len(a.commands)} command(s)"
+        for a in config.adapters
+    ]
+
+
+async def run_simserver(config: SimServerConfig, duration: float | None, console: Console) -> int:
+    server = SimServer(config)
+    try:
+        await server.start()
+    except OSError as exc:
+        console.print(f"error: cannot listen: {exc}", highlight=False, markup=False, soft_wrap=True)
+        return 1
+    try:
+        console.print(
+            f"{config.file}: {len(config.adapters)} adapter(s), "
+            f"{len(server.cells.states)} state cell(s), {len(server.cells.commands)} command "
+            "cell(s)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        for line in describe(config):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        await wait_for_stop(duration)
+    finally:
+        await server.stop()
+    return 0
