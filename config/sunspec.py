@@ -101,16 +101,24 @@ def _lay_out(group: dict[str, Any], offset: int, points: dict[str, Any]) -> int:
     return offset
 
 
-def parse(reference: str) -> tuple[tuple[int, ...], int]:
-    """``"sunspec:1,103@40000"`` → ((1, 103), 40000); SunSpecError naming the rule."""
+def parse(reference: str) -> tuple[tuple[int, ...], int, dict[int, int]]:
+    """``"sunspec:1,103@40000"`` → ((1, 103), 40000, {}); a model may carry the length its
+    device reports (``705:218``: a device with more curves than the definition's one) — the
+    models after it are placed by it. SunSpecError naming the rule."""
     body = reference.removeprefix(PREFIX)
     ids, _, base_text = body.partition("@")
+    lengths: dict[int, int] = {}
     try:
-        models = tuple(int(part) for part in ids.split(","))
+        models = []
+        for part in ids.split(","):
+            model_text, colon, length_text = part.partition(":")
+            models.append(int(model_text))
+            if colon:
+                lengths[models[-1]] = int(length_text)
         base = int(base_text) if base_text else BASES[0]
     except ValueError:
         raise SunSpecError(
-            f"{reference!r}: expected sunspec:MODEL[,MODEL...][@BASE], e.g. sunspec:103"
+            f"{reference!r}: expected sunspec:MODEL[:LENGTH][,MODEL...][@BASE], e.g. sunspec:103"
         ) from None
     if base not in BASES:
         raise SunSpecError(f"{reference!r}: base address must be one of 40000, 0, 50000")
@@ -118,31 +126,39 @@ def parse(reference: str) -> tuple[tuple[int, ...], int]:
     if unknown:
         known = ", ".join(str(m) for m in KNOWN)
         raise SunSpecError(f"{reference!r}: model {unknown[0]} is not supported; known: {known}")
-    return (models if models[0] == COMMON else (COMMON, *models)), base
+    for model_id, length in lengths.items():
+        least = max((offset + _SIZES.get(kind, 1) for offset, kind, _ in
+                     model(model_id).points.values()), default=2) - 2  # fmt: skip
+        if not least <= length <= 65534:
+            raise SunSpecError(f"{reference!r}: model {model_id}'s length {length} is shorter "
+                               f"than its fixed points ({least}) or not a length")  # fmt: skip
+    chained = tuple(models) if models[0] == COMMON else (COMMON, *models)
+    return chained, base, lengths
 
 
-def chain(models: tuple[int, ...], base: int) -> dict[int, int]:
+def chain(models: tuple[int, ...], base: int, lengths: dict[int, int]) -> dict[int, int]:
     """Each model's ID address (0-based PDU), laid out from the base after the marker."""
     starts, address = {}, base + 2
     for model_id in models:
         starts[model_id] = address
-        address += 2 + model(model_id).length
+        address += 2 + lengths.get(model_id, model(model_id).length)
     return starts
 
 
 def sunspec_profile(reference: str) -> Profile:
     """The register-map profile of a ``sunspec:`` reference; SunSpecError when it has none."""
-    models, base = parse(reference)
+    models, base, lengths = parse(reference)
     kind = "Desd" if any(m in STORAGE for m in models) else "Drer"
     if kind == "Drer" and not any(m in MEASURING for m in models):
         raise SunSpecError(f"{reference!r}: needs an inverter model (101-103 or 701) for W")
-    starts = chain(models, base)
+    starts = chain(models, base, lengths)
     points: dict[str, Point] = {}
     _fixed(points, "SunS", base, "uint32", MARKER[0] << 16 | MARKER[1])
     for model_id, start in starts.items():
         _fixed(points, f"m{model_id}.ID", start, "uint16", model_id)
-        _fixed(points, f"m{model_id}.L", start + 1, "uint16", model(model_id).length)
-    end = base + 2 + sum(2 + model(m).length for m in models)
+        length = lengths.get(model_id, model(model_id).length)
+        _fixed(points, f"m{model_id}.L", start + 1, "uint16", length)
+    end = base + 2 + sum(2 + lengths.get(m, model(m).length) for m in models)
     _fixed(points, "end.ID", end, "uint16", END_ID)
     _fixed(points, "end.L", end + 1, "uint16", 0)
     for signal, candidates in SIGNALS[kind].items():
@@ -219,6 +235,11 @@ def _point(name: str, address: int, kind: str, *, fixed: float) -> Point:
         access="r", word_order="ABCD", unit="", scale=1.0, offset=0.0, min=None, max=None,
         failsafe=None, roles=frozenset(), fixed=fixed,
     )  # fmt: skip
+
+
+def defined_length(model_id: int) -> int | None:
+    """A supported model's length as its definition lays it out (None: not supported)."""
+    return model(model_id).length if model_id in KNOWN else None
 
 
 def model_name(model_id: int) -> str:

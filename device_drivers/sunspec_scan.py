@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from config.sunspec import BASES, END_ID, MARKER, model_name
+from config.sunspec import BASES, END_ID, MARKER, defined_length, model_name
 from device_drivers.errors import DriverError
 
 #: More models than any real device chains: a chain this long is corrupt.
@@ -33,8 +33,12 @@ class Scan:
     models: tuple[FoundModel, ...]
 
     def reference(self) -> str:
-        """The ``profile = "sunspec:..."`` value for this chain."""
-        ids = ",".join(str(m.id) for m in self.models)
+        """The ``profile = "sunspec:..."`` value for this chain: a model whose length differs
+        from its definition's (more repeating groups) carries the device's length."""
+        ids = ",".join(
+            str(m.id) if m.length == defined_length(m.id) else f"{m.id}:{m.length}"
+            for m in self.models
+        )
         return f"sunspec:{ids}" + ("" if self.base == BASES[0] else f"@{self.base}")
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from config.sunspec import SunSpecError, model, parse, sunspec_profile
 from device_drivers.codec import CodecError, decode, encode, exponent_of
+from device_drivers.sunspec_scan import FoundModel, Scan
 
 
 @pytest.mark.parametrize(
@@ -20,20 +21,46 @@ def test_model_lengths_are_the_specifications(model_id: int, length: int) -> Non
 @pytest.mark.parametrize(
     ("reference", "expected"),
     [
-        ("sunspec:103", ((1, 103), 40000)),
-        ("sunspec:1,103,124,704@50000", ((1, 103, 124, 704), 50000)),
-        ("sunspec:701@0", ((1, 701), 0)),
+        ("sunspec:103", ((1, 103), 40000, {})),
+        ("sunspec:1,103,124,704@50000", ((1, 103, 124, 704), 50000, {})),
+        ("sunspec:701@0", ((1, 701), 0, {})),
+        ("sunspec:701,705:300,704", ((1, 701, 705, 704), 40000, {705: 300})),
     ],
 )
-def test_parse(reference: str, expected: tuple[tuple[int, ...], int]) -> None:
+def test_parse(reference: str, expected: tuple[tuple[int, ...], int, dict[int, int]]) -> None:
     assert parse(reference) == expected
+
+
+def test_a_model_with_more_repeating_groups_moves_the_models_after_it() -> None:
+    """A device whose 705 has more curves than the definition's one reports a longer L; the
+    reference carries it (``705:300``) and 704 is placed after it."""
+    defined = sunspec_profile("sunspec:701,705,704,802")
+    longer = sunspec_profile("sunspec:701,705:300,704,802")
+    shift = 300 - model(705).length
+    address = {p.name: p.address for p in defined.points}
+    moved = {p.name: p.address for p in longer.points}
+    assert moved["m705.ID"] == address["m705.ID"]
+    assert moved["m704.ID"] == address["m704.ID"] + shift
+    assert next(p.fixed for p in longer.points if p.name == "m705.L") == 300
+    storage = next(p for p in longer.points if p.signal == "storage" and p.is_command)
+    assert (
+        storage.address
+        == next(p.address for p in defined.points if p.signal == "storage" and p.is_command) + shift
+    )
+
+
+def test_a_scan_names_the_lengths_that_differ_from_the_definitions() -> None:
+    found = Scan(0, (FoundModel(1, "common", model(1).length, 2),
+                     FoundModel(705, "DERVoltVar", 300, 70)))  # fmt: skip
+    assert found.reference() == "sunspec:1,705:300@0"
 
 
 @pytest.mark.parametrize(
     ("reference", "rule"),
     [
         ("sunspec:103@40001", "base address must be one of 40000, 0, 50000"),
-        ("sunspec:abc", r"expected sunspec:MODEL\[,MODEL...\]\[@BASE\]"),
+        ("sunspec:abc", r"expected sunspec:MODEL\[:LENGTH\]\[,MODEL...\]\[@BASE\]"),
+        ("sunspec:103:1,704", "model 103's length 1 is shorter than its fixed points"),
         ("sunspec:160", "model 160 is not supported"),
         ("sunspec:1", "needs an inverter model"),
         ("sunspec:103,124", "a Desd needs the command storage: add model 704"),
