@@ -9,6 +9,7 @@ raises :class:`ConfigError` listing each problem as
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config import sunspec
+from config import rtds, sunspec
 from config.addresses import Endpoint
 from config.device_types import device_types
 from config.errors import ConfigError, ConfigIssue, display_path, format_path
@@ -99,6 +100,7 @@ class _SiteChecker:
         self._check_nodes(nodes)
         self._check_addresses(nodes, entries, _dict(raw.get("simulation")).get("control"))
         devices = self._check_devices(entries)
+        devices = self._check_rtds(raw, entries, devices)
         timings_values = self._timings(raw)
         self._check_secret_files(raw)
         timings = self._resolved_timings(raw, timings_values)
@@ -272,10 +274,49 @@ class _SiteChecker:
                 devices.append(device)
         return devices
 
+    def _check_rtds(
+        self, raw: dict[str, Any], entries: list[tuple[Loc, str, DeviceEntry]],
+        devices: list[Device],
+    ) -> list[Device]:  # fmt: skip
+        """The [[rtds]] adapters and their devices (config/rtds.py); each rtds device gets
+        its adapter."""
+        valid: list[rtds.RtdsAdapter] = []
+        for table in _list(raw.get("rtds")):
+            try:
+                valid.append(rtds.RtdsAdapter.model_validate(table))
+            except ValidationError:
+                return devices  # reported with the whole document
+        found = [rtds.RtdsDevice(e.id, e.type, e.transport, e.adapter, loc)
+                 for loc, _, e in entries]  # fmt: skip
+        for loc, rule, value in rtds.problems(valid, found, device_types()):
+            self.add(loc, rule, *(() if value is None else (value,)))
+        by_name = {a.name: a for a in valid}
+        return [self._carried(d, by_name) for d in devices]
+
+    @staticmethod
+    def _carried(device: Device, adapters: dict[str, rtds.RtdsAdapter]) -> Device:
+        """An rtds device with its adapter, and — its profile made from its type — the
+        optional states its adapter's table carries."""
+        adapter = adapters.get(device.entry.adapter or "")
+        if device.entry.transport != rtds.RTDS or adapter is None:
+            return device
+        profile = device.profile
+        kind = device_types().get(device.type)
+        if device.entry.profile is None and kind is not None:
+            carried = [e.signal for e in adapter.states if e.device == device.id]
+            profile = rtds.rtds_profile(kind, optional=carried)
+        return dataclasses.replace(device, rtds=adapter, profile=profile)
+
     def _check_transport(self, loc: Loc, entry: DeviceEntry) -> None:
         transport = entry.transport
         if transport == OCPP:
             self._check_ocpp(loc, entry)
+            return
+        if transport == rtds.RTDS:
+            for key in ("host", "port", "serial_port"):
+                if getattr(entry, key) is not None:
+                    rule = "not for transport rtds: the [[rtds]] adapter says where it is"
+                    self.add((*loc, key), rule, getattr(entry, key))
             return
         if entry.profile is None:
             self.add((*loc, "profile"), f"required for transport {transport}")
@@ -377,6 +418,9 @@ class _SiteChecker:
         return Device(node_id=node_id, entry=entry, profile=profile, sim=sim)
 
     def _profile(self, loc: Loc, entry: DeviceEntry) -> Profile | None:
+        if entry.transport == rtds.RTDS and entry.profile is None:
+            kind = device_types().get(entry.type)
+            return rtds.rtds_profile(kind) if kind is not None else None
         reference = entry.profile or (OCPP_PROFILE if entry.transport == OCPP else None)
         if reference is None:
             return None  # _check_transport reports it

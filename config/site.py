@@ -13,13 +13,14 @@ from pydantic import AfterValidator, Field
 
 from config.addresses import HostPort, split_host_port, valid_host
 from config.profile import Profile
+from config.rtds import RtdsAdapter
 from config.schema import Model, Name, Positive, in_range
 from config.settings import AlgorithmSettings, EvSettings, SimulationSettings, SiteHeader
 from config.simulation import DeviceSim
 from config.timings import Timings, TimingsSettings
 from config.topology import Topology
 
-Transport = Literal["modbus_tcp", "modbus_rtu", "simulated", "fake", "ocpp"]
+Transport = Literal["modbus_tcp", "modbus_rtu", "simulated", "fake", "ocpp", "rtds"]
 #: Transports whose devices ``dgi simulate`` serves.
 SIMULATED = "simulated"
 #: An EV charger speaking OCPP 1.6J: it connects to its node's central system at
@@ -60,6 +61,7 @@ class DeviceEntry(Model):
     stale_after_s: Positive = 2.0
     values: dict[str, float] = Field(default_factory=dict)
     sim: dict[str, Any] | None = None
+    adapter: Name | None = None  # transport rtds: the [[rtds]] adapter that carries it
 
 
 class NodeEntry(Model):
@@ -82,6 +84,7 @@ class SiteDocument(Model):
     timings: TimingsSettings = TimingsSettings()
     ev: EvSettings = EvSettings()
     simulation: SimulationSettings = SimulationSettings()
+    rtds: list[RtdsAdapter] = Field(default_factory=list)  # FREEDM's RTDS adapters
     nodes: list[NodeEntry]
 
 
@@ -93,6 +96,7 @@ class Device:
     entry: DeviceEntry
     profile: Profile
     sim: DeviceSim | None
+    rtds: RtdsAdapter | None = None  # the adapter that carries it (transport rtds)
 
     @property
     def id(self) -> str:

@@ -263,12 +263,7 @@ class DeviceDriver(ABC):
     async def write(self, point_name: str, value: float) -> None:
         """Write one writable point after checking its range; verify it if configured."""
         point = self._writable(point_name)
-        if (point.min is not None and value < point.min) or (
-            point.max is not None and value > point.max
-        ):
-            raise DeviceRangeError(
-                self.device_id, f"{point.name} = {value}: outside {point.min}..{point.max}"
-            )
+        self._in_range(point, value)
         try:
             exponent = await self._exponent(point)
             registers = encode(point, value, exponent)
@@ -309,6 +304,15 @@ class DeviceDriver(ABC):
         if list(back) != written:
             raise DeviceVerifyError(
                 self.device_id, f"{point.span()} read back {list(back)} after writing {written}"
+            )
+
+    def _in_range(self, point: Point, value: float) -> None:
+        """A value outside the point's min..max is refused before anything is sent."""
+        if (point.min is not None and value < point.min) or (
+            point.max is not None and value > point.max
+        ):
+            raise DeviceRangeError(
+                self.device_id, f"{point.name} = {value}: outside {point.min}..{point.max}"
             )
 
     def _writable(self, point_name: str) -> Point:

@@ -59,10 +59,9 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from config.profile import Profile
-from device_drivers.base import DeviceDriver, DeviceReading, PointProbe, PointValue, outside_limits
+from device_drivers.base import outside_limits
 from device_drivers.errors import (
     DeviceConnectionError,
-    DeviceRangeError,
     DeviceRejectedError,
     DeviceTimeoutError,
     DeviceValueError,
@@ -75,6 +74,7 @@ from device_drivers.ocpp_state import (
     ocpp_time,
     profiles_for,
 )
+from device_drivers.points import PointDriver
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +294,10 @@ class CentralSystems:
         self.systems.clear()
 
 
-class OcppDriver(DeviceDriver):
+class OcppDriver(PointDriver):
     """One OCPP charge point (see the module docstring); ``central`` None: not served here."""
+
+    kind = "an OCPP charge point"
 
     def __init__(
         self,
@@ -358,19 +360,6 @@ class OcppDriver(DeviceDriver):
 
     # -- reading ----------------------------------------------------------------------------------
 
-    async def read_all(self) -> DeviceReading:
-        self.stats.requests += 1
-        try:
-            values = self._readings()
-        except DriverError as exc:
-            self._failed(exc)
-            raise
-        now = self.clock()
-        self.values.update({name: PointValue(value, now) for name, value in values.items()})
-        self.stats.reads += 1
-        self._recovered(now)
-        return DeviceReading(self.device_id, dict(self.values), now)
-
     def _readings(self) -> dict[str, float]:
         """The charge point's states by point name, or why they cannot be trusted."""
         self._check_heard()
@@ -417,15 +406,6 @@ class OcppDriver(DeviceDriver):
                 self.device_id, f"sent {quiet} (stale_after_s {self.stale_after_s:g})"
             )
 
-    async def probe(self) -> list[PointProbe]:
-        """Each readable point's value, or the reason there is none (no registers: raw None)."""
-        readable = [p for p in self.profile.points if p.readable]
-        try:
-            values = self._readings()
-        except DriverError as exc:
-            return [PointProbe(p, None, None, str(exc)) for p in readable]
-        return [PointProbe(p, None, values.get(p.name), None) for p in readable]
-
     # -- writing ----------------------------------------------------------------------------------
 
     async def write(self, point_name: str, value: float) -> None:
@@ -434,12 +414,7 @@ class OcppDriver(DeviceDriver):
         if point.signal != "power_limit":
             raise DriverError(self.device_id, f"{point.name}: an OCPP charge point takes "
                               "power_limit only")  # fmt: skip
-        if (point.min is not None and value < point.min) or (
-            point.max is not None and value > point.max
-        ):
-            raise DeviceRangeError(
-                self.device_id, f"{point.name} = {value}: outside {point.min}..{point.max}"
-            )
+        self._in_range(point, value)
         self.limit_kw = value
         try:
             await self._apply()
@@ -499,20 +474,6 @@ class OcppDriver(DeviceDriver):
             ) from exc
         if answer.status != ChargingProfileStatus.accepted:
             raise DeviceRejectedError(self.device_id, f"{what} answered {answer.status}")
-
-    # -- the Modbus-shaped hooks, never used ------------------------------------------------------
-
-    async def _read_registers(self, table: str, address: int, count: int) -> list[int]:
-        raise DriverError(self.device_id, "an OCPP charge point has no registers")
-
-    async def _read_bits(self, table: str, address: int, count: int) -> list[bool]:
-        raise DriverError(self.device_id, "an OCPP charge point has no registers")
-
-    async def _write_registers(self, address: int, registers: list[int]) -> None:
-        raise DriverError(self.device_id, "an OCPP charge point has no registers")
-
-    async def _write_bits(self, address: int, bits: list[bool]) -> None:
-        raise DriverError(self.device_id, "an OCPP charge point has no registers")
 
     async def close(self) -> None:
         """Stop serving this charge point (its connection closes); idempotent."""

@@ -10,6 +10,7 @@ from device_drivers.base import DeviceDriver
 from device_drivers.fake import FakeDriver
 from device_drivers.modbus import LinkPool, ModbusDriver
 from device_drivers.ocpp import CentralSystems, OcppDriver
+from device_drivers.rtds import RtdsDriver, RtdsLinks
 
 #: Where a device listens when it differs from the site file (simulators bound to port 0).
 Address = tuple[str, int]
@@ -22,6 +23,7 @@ class Pools:
 
     links: LinkPool
     central: CentralSystems | None = None
+    rtds: RtdsLinks | None = None  # the node's rtds adapters (None: one link per device)
 
 
 def _modbus(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
@@ -74,12 +76,27 @@ def _ocpp(device: Device, pools: Pools, address: Address | None) -> DeviceDriver
     )
 
 
+def _rtds(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
+    assert device.rtds is not None  # the loader gives every rtds device its adapter
+    adapter = device.rtds
+    if address is not None:
+        adapter = adapter.model_copy(update={"host": address[0], "port": address[1]})
+    links = pools.rtds if pools.rtds is not None else RtdsLinks()
+    return RtdsDriver(
+        device.entry.id,
+        device.profile,
+        link=links.link(adapter),
+        stale_after_s=device.entry.stale_after_s,
+    )
+
+
 TRANSPORTS: dict[str, Callable[[Device, Pools, Address | None], DeviceDriver]] = {
     "modbus_tcp": _modbus,
     "modbus_rtu": _modbus,
     "simulated": _modbus,  # the simulator serves Modbus; the device entry says TCP or RTU
     "fake": _fake,
     "ocpp": _ocpp,  # the charge point connects to the node's central system at host:port
+    "rtds": _rtds,  # FREEDM's float-array socket, one connection per adapter
 }
 
 
@@ -89,8 +106,10 @@ def build_driver(
     *,
     address: Address | None = None,
     central: CentralSystems | None = None,
+    rtds: RtdsLinks | None = None,
 ) -> DeviceDriver:
     """A driver for ``device``; ``address`` overrides its TCP host:port (an ocpp device's:
     where its central system listens); ``central`` serves ocpp devices (without it their
-    reads fail: a charge point is read through its node)."""
-    return TRANSPORTS[device.entry.transport](device, Pools(pool, central), address)
+    reads fail: a charge point is read through its node); ``rtds`` holds the links of the
+    rtds adapters its devices share (one per adapter)."""
+    return TRANSPORTS[device.entry.transport](device, Pools(pool, central, rtds), address)

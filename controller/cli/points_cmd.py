@@ -19,6 +19,7 @@ scale, offset) empty: their drivers do not use them. The renderers are pure: row
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from dataclasses import astuple, dataclass, fields
 
@@ -86,6 +87,8 @@ def link(device: Device) -> str:
         return "configured values"
     if entry.transport == OCPP:
         return f"ws://{entry.host}:{entry.port}/ocpp/{entry.id}"
+    if device.rtds is not None:
+        return f"rtds adapter {device.rtds.name} at {device.rtds.host}:{device.rtds.port}"
     if entry.serial_port:
         return (
             f"{entry.serial_port} {entry.baudrate} {entry.bytesize}{entry.parity}"
@@ -94,7 +97,25 @@ def link(device: Device) -> str:
     return f"{entry.host or '127.0.0.1'}:{entry.port} unit {entry.unit}"
 
 
+def rtds_place(device: Device, point: Point) -> tuple[str, str]:
+    """An rtds point's table (states, commands) and its index there: its float's place."""
+    assert device.rtds is not None
+    table = "states" if point.is_state else "commands"
+    entries = getattr(device.rtds, table)
+    index = next((e.index for e in entries if e.device == device.id and e.signal == point.signal),
+                 None)  # fmt: skip
+    return table, "" if index is None else str(index)
+
+
 def point_row(device: Device, point: Point) -> PointRow:
+    row = _point_row(device, point)
+    if device.rtds is None:
+        return row
+    table, index = rtds_place(device, point)
+    return dataclasses.replace(row, table=table, address=index, type="float32 big-endian")
+
+
+def _point_row(device: Device, point: Point) -> PointRow:
     modbus = device.entry.transport in MODBUS_TRANSPORTS
     multi_word = point.count > 1 and point.table not in BIT_TABLES
     base = 1 if device.profile.addressing == "offset_plus" else 0

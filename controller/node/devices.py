@@ -28,6 +28,7 @@ from device_drivers.errors import DeviceRangeError, DriverError
 from device_drivers.modbus import LinkPool
 from device_drivers.ocpp import CentralSystems
 from device_drivers.registry import Address, build_driver
+from device_drivers.rtds import RtdsLinks
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,11 @@ class DeviceSet:
         self.mark = mark
         self.failsafe_retry_s = failsafe_retry_s
         self.types = {d.id: d.type for d in devices}
+        self.rtds = rtds = RtdsLinks()  # the devices of one adapter share its connection
         self.drivers = {
-            d.id: build_driver(d, pool, address=(addresses or {}).get(d.id), central=central)
+            d.id: build_driver(
+                d, pool, address=(addresses or {}).get(d.id), central=central, rtds=rtds
+            )
             for d in devices
         }
         self.readings = Readings()

@@ -161,6 +161,7 @@ class NodeRuntime:
         )
         await self.central.start()
         await self.central.heard(within_s=CHARGE_POINTS_WAIT_S)
+        await self.devices.rtds.ready(within_s=CHARGE_POINTS_WAIT_S)  # rtds adapters too
         await self.devices.read()
         if self.sessions is not None:
             self._execute(self.core.restore_sessions(self.sessions.load(), self.clock()))

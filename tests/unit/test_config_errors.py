@@ -109,6 +109,45 @@ port = 1600
 OCPP_SITE = SITE + OCPP_DEVICE
 
 
+RTDS_SITE = """\
+[site]
+name = "t"
+
+[[rtds]]
+name = "a1"
+port = 5001
+states = [
+  { index = 1, device = "gw", signal = "gateway" },
+  { index = 2, device = "pv", signal = "generation" },
+]
+commands = [{ index = 1, device = "gw", signal = "gateway" }]
+
+[[nodes]]
+id = "a"
+api = "127.0.0.1:8001"
+peer = "127.0.0.1:9001"
+
+[[nodes.devices]]
+id = "gw"
+type = "Sst"
+transport = "rtds"
+adapter = "a1"
+
+[[nodes.devices]]
+id = "pv"
+type = "Drer"
+transport = "rtds"
+adapter = "a1"
+"""
+SECOND_ADAPTER = """
+[[rtds]]
+name = "a2"
+port = 5002
+states = []
+commands = []
+"""
+
+
 def sub(text: str, old: str, new: str) -> str:
     assert old in text, old
     return text.replace(old, new, 1)
@@ -285,6 +324,40 @@ CASES = [
      r"nodes\[0\]\.ev_capacity_kw = 0\.0: must be > 0"),
     ("ev-capacity-too-large", sub(SITE, "peer = \"127.0.0.1:9001\"", "peer = \"127.0.0.1:9001\"\nev_capacity_kw = 1e13"), PROFILE,
      r"nodes\[0\]\.ev_capacity_kw = 10000000000000\.0: must be <= 1000000000000\.0"),
+    ("rtds-index-gap", sub(RTDS_SITE, "index = 2, device", "index = 3, device"), PROFILE,
+     r"rtds\[0\]\.states: a1's states indices must run 1\.\.2 without gaps \(they are 1, 3\)"),
+    ("rtds-index-twice", sub(RTDS_SITE, "index = 2, device", "index = 1, device"), PROFILE,
+     r"rtds\[0\]\.states\[1\]\.index = 1: index 1 twice in a1's states"),
+    ("rtds-pair-twice", sub(RTDS_SITE, '{ index = 2, device = "pv", signal = "generation" }', '{ index = 2, device = "gw", signal = "gateway" }'), PROFILE,
+     r"rtds\[0\]\.states\[1\] = 'gw': gw gateway twice in a1's states"),
+    ("rtds-signal-not-of-the-type", sub(RTDS_SITE, 'signal = "generation"', 'signal = "drain"'), PROFILE,
+     r"rtds\[0\]\.states\[1\]\.signal = 'drain': a Drer has no state 'drain' \(states: generation\)"),
+    ("rtds-command-not-of-the-type", sub(RTDS_SITE, 'commands = [{ index = 1, device = "gw", signal = "gateway" }]', 'commands = [{ index = 1, device = "gw", signal = "gateway" }, { index = 2, device = "pv", signal = "generation" }]'), PROFILE,
+     r"a Drer has no command 'generation' \(commands: none\)"),
+    ("rtds-missing-signal", sub(RTDS_SITE, 'commands = [{ index = 1, device = "gw", signal = "gateway" }]', "commands = []"), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.adapter = 'a1': gw \(Sst\) needs gateway in a1's commands"),
+    ("rtds-unknown-device", sub(RTDS_SITE, '{ index = 2, device = "pv"', '{ index = 2, device = "nope"'), PROFILE,
+     r"rtds\[0\]\.states\[1\]\.device = 'nope': nope is no device of the site"),
+    ("rtds-device-of-another-transport", sub(RTDS_SITE, 'id = "pv"\ntype = "Drer"\ntransport = "rtds"\nadapter = "a1"', 'id = "pv"\ntype = "Drer"\ntransport = "fake"\nprofile = "drer"'), PROFILE,
+     r"pv is transport fake: an rtds table names devices with transport rtds"),
+    ("rtds-table-missing", sub(RTDS_SITE, 'commands = [{ index = 1, device = "gw", signal = "gateway" }]\n', ""), PROFILE,
+     r"rtds\[0\]\.commands.*required"),
+    ("rtds-entry-extra-field", sub(RTDS_SITE, 'signal = "generation" }', 'signal = "generation", type = "Drer" }'), PROFILE,
+     r"rtds\[0\]\.states\[1\]\.type.*unknown key"),
+    ("rtds-two-adapters-one-name", RTDS_SITE.replace("[[nodes]]", SECOND_ADAPTER.replace('"a2"', '"a1"') + "\n[[nodes]]", 1), PROFILE,
+     r"rtds\[1\]\.name = 'a1': two adapters named a1 \(also rtds\[0\]\)"),
+    ("rtds-two-adapters-one-port", RTDS_SITE.replace("[[nodes]]", SECOND_ADAPTER.replace("5002", "5001") + "\n[[nodes]]", 1), PROFILE,
+     r"rtds\[1\] = 'a2': host:port 127\.0\.0\.1:5001 is also rtds\[0\]'s"),
+    ("rtds-device-in-two-adapters", RTDS_SITE.replace("[[nodes]]", SECOND_ADAPTER.replace("states = []", 'states = [{ index = 1, device = "pv", signal = "generation" }]') + "\n[[nodes]]", 1), PROFILE,
+     r"rtds\[1\]\.states\[0\]\.device = 'pv': pv has adapter = 'a1', not 'a2'"),
+    ("rtds-device-without-adapter", sub(RTDS_SITE, 'transport = "rtds"\nadapter = "a1"\n\n', 'transport = "rtds"\n\n'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.adapter: required for transport rtds"),
+    ("rtds-unknown-adapter", sub(RTDS_SITE, 'id = "pv"\ntype = "Drer"\ntransport = "rtds"\nadapter = "a1"', 'id = "pv"\ntype = "Drer"\ntransport = "rtds"\nadapter = "a9"'), PROFILE,
+     r"nodes\[0\]\.devices\[1\]\.adapter = 'a9': no \[\[rtds\]\] adapter named a9 \(adapters: a1\)"),
+    ("rtds-device-with-a-port", sub(RTDS_SITE, 'adapter = "a1"\n\n', 'adapter = "a1"\nport = 1502\n\n'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.port = 1502: not for transport rtds"),
+    ("adapter-on-a-modbus-device", sub(SITE, 'profile = "p.toml"\n', 'profile = "p.toml"\nadapter = "a1"\n'), PROFILE,
+     r"nodes\[0\]\.devices\[0\]\.adapter = 'a1': for transport rtds only"),
 ]  # fmt: skip
 
 
