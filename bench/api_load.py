@@ -13,7 +13,6 @@ Target: round p99 under load within 20 % of the unloaded value.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -25,30 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lb_round import free_port, pct, rewrite_ports, spawn, wait_for, wait_ready  # noqa: E402
+from lb_round import (  # noqa: E402
+    report_rounds,
+    rewrite_ports,
+    rounds_between,
+    site_copy,
+    spawn,
+    wait_for,
+    wait_ready,
+)
 
 DGI = [sys.executable, "-m", "controller"]
-
-
-def site_copy(directory: Path) -> tuple[Path, str]:
-    text = (ROOT / "config/examples/three-substations.toml").read_text()
-    text = re.sub(r"(?m)^(\s*port\s*=\s*)\d+", r"\g<1>0", text)
-    text = re.sub(r'"127\.0\.0\.1:\d+"', lambda _: f'"127.0.0.1:{free_port()}"', text)
-    path = directory / "site.toml"
-    path.write_text(text)
-    subprocess.run(
-        [*DGI, "keygen", str(directory / "group.key")], check=True, capture_output=True, cwd=ROOT
-    )
-    api = re.search(r'id = "sst1"\napi = "([^"]+)"', text)
-    assert api is not None
-    return path, api.group(1)
-
-
-def rounds_between(trace: Path, start: float, end: float) -> list[float]:
-    events = [json.loads(line) for line in trace.read_text().splitlines()]
-    return [
-        e["data"]["duration_s"] for e in events if e["kind"] == "round" and start <= e["t"] <= end
-    ]
 
 
 def run_wrk(url: str, clients: int, seconds: float) -> dict[str, float]:
@@ -98,8 +84,8 @@ def main() -> None:
                 proc.terminate()
             for proc in procs:
                 proc.wait(10)
-        quiet = rounds_between(trace, quiet_start, quiet_end)
-        loaded = rounds_between(trace, load_start, load_end)
+        quiet = rounds_between(trace, [(quiet_start, quiet_end)])
+        loaded = rounds_between(trace, [(load_start, load_end)])
     report(args, load, quiet, loaded)
 
 
@@ -113,11 +99,7 @@ def report(
     print(f"  latency p50 / p90 / p99    {latency} ms")
     print(f"  non-2xx answers            {load['non_2xx']:.0f}")
     print("LB round of the node (device reads, decision, sends)")
-    for label, rounds in (("unloaded", quiet), ("under load", loaded)):
-        p50, p99 = pct(rounds, 0.5) * 1000, pct(rounds, 0.99) * 1000
-        print(f"  {label + ' p50 / p99':<26} {p50:.2f} / {p99:.2f} ms ({len(rounds)} rounds)")
-    change = pct(loaded, 0.99) / pct(quiet, 0.99) - 1
-    print(f"  p99 change                 {change * 100:+.1f} % (target: within +20 %)")
+    report_rounds(quiet, loaded, "under load")
 
 
 if __name__ == "__main__":

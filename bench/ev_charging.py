@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -28,34 +27,22 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from lb_round import free_port, pct, rewrite_ports, spawn, wait_for, wait_ready  # noqa: E402
+from lb_round import (  # noqa: E402
+    report_rounds,
+    rewrite_ports,
+    rounds_between,
+    site_copy,
+    spawn,
+    wait_for,
+    wait_ready,
+)
 
 DGI = [sys.executable, "-m", "controller"]
 NODES = ("sst1", "sst2", "sst3")
 
 
-def site_copy(directory: Path) -> tuple[Path, str]:
-    text = (ROOT / "config/examples/three-substations.toml").read_text()
-    text = re.sub(r"(?m)^(\s*port\s*=\s*)\d+", r"\g<1>0", text)
-    text = re.sub(r'"127\.0\.0\.1:\d+"', lambda _: f'"127.0.0.1:{free_port()}"', text)
-    text = text.replace("capacity_kw = 60.0", "capacity_kw = 60.0\nev_capacity_kw = 1e9")
-    path = directory / "site.toml"
-    path.write_text(text)
-    subprocess.run(
-        [*DGI, "keygen", str(directory / "group.key")], check=True, capture_output=True, cwd=ROOT
-    )
-    api = re.search(r'id = "sst1"\napi = "([^"]+)"', text)
-    assert api is not None
-    return path, api.group(1)
-
-
-def rounds_between(trace: Path, spans: list[tuple[float, float]]) -> list[float]:
-    events = [json.loads(line) for line in trace.read_text().splitlines()]
-    return [
-        e["data"]["duration_s"]
-        for e in events
-        if e["kind"] == "round" and any(a <= e["t"] <= b for a, b in spans)
-    ]
+def room_for_every_session(text: str) -> str:
+    return text.replace("capacity_kw = 60.0", "capacity_kw = 60.0\nev_capacity_kw = 1e9")
 
 
 def loadtest(url: str, *args: str) -> dict[str, Any]:
@@ -90,7 +77,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        site, api = site_copy(Path(tmp))
+        site, api = site_copy(
+            Path(tmp),
+            lambda t: t.replace("capacity_kw = 60.0", "capacity_kw = 60.0\nev_capacity_kw = 1e9"),
+        )
         endpoints = Path(tmp) / "endpoints.json"
         procs = [spawn([*DGI, "simulate", "--config", str(site), "--endpoints", str(endpoints)])]
         rushes: list[dict[str, Any]] = []
@@ -138,11 +128,7 @@ def main() -> None:
     best = max((f["answered_per_s"] for _, f in sustained if f["failed"] == 0), default=0.0)
     print(f"  sustained without failures: up to {best:.0f} answers/s (target ≥ 2000)")
     print("LB round of the entry node (device reads, decision, sends)")
-    for label, rounds in (("unloaded", unloaded), ("during the rushes", during)):
-        p50, p99 = pct(rounds, 0.5) * 1000, pct(rounds, 0.99) * 1000
-        print(f"  {label + ' p50 / p99':<30} {p50:.2f} / {p99:.2f} ms ({len(rounds)} rounds)")
-    change = pct(during, 0.99) / pct(unloaded, 0.99) - 1
-    print(f"  p99 change                     {change * 100:+.1f} % (target: within +20 %)")
+    report_rounds(unloaded, during, "during the rushes", width=30)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,42 @@ Event = dict[str, Any]
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def site_copy(directory: Path, edit: Callable[[str], str] = lambda text: text) -> tuple[Path, str]:
+    """three-substations.toml on free ports (devices on port 0, rewritten from the simulator's
+    endpoints), ``edit`` applied, with a fresh key file; its path and sst1's API address."""
+    text = (ROOT / "config/examples/three-substations.toml").read_text()
+    text = re.sub(r"(?m)^(\s*port\s*=\s*)\d+", r"\g<1>0", text)
+    text = edit(re.sub(r'"127\.0\.0\.1:\d+"', lambda _: f'"127.0.0.1:{free_port()}"', text))
+    path = directory / "site.toml"
+    path.write_text(text)
+    subprocess.run(
+        [sys.executable, "-m", "controller", "keygen", str(directory / "group.key")],
+        check=True, capture_output=True, cwd=ROOT,
+    )  # fmt: skip
+    api = re.search(r'id = "sst1"\napi = "([^"]+)"', text)
+    assert api is not None
+    return path, api.group(1)
+
+
+def rounds_between(trace: Path, spans: list[tuple[float, float]]) -> list[float]:
+    """The LB round durations of a ``dgi run --trace`` file that fall in any of ``spans``."""
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    return [
+        e["data"]["duration_s"]
+        for e in events
+        if e["kind"] == "round" and any(a <= e["t"] <= b for a, b in spans)
+    ]
+
+
+def report_rounds(quiet: list[float], loaded: list[float], label: str, width: int = 26) -> None:
+    """The LB round p50 / p99 unloaded and under load, and the p99's change (target +20 %)."""
+    for name, rounds in (("unloaded", quiet), (label, loaded)):
+        p50, p99 = pct(rounds, 0.5) * 1000, pct(rounds, 0.99) * 1000
+        print(f"  {name + ' p50 / p99':<{width}} {p50:.2f} / {p99:.2f} ms ({len(rounds)} rounds)")
+    change = pct(loaded, 0.99) / pct(quiet, 0.99) - 1
+    print(f"  {'p99 change':<{width}} {change * 100:+.1f} % (target: within +20 %)")
 
 
 def two_node_site(directory: Path, mode: str) -> Path:
