@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from config.loader import load_site  # noqa: E402
 from device_drivers.modbus import LinkPool  # noqa: E402
-from device_drivers.registry import build_driver  # noqa: E402
+from device_drivers.registry import Connections, build_driver  # noqa: E402
 
 
 def rss_mb(pid: str | int = "self") -> float:
@@ -95,7 +95,9 @@ async def measure(
 ) -> Result:
     site = load_site(site_path)
     pool = LinkPool()
-    drivers = [build_driver(d, pool, address=where[d.id]) for d in site.devices_of(node)]
+    drivers = [
+        build_driver(d, Connections(pool), address=where[d.id]) for d in site.devices_of(node)
+    ]
     try:
         for _ in range(50):  # connect and warm up
             await asyncio.gather(*(d.read_all() for d in drivers))

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from config.loader import load_site  # noqa: E402
 from device_drivers.modbus import LinkPool  # noqa: E402
-from device_drivers.registry import build_driver  # noqa: E402
+from device_drivers.registry import Connections, build_driver  # noqa: E402
 
 DGI = [sys.executable, "-m", "controller"]
 Event = dict[str, Any]
@@ -160,7 +160,8 @@ async def perturb(site_path: Path, where: dict[str, tuple[str, int]], seconds: f
     site = load_site(site_path)
     pool = LinkPool()
     loads = [
-        build_driver(site.device(i), pool, address=where[i]) for i in ("sst1-load", "sst2-load")
+        build_driver(site.device(i), Connections(pool), address=where[i])
+        for i in ("sst1-load", "sst2-load")
     ]
     drain = 20.0
     end = time.monotonic() + seconds

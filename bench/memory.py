@@ -29,7 +29,7 @@ from lb_round import free_port, rewrite_ports, spawn, wait_for  # noqa: E402
 
 from config.loader import load_site  # noqa: E402
 from device_drivers.modbus import LinkPool  # noqa: E402
-from device_drivers.registry import build_driver  # noqa: E402
+from device_drivers.registry import Connections, build_driver  # noqa: E402
 
 DGI = [sys.executable, "-m", "controller"]
 NODES = ("sst1", "sst2", "sst3")
@@ -63,7 +63,8 @@ async def drive(
     site = load_site(site_path)
     pool = LinkPool()
     loads = {
-        n: build_driver(site.device(f"{n}-load"), pool, address=where[f"{n}-load"]) for n in NODES
+        n: build_driver(site.device(f"{n}-load"), Connections(pool), address=where[f"{n}-load"])
+        for n in NODES
     }
     rng = random.Random(1)
     samples = []

@@ -107,11 +107,13 @@ def device_reads() -> tuple[float, float]:
 async def _reads(site_path: Path, where: dict[str, tuple[str, int]]) -> list[float]:
     from config.loader import load_site
     from device_drivers.modbus import LinkPool
-    from device_drivers.registry import build_driver
+    from device_drivers.registry import Connections, build_driver
 
     site = load_site(site_path)
     pool = LinkPool()
-    drivers = [build_driver(d, pool, address=where[d.id]) for d in site.devices_of("sst1")]
+    drivers = [
+        build_driver(d, Connections(pool), address=where[d.id]) for d in site.devices_of("sst1")
+    ]
     times = []
     for n in range(110):
         await asyncio.sleep(0.1)

@@ -22,7 +22,7 @@ from config.addresses import Endpoint
 from config.device_types import device_types
 from config.errors import ConfigError, ConfigIssue, display_path, format_path
 from config.files import special_file_problem
-from config.profile import Profile, load_profile
+from config.profile import Profile, in_slots, load_profile
 from config.schema import issues_from
 from config.settings import SiteHeader
 from config.simulation import MODBUS_KEYS, OCPP_KEYS, SIM_SCHEMAS, DeviceSim, Series
@@ -47,6 +47,12 @@ from config.tomlfile import locate, read_toml
 from config.topology import Topology, read_topology
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
+#: Where an OCPP charge point's signals come from and go to, for messages and the points list.
+OCPP_PLACES = {
+    "power": "MeterValues",
+    "connected": "StatusNotification",
+    "power_limit": "SetChargingProfile",
+}
 
 Loc = tuple[str | int, ...]
 
@@ -303,8 +309,7 @@ class _SiteChecker:
         profile = device.profile
         kind = device_types().get(device.type)
         if device.entry.profile is None and kind is not None:
-            carried = [e.signal for e in adapter.states if e.device == device.id]
-            profile = rtds.rtds_profile(kind, optional=carried)
+            profile = rtds.rtds_profile(kind, adapter, device.id)
         return dataclasses.replace(device, rtds=adapter, profile=profile)
 
     def _check_transport(self, loc: Loc, entry: DeviceEntry) -> None:
@@ -424,6 +429,12 @@ class _SiteChecker:
         reference = entry.profile or (OCPP_PROFILE if entry.transport == OCPP else None)
         if reference is None:
             return None  # _check_transport reports it
+        profile = self._profile_at(loc, entry, reference)
+        if entry.transport == OCPP and profile is not None:
+            return in_slots(profile, "ocpp", OCPP_PLACES)
+        return profile
+
+    def _profile_at(self, loc: Loc, entry: DeviceEntry, reference: str) -> Profile | None:
         if reference.startswith(sunspec.PREFIX):
             try:
                 return sunspec.sunspec_profile(reference)

@@ -13,7 +13,8 @@ Loading never stops at the first problem: :func:`load_profile` returns every iss
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -81,16 +82,49 @@ class ProfileDocument(Model):
 
 
 @dataclass(frozen=True)
+class Registers:
+    """Where a Modbus point lives: its table, PDU address (0-based) and word order."""
+
+    table: Table
+    address: int
+    word_order: WordOrder = "ABCD"
+
+    def describe(self, count: int) -> str:
+        """``holding[100..101]``."""
+        if count == 1:
+            return f"{self.table}[{self.address}]"
+        return f"{self.table}[{self.address}..{self.address + count - 1}]"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a point of a transport without registers lives: a place in that transport's own
+    table (an rtds adapter's ``states`` or ``commands`` packet and the float's index there;
+    ``index`` None: the transport names the value, as OCPP does)."""
+
+    transport: str
+    table: str
+    index: int | None = None
+
+    def describe(self, count: int) -> str:
+        """``rtds sst1 states[3]``."""
+        return self.table if self.index is None else f"{self.table}[{self.index}]"
+
+
+#: Where a point lives, whatever carries it; only a register driver looks inside.
+Location = Registers | Slot
+
+
+@dataclass(frozen=True)
 class Point:
-    """A resolved point: PDU address (0-based), word order and roles filled in."""
+    """A resolved point: what it means (signal, roles, type, unit, limits, failsafe) and where
+    it lives (:attr:`location`: registers for Modbus, a slot for other transports)."""
 
     name: str
     signal: str
-    table: Table
-    address: int
+    location: Location
     type: ValueType
     access: Access
-    word_order: WordOrder
     unit: str
     scale: float
     offset: float
@@ -107,9 +141,31 @@ class Point:
     fixed: float | None = None
 
     @property
+    def registers(self) -> Registers:
+        """The point's registers; ``TypeError`` for a point of a transport without them."""
+        if not isinstance(self.location, Registers):
+            raise TypeError(f"point {self.name} has no registers ({self.span()})")
+        return self.location
+
+    @property
+    def table(self) -> Table:
+        return self.registers.table
+
+    @property
+    def address(self) -> int:
+        return self.registers.address
+
+    @property
+    def word_order(self) -> WordOrder:
+        return self.registers.word_order
+
+    @property
     def count(self) -> int:
-        """Registers (or bits) the point occupies."""
-        return 1 if self.table in BIT_TABLES else REGISTER_COUNT[self.type]
+        """Registers (or bits) the point occupies (1 for a slot)."""
+        location = self.location
+        if isinstance(location, Slot) or location.table in BIT_TABLES:
+            return 1
+        return REGISTER_COUNT[self.type]
 
     @property
     def last_address(self) -> int:
@@ -132,10 +188,8 @@ class Point:
         return "command" in self.roles
 
     def span(self) -> str:
-        """``holding[100..101]`` — where the point lives, for messages."""
-        if self.count == 1:
-            return f"{self.table}[{self.address}]"
-        return f"{self.table}[{self.address}..{self.last_address}]"
+        """Where the point lives, for messages: ``holding[100..101]``, ``rtds sst1 states[3]``."""
+        return self.location.describe(self.count)
 
 
 @dataclass(frozen=True)
@@ -161,6 +215,18 @@ class Profile:
 
     def command_point(self, signal: str) -> Point | None:
         return next((p for p in self.points if p.signal == signal and p.is_command), None)
+
+
+def in_slots(profile: Profile, transport: str, places: Mapping[str, str]) -> Profile:
+    """``profile`` with each point located in ``transport``'s own terms (``places`` by signal:
+    ``"MeterValues"``) instead of the registers its file gives (a profile file needs them)."""
+    points = tuple(
+        dataclasses.replace(
+            p, location=Slot(transport, f"{transport} {places.get(p.signal, p.signal)}")
+        )
+        for p in profile.points
+    )
+    return dataclasses.replace(profile, points=points)
 
 
 def roles_for(point: PointEntry, kind: DeviceType | None) -> frozenset[Role]:
@@ -214,11 +280,11 @@ def _resolve(document: ProfileDocument, source: str) -> Profile:
         Point(
             name=entry.name,
             signal=entry.signal or entry.name,
-            table=entry.table,
-            address=entry.address - base,
+            location=Registers(
+                entry.table, entry.address - base, entry.word_order or header.word_order
+            ),
             type=entry.type,
             access=entry.access,
-            word_order=entry.word_order or header.word_order,
             unit=entry.unit,
             scale=entry.scale,
             offset=entry.offset,

@@ -19,7 +19,7 @@ from pydantic import AfterValidator
 
 from config.addresses import valid_host
 from config.device_types import DeviceType
-from config.profile import Point, Profile
+from config.profile import Point, Profile, Slot
 from config.schema import Model, Name, Positive, in_range
 
 RTDS = "rtds"
@@ -216,18 +216,26 @@ def _ranges(values: list[int]) -> str:
     return ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
 
 
-def rtds_profile(kind: DeviceType, optional: Sequence[str] = ()) -> Profile:
-    """The points of a device carried by an rtds adapter: its type's states (read) — the
-    optional ones its states table carries — and commands (written), float32 each; table and
-    address are not used (a profile needs them); no failsafe value (released, the device holds
-    its last command)."""
+def rtds_profile(kind: DeviceType, adapter: RtdsAdapter | None = None, device: str = "") -> Profile:
+    """The points of ``device`` carried by ``adapter``: its type's states (read) — the optional
+    ones the adapter's states table carries — and commands (written), float32 each, located by
+    their index in the adapter's tables (no adapter yet: unplaced, the mandatory states only);
+    no failsafe value (released, the device holds its last command)."""
+
+    def place(table: str, signal: str) -> Slot:
+        if adapter is None:
+            return Slot(RTDS, f"rtds {table}")
+        entries = adapter.states if table == "states" else adapter.commands
+        index = next((e.index for e in entries if e.device == device and e.signal == signal), None)
+        return Slot(RTDS, f"rtds {adapter.name} {table}", index)
+
+    carried = {e.signal for e in adapter.states if e.device == device} if adapter else set()
     points = []
-    read = kind.states + tuple(s for s in kind.optional_states if s in optional)
-    for n, signal in enumerate(read):
-        points.append(_point(signal, signal, "input", 2 * n, "r", "state"))
-    for n, signal in enumerate(kind.commands):
+    for signal in kind.states + tuple(s for s in kind.optional_states if s in carried):
+        points.append(_point(signal, signal, place("states", signal), "r", "state"))
+    for signal in kind.commands:
         name = f"{signal}_command" if signal in kind.states + kind.optional_states else signal
-        points.append(_point(name, signal, "holding", 2 * n, "w", "command"))
+        points.append(_point(name, signal, place("commands", signal), "w", "command"))
     return Profile(
         name=f"rtds-{kind.name.lower()}",
         device_type=kind.name,
@@ -238,15 +246,13 @@ def rtds_profile(kind: DeviceType, optional: Sequence[str] = ()) -> Profile:
     )
 
 
-def _point(name: str, signal: str, table: str, address: int, access: str, role: str) -> Point:
+def _point(name: str, signal: str, location: Slot, access: str, role: str) -> Point:
     return Point(
         name=name,
         signal=signal,
-        table=table,  # type: ignore[arg-type]
-        address=address,
+        location=location,
         type="float32",
         access=access,  # type: ignore[arg-type]
-        word_order="ABCD",
         unit="",
         scale=1.0,
         offset=0.0,

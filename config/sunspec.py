@@ -25,7 +25,7 @@ from typing import Any
 
 import sunspec2
 
-from config.profile import Point, Profile
+from config.profile import Point, Profile, Registers
 
 PREFIX = "sunspec:"
 BASES = (40000, 0, 50000)
@@ -211,11 +211,9 @@ def _value(
     points[f"m{model_id}.{name}"] = Point(
         name=f"m{model_id}.{name}",
         signal=signal,
-        table="holding",
-        address=start + offset,
+        location=Registers("holding", start + offset),
         type=_TYPES[kind],  # type: ignore[arg-type]
         access="rw" if command else "r",
-        word_order="ABCD",
         unit=_UNITS.get(name, "%"),
         scale=scale,
         offset=0.0,
@@ -230,9 +228,9 @@ def _value(
 
 def _point(name: str, address: int, kind: str, *, fixed: float) -> Point:
     return Point(
-        name=name, signal=name, table="holding", address=address,
+        name=name, signal=name, location=Registers("holding", address),
         type=_TYPES.get(kind, kind),  # type: ignore[arg-type]
-        access="r", word_order="ABCD", unit="", scale=1.0, offset=0.0, min=None, max=None,
+        access="r", unit="", scale=1.0, offset=0.0, min=None, max=None,
         failsafe=None, roles=frozenset(), fixed=fixed,
     )  # fmt: skip
 

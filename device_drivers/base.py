@@ -1,33 +1,34 @@
-"""The device driver interface.
+"""The device driver interface, at the level of points — whatever carries them.
 
-Public methods validate, log on edges and count; a backend fills in four private hooks
-(``_read_registers``, ``_read_bits``, ``_write_registers``, ``_write_bits``) plus ``close``.
+A driver reads and writes the points of one device's profile. This base holds what every
+transport shares: the values last read and when, staleness, edge logging, plausibility and
+range checks, verification after a write, and the failsafe values. A transport fills in
+``_read_points`` (every readable point's value, counting its own requests) and ``_write_point`` (one
+point's write), and may override ``_prepare`` (turn a value into what is sent, refusing one the
+device cannot hold), ``_verify`` and ``probe``. Modbus devices sit on a register driver
+(:class:`device_drivers.registers.RegisterDriver`: blocks, codec, scale factors); an OCPP
+charge point and a device behind an rtds adapter sit on this base directly.
+
 A failed operation raises a :class:`~device_drivers.errors.DriverError` and marks the device
 failing (stale) until a read succeeds again; the first failure is logged at WARNING, repeats at
 DEBUG, and the recovery at INFO with how long the outage lasted. A read that returns a value
 that cannot be true — NaN, an infinity, no value for a state, a value outside the point's
-min..max — is a failure too: the value is never stored.
+min..max — is a failure too: the value is never stored. A write refused before anything is
+sent (outside min..max, not representable) is not a device failure.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
-from config.profile import BIT_TABLES, Point, Profile
-from device_drivers.codec import CodecError, decode, encode, exponent_of
-from device_drivers.errors import (
-    DeviceExceptionError,
-    DeviceRangeError,
-    DeviceValueError,
-    DeviceVerifyError,
-    DriverError,
-)
-from device_drivers.planning import ReadBlock, plan_reads
+from config.profile import Point, Profile
+from device_drivers.errors import DeviceRangeError, DeviceValueError, DeviceVerifyError, DriverError
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ class DeviceReading:
 
 @dataclass(frozen=True)
 class PointProbe:
-    """One point as :meth:`DeviceDriver.probe` found it: the registers (or bit) it read, the
-    decoded value, or why there is none."""
+    """One point as :meth:`DeviceDriver.probe` found it: the registers (or bit) it read (None:
+    the transport has no registers, or nothing was read), the value, or why there is none."""
 
     point: Point
     raw: tuple[int, ...] | None
@@ -96,7 +97,6 @@ class DeviceDriver(ABC):
         self.verify = verify
         self.stale_after_s = stale_after_s
         self.clock = clock
-        self.blocks: tuple[ReadBlock, ...] = tuple(plan_reads(profile.points, profile.max_gap))
         self.stats = DriverStats()
         self.values: dict[str, PointValue] = {}
         self.last_ok: float | None = None
@@ -107,17 +107,11 @@ class DeviceDriver(ABC):
     # -- reading ----------------------------------------------------------------------------------
 
     async def read_all(self) -> DeviceReading:
-        """Read every readable point (one request per block); raise ``DriverError`` on failure."""
-        decoded: dict[str, float | None] = {}
-        for block in self.blocks:
-            self.stats.requests += 1
-            try:
-                decoded.update(await self._read_block(block))
-            except DriverError as exc:
-                self._failed(exc)
-                raise
+        """Read every readable point; raise ``DriverError`` on failure (nothing is stored)."""
         try:
-            decoded = self._scaled(decoded)
+            decoded = await self._read_points()
+            for name, value in decoded.items():
+                self._refuse_implausible(self.profile.point(name), value)
         except DriverError as exc:
             self._failed(exc)
             raise
@@ -127,113 +121,37 @@ class DeviceDriver(ABC):
         self._recovered(now)
         return DeviceReading(self.device_id, dict(self.values), now)
 
-    async def _read_block(self, block: ReadBlock) -> dict[str, float | None]:
-        if block.table in BIT_TABLES:
-            bits = await self._read_bits(block.table, block.address, block.count)
-            return {p.name: 1.0 if bits[p.address - block.address] else 0.0 for p in block.points}
-        registers = await self._read_registers(block.table, block.address, block.count)
-        values = {}
-        for point in block.points:
-            try:
-                values[point.name] = self._plausible(point, registers[block.slice_for(point)])
-            except CodecError as exc:
-                raise DeviceValueError(self.device_id, f"{point.span()} {exc}") from exc
-        return values
-
-    def _scaled(self, decoded: dict[str, float | None]) -> dict[str, float | None]:
-        """Apply each ``scale_factor`` point (read in this round, any block) to its points,
-        then check their limits (see ``_plausible``)."""
-        scaled = dict(decoded)
-        for point in self.profile.points:
-            if point.scale_factor is None or decoded.get(point.name) is None:
-                continue
-            try:
-                exponent = exponent_of(point, decoded.get(point.scale_factor))
-                value = (decoded[point.name] or 0.0) * 10.0**exponent
-                problem = outside_limits(point, value, self.profile.name)
-                if problem is not None:
-                    raise CodecError(problem)
-            except CodecError as exc:
-                raise DeviceValueError(self.device_id, f"{point.span()} {exc}") from exc
-            scaled[point.name] = value
-        return scaled
-
-    def _plausible(self, point: Point, registers: list[int]) -> float | None:
-        """The decoded value, or CodecError when no device could truly report it (the limits
-        of a point with a scale factor are checked once it is applied, in ``_scaled``)."""
-        value = decode(point, registers)
+    def implausible(self, point: Point, value: float | None) -> str | None:
+        """Why ``value`` read for ``point`` cannot be true (None: it can): no value for a
+        state, not a finite number, outside the point's min..max."""
         if value is None:
-            if point.is_state:
-                raise CodecError(f"{point.name} reports no value (1e8)")
-            return None
-        if point.scale_factor is not None:
-            return value
-        problem = outside_limits(point, value, self.profile.name)
+            return f"{point.name} reports no value (1e8)" if point.is_state else None
+        if not math.isfinite(value):
+            return f"{point.name} = {value}: not a finite number"
+        return outside_limits(point, value, self.profile.name)
+
+    def _refuse_implausible(self, point: Point, value: float | None) -> None:
+        problem = self.implausible(point, value)
         if problem is not None:
-            raise CodecError(problem)
-        return value
+            raise DeviceValueError(self.device_id, f"{point.span()} {problem}")
 
     async def probe(self) -> list[PointProbe]:
-        """Read every readable point once — never writing, never storing a value — and say
-        for each its raw registers and decoded value, or its error.
-
-        A block the device refuses (a Modbus exception: an illegal address) is read again
-        point by point, so the error names the point at fault; once the device is
-        unreachable (refused, timed out) its remaining points are not asked for.
-        """
-        found: list[PointProbe] = []
-        down: DriverError | None = None
-        for block in self.blocks:
-            if down is not None:
-                found += [PointProbe(p, None, None, f"not read: {down}") for p in block.points]
-                continue
-            try:
-                raw = await self._raw(block.table, block.address, block.count)
-            except DeviceExceptionError as exc:
-                if len(block.points) == 1:
-                    found.append(PointProbe(block.points[0], None, None, str(exc)))
-                    continue
-                found += await self._probe_alone(block, exc)
-                continue
-            except DriverError as exc:
-                down = exc
-                found += [PointProbe(p, None, None, str(exc)) for p in block.points]
-                continue
-            found += [self._probed(p, raw[block.slice_for(p)]) for p in block.points]
-        return found
-
-    async def _probe_alone(self, block: ReadBlock, refused: DriverError) -> list[PointProbe]:
-        """The points of a refused block, one by one. When each reads alone, the device
-        refuses reads across the gaps between them — as the node reads, every round."""
-        found = []
-        for point in block.points:
-            try:
-                alone = await self._raw(point.table, point.address, point.count)
-            except DriverError as exc:
-                found.append(PointProbe(point, None, None, str(exc)))
-                continue
-            found.append(self._probed(point, alone))
-        if all(p.error is None for p in found):
-            hint = (
-                f"{refused}; each point reads alone: the device refuses reads across gaps "
-                f"(set max_gap = 0 in profile {self.profile.name})"
-            )
-            found = [PointProbe(p.point, p.raw, p.value, hint) for p in found]
-        return found
-
-    async def _raw(self, table: str, address: int, count: int) -> list[int]:
-        self.stats.requests += 1
-        if table in BIT_TABLES:
-            return [1 if bit else 0 for bit in await self._read_bits(table, address, count)]
-        return list(await self._read_registers(table, address, count))
-
-    def _probed(self, point: Point, raw: list[int]) -> PointProbe:
-        if point.table in BIT_TABLES:
-            return PointProbe(point, tuple(raw), float(raw[0]), None)
+        """Read every readable point once — never storing a value — and say for each its
+        value, or its error."""
+        readable = [p for p in self.profile.points if p.readable]
         try:
-            return PointProbe(point, tuple(raw), self._plausible(point, raw), None)
-        except CodecError as exc:
-            return PointProbe(point, tuple(raw), None, f"{self.device_id} {point.span()} {exc}")
+            values = await self._read_points()
+        except DriverError as exc:
+            return [PointProbe(p, None, None, str(exc)) for p in readable]
+        found = []
+        for point in readable:
+            value = values.get(point.name)
+            problem = self.implausible(point, value)
+            if problem is None:
+                found.append(PointProbe(point, None, value, None))
+            else:
+                found.append(PointProbe(point, None, None, f"{self.device_id} {problem}"))
+        return found
 
     def state(self, signal: str) -> float | None:
         """Last value read for the state ``signal`` (``None`` if never read or no value)."""
@@ -265,46 +183,28 @@ class DeviceDriver(ABC):
         point = self._writable(point_name)
         self._in_range(point, value)
         try:
-            exponent = await self._exponent(point)
-            registers = encode(point, value, exponent)
-        except CodecError as exc:
-            raise DeviceRangeError(self.device_id, str(exc)) from exc
-        self.stats.requests += 1
-        try:
-            if point.table in BIT_TABLES:
-                await self._write_bits(point.address, [bool(registers[0])])
-            else:
-                await self._write_registers(point.address, registers)
+            prepared = await self._prepare(point, value)
+            self.stats.requests += 1
+            await self._write_point(point, prepared)
             self.stats.writes += 1
             if self.verify and point.readable:
-                await self._verify(point, registers)
+                self.stats.requests += 1
+                await self._verify(point, prepared)
+        except DeviceRangeError:
+            raise  # refused before anything was sent: not the device's failure
         except DriverError as exc:
             self._failed(exc)
             raise
 
-    async def _exponent(self, point: Point) -> int:
-        """The power of ten a write to ``point`` is scaled by: its scale factor, read now."""
-        if point.scale_factor is None:
-            return 0
-        factor = self.profile.point(point.scale_factor)
-        try:
-            registers = await self._read_registers(factor.table, factor.address, factor.count)
-        except DriverError as exc:
-            self._failed(exc)
-            raise
-        return exponent_of(point, decode(factor, registers))
+    def failsafe_points(self) -> list[Point]:
+        """The points a release writes: every writable point with a failsafe value."""
+        return [p for p in self.profile.points if p.writable and p.failsafe is not None]
 
-    async def _verify(self, point: Point, written: list[int]) -> None:
-        self.stats.requests += 1
-        if point.table in BIT_TABLES:
-            bits = await self._read_bits(point.table, point.address, 1)
-            back = [1 if bits[0] else 0]
-        else:
-            back = await self._read_registers(point.table, point.address, point.count)
-        if list(back) != written:
-            raise DeviceVerifyError(
-                self.device_id, f"{point.span()} read back {list(back)} after writing {written}"
-            )
+    async def write_failsafe(self, point: Point) -> None:
+        """Write ``point``'s failsafe value (one of :meth:`failsafe_points`)."""
+        if point.failsafe is None:
+            raise DriverError(self.device_id, f"{point.name} has no failsafe value")
+        await self.write(point.name, point.failsafe)
 
     def _in_range(self, point: Point, value: float) -> None:
         """A value outside the point's min..max is refused before anything is sent."""
@@ -349,19 +249,29 @@ class DeviceDriver(ABC):
         self._failures = 0
         self.last_ok = now
 
-    # -- backend hooks ----------------------------------------------------------------------------
+    # -- transport hooks --------------------------------------------------------------------------
 
     @abstractmethod
-    async def _read_registers(self, table: str, address: int, count: int) -> list[int]: ...
+    async def _read_points(self) -> dict[str, float | None]:
+        """Every readable point's value by point name (None: "no value"), counting the requests
+        it makes; a ``DriverError`` when the device cannot be read."""
+
+    async def _prepare(self, point: Point, value: float) -> object:
+        """What :meth:`_write_point` sends for ``value``; a ``DeviceRangeError`` when the device
+        cannot hold it (nothing is then sent)."""
+        return value
 
     @abstractmethod
-    async def _read_bits(self, table: str, address: int, count: int) -> list[bool]: ...
+    async def _write_point(self, point: Point, prepared: object) -> None:
+        """Write one point (``prepared`` by :meth:`_prepare`)."""
 
-    @abstractmethod
-    async def _write_registers(self, address: int, registers: list[int]) -> None: ...
-
-    @abstractmethod
-    async def _write_bits(self, address: int, bits: list[bool]) -> None: ...
+    async def _verify(self, point: Point, prepared: object) -> None:
+        """Read ``point`` back and compare it with what was written."""
+        back = (await self._read_points()).get(point.name)
+        if back != prepared:
+            raise DeviceVerifyError(
+                self.device_id, f"{point.span()} read back {back} after writing {prepared}"
+            )
 
     @abstractmethod
     async def close(self) -> None:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from config.profile import Profile
-from device_drivers.base import DeviceDriver
 from device_drivers.codec import encode
 from device_drivers.errors import (
     DeviceConnectionError,
@@ -19,6 +18,7 @@ from device_drivers.errors import (
     describe_exception,
     span,
 )
+from device_drivers.registers import RegisterDriver
 
 
 @dataclass
@@ -51,7 +51,7 @@ class RegisterImage:
         return image
 
 
-class FakeDriver(DeviceDriver):
+class FakeDriver(RegisterDriver):
     """Device whose registers live in memory; ``faults`` makes it misbehave on purpose."""
 
     def __init__(

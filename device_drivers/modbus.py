@@ -23,7 +23,6 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from config.profile import Profile
-from device_drivers.base import DeviceDriver
 from device_drivers.errors import (
     DeviceConnectionError,
     DeviceExceptionError,
@@ -33,6 +32,7 @@ from device_drivers.errors import (
     describe_exception,
     span,
 )
+from device_drivers.registers import RegisterDriver
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class LinkPool:
         self.links.clear()
 
 
-class ModbusDriver(DeviceDriver):
+class ModbusDriver(RegisterDriver):
     """A device at ``unit`` on a Modbus link (TCP or RTU)."""
 
     def __init__(

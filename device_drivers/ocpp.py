@@ -25,8 +25,9 @@ asks a device; OCPP turns it round: the charge point connects to the central sys
   sent on the charge point's own account (a transaction started) that fails is logged and
   counted the same way, and sent again with the next change or write.
 
-The Modbus-shaped hooks of :class:`DeviceDriver` (registers, bits) are never used: the
-public read, write, probe and close are this driver's own.
+It sits on the point-level :class:`~device_drivers.base.DeviceDriver` directly (no registers):
+its reads are the state's values, checked by the base like any other device's; its write is
+the profiles.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from http import HTTPStatus
@@ -58,8 +58,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from config.profile import Profile
-from device_drivers.base import outside_limits
+from config.profile import Point, Profile
+from device_drivers.base import DeviceDriver
 from device_drivers.errors import (
     DeviceConnectionError,
     DeviceRejectedError,
@@ -74,7 +74,6 @@ from device_drivers.ocpp_state import (
     ocpp_time,
     profiles_for,
 )
-from device_drivers.points import PointDriver
 
 log = logging.getLogger(__name__)
 
@@ -294,10 +293,8 @@ class CentralSystems:
         self.systems.clear()
 
 
-class OcppDriver(PointDriver):
+class OcppDriver(DeviceDriver):
     """One OCPP charge point (see the module docstring); ``central`` None: not served here."""
-
-    kind = "an OCPP charge point"
 
     def __init__(
         self,
@@ -360,27 +357,17 @@ class OcppDriver(PointDriver):
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def _readings(self) -> dict[str, float]:
-        """The charge point's states by point name, or why they cannot be trusted."""
+    async def _read_points(self) -> dict[str, float | None]:
+        """The charge point's states by point name (checked by the base), or why they cannot
+        be trusted."""
+        self.stats.requests += 1
         self._check_heard()
         station = self.station
         if station.meter_problem is not None:
             raise DeviceValueError(self.device_id, f"MeterValues {station.meter_problem}")
         found = {"power": station.power_kw, "connected": 1.0 if station.connected else 0.0}
-        values = {}
-        for signal, value in found.items():
-            point = self.profile.state_point(signal)
-            if point is None:
-                continue
-            problem = (
-                f"{signal} = {value}: not a number"
-                if not math.isfinite(value)
-                else outside_limits(point, value, self.profile.name)
-            )
-            if problem is not None:
-                raise DeviceValueError(self.device_id, f"MeterValues: {problem}")
-            values[point.name] = value
-        return values
+        points = [(self.profile.state_point(signal), value) for signal, value in found.items()]
+        return {point.name: value for point, value in points if point is not None}
 
     def _check_heard(self) -> None:
         if self.central is None:
@@ -408,20 +395,17 @@ class OcppDriver(PointDriver):
 
     # -- writing ----------------------------------------------------------------------------------
 
-    async def write(self, point_name: str, value: float) -> None:
-        """Write ``power_limit`` (kW) as charging profiles; raise when any is not accepted."""
-        point = self._writable(point_name)
+    def _writable(self, point_name: str) -> Point:
+        point = super()._writable(point_name)
         if point.signal != "power_limit":
             raise DriverError(self.device_id, f"{point.name}: an OCPP charge point takes "
                               "power_limit only")  # fmt: skip
-        self._in_range(point, value)
-        self.limit_kw = value
-        try:
-            await self._apply()
-        except DriverError as exc:
-            self._failed(exc)
-            raise
-        self.stats.writes += 1
+        return point
+
+    async def _write_point(self, point: Point, prepared: object) -> None:
+        """Write ``power_limit`` (kW) as charging profiles; raise when any is not accepted."""
+        self.limit_kw = cast(float, prepared)
+        await self._apply()
 
     def push_profiles(self, why: str) -> None:
         """Send the profiles of the newest limit again, in the background (coalesced)."""

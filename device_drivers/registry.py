@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from config.site import Device
 from device_drivers.base import DeviceDriver
@@ -16,18 +16,23 @@ from device_drivers.rtds import RtdsDriver, RtdsLinks
 Address = tuple[str, int]
 
 
-@dataclass(frozen=True)
-class Pools:
-    """What a node's drivers share: its Modbus links and its OCPP central systems (None: the
-    charge points are not served here — they connect to their node)."""
+@dataclass
+class Connections:
+    """What a node's drivers share, by transport: its Modbus links, its OCPP central systems
+    (None: the charge points are not served here — they connect to their node) and its rtds
+    adapter links. Each factory takes only its own part."""
 
-    links: LinkPool
+    modbus: LinkPool = field(default_factory=LinkPool)
     central: CentralSystems | None = None
-    rtds: RtdsLinks | None = None  # the node's rtds adapters (None: one link per device)
+    rtds: RtdsLinks = field(default_factory=RtdsLinks)
+
+    def close(self) -> None:
+        """Close the Modbus links (the drivers close the rest)."""
+        self.modbus.close()
 
 
-def _modbus(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
-    entry, pool = device.entry, pools.links
+def _modbus(device: Device, pool: LinkPool, address: Address | None) -> DeviceDriver:
+    entry = device.entry
     if entry.serial_port:
         link = pool.rtu(
             entry.serial_port,
@@ -51,7 +56,7 @@ def _modbus(device: Device, pools: Pools, address: Address | None) -> DeviceDriv
     )
 
 
-def _fake(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
+def _fake(device: Device) -> DeviceDriver:
     entry = device.entry
     return FakeDriver(
         entry.id,
@@ -62,26 +67,24 @@ def _fake(device: Device, pools: Pools, address: Address | None) -> DeviceDriver
     )
 
 
-def _ocpp(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
+def _ocpp(device: Device, central: CentralSystems | None, address: Address | None) -> DeviceDriver:
     entry = device.entry
     host, port = address or (entry.host or "127.0.0.1", entry.port or 0)
-    central = pools.central.at(host, port) if pools.central is not None else None
     return OcppDriver(
         entry.id,
         device.profile,
-        central=central,
+        central=central.at(host, port) if central is not None else None,
         where=f"{host}:{port}",
         timeout_s=entry.timeout_s,
         stale_after_s=entry.stale_after_s,
     )
 
 
-def _rtds(device: Device, pools: Pools, address: Address | None) -> DeviceDriver:
+def _rtds(device: Device, links: RtdsLinks, address: Address | None) -> DeviceDriver:
     assert device.rtds is not None  # the loader gives every rtds device its adapter
     adapter = device.rtds
     if address is not None:
         adapter = adapter.model_copy(update={"host": address[0], "port": address[1]})
-    links = pools.rtds if pools.rtds is not None else RtdsLinks()
     return RtdsDriver(
         device.entry.id,
         device.profile,
@@ -90,26 +93,25 @@ def _rtds(device: Device, pools: Pools, address: Address | None) -> DeviceDriver
     )
 
 
-TRANSPORTS: dict[str, Callable[[Device, Pools, Address | None], DeviceDriver]] = {
-    "modbus_tcp": _modbus,
-    "modbus_rtu": _modbus,
-    "simulated": _modbus,  # the simulator serves Modbus; the device entry says TCP or RTU
-    "fake": _fake,
-    "ocpp": _ocpp,  # the charge point connects to the node's central system at host:port
-    "rtds": _rtds,  # FREEDM's float-array socket, one connection per adapter
+Factory = Callable[[Device, Connections, "Address | None"], DeviceDriver]
+
+TRANSPORTS: dict[str, Factory] = {
+    "modbus_tcp": lambda d, c, a: _modbus(d, c.modbus, a),
+    "modbus_rtu": lambda d, c, a: _modbus(d, c.modbus, a),
+    # the simulator serves Modbus; the device entry says TCP or RTU
+    "simulated": lambda d, c, a: _modbus(d, c.modbus, a),
+    "fake": lambda d, c, a: _fake(d),
+    # the charge point connects to the node's central system at host:port
+    "ocpp": lambda d, c, a: _ocpp(d, c.central, a),
+    # FREEDM's float-array socket, one connection per adapter
+    "rtds": lambda d, c, a: _rtds(d, c.rtds, a),
 }
 
 
 def build_driver(
-    device: Device,
-    pool: LinkPool,
-    *,
-    address: Address | None = None,
-    central: CentralSystems | None = None,
-    rtds: RtdsLinks | None = None,
+    device: Device, connections: Connections | None = None, *, address: Address | None = None
 ) -> DeviceDriver:
-    """A driver for ``device``; ``address`` overrides its TCP host:port (an ocpp device's:
-    where its central system listens); ``central`` serves ocpp devices (without it their
-    reads fail: a charge point is read through its node); ``rtds`` holds the links of the
-    rtds adapters its devices share (one per adapter)."""
-    return TRANSPORTS[device.entry.transport](device, Pools(pool, central, rtds), address)
+    """A driver for ``device`` sharing ``connections`` (None: its own); ``address`` overrides
+    its TCP host:port (an ocpp device's: where its central system listens). Without a central
+    system an ocpp device's reads fail (a charge point is read through its node)."""
+    return TRANSPORTS[device.entry.transport](device, connections or Connections(), address)

@@ -2,15 +2,18 @@
 
 One :class:`RtdsLink` per ``[[rtds]]`` adapter: a TCP client of the device server that, every
 cycle, writes the whole command packet (big-endian float32 by table index; 1e8 for a command
-never set), then reads exactly the state packet, then waits ``delay_ms``. Each read and write
-has ``timeout_ms``. A table with no entries is skipped.
+never set), then reads exactly the state packet. Cycles start ``delay_ms`` apart on a fixed
+schedule (the original sleeps ``delay_ms`` after each exchange, so its cycle is the delay plus
+the round trip); a slot the exchange overran is skipped and counted, not made up in a burst.
+Each read and write has ``timeout_ms``. A table with no entries is skipped.
 
 Unlike the original DGI, which exits on any I/O error, a link that fails marks its devices
 stale (their reads raise, so the node stops drafting and, after the hold time, releases),
 closes, and reconnects with backoff; its devices are usable again once a complete state packet
 has come with a value (not 1e8) for each of their states. A short read — the peer sent fewer
 bytes and closed — is an error, never a partial table. A command is acknowledged when a packet
-carrying it has been written.
+carrying it has been answered (its state packet came back: the server has taken it; with no
+states table, when it has been written).
 """
 
 from __future__ import annotations
@@ -21,16 +24,12 @@ import logging
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 
-from config.profile import Profile
+from config.profile import Point, Profile
 from config.rtds import RtdsAdapter
-from device_drivers.errors import (
-    DeviceConnectionError,
-    DeviceTimeoutError,
-    DeviceValueError,
-    DriverError,
-)
-from device_drivers.points import PointDriver
+from device_drivers.base import DeviceDriver
+from device_drivers.errors import DeviceConnectionError, DeviceTimeoutError, DriverError
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +60,14 @@ class RtdsLink:
         self.command_values: list[float] = [NO_VALUE] * len(self.commands)
         self.state_values: list[float] | None = None  # the last complete packet (None: none)
         self.received_at: float | None = None
-        self.cycles = 0  # command packets written
+        self.cycles = 0  # command packets written and answered
         self.errors = 0
         self.problem: str | None = "not connected yet"
         self.users = 0
         self._task: asyncio.Task[None] | None = None
         self._cycled = asyncio.Event()
+        self._in_flight = False  # a command packet is written, its answer not yet read
+        self.skipped = 0  # cycles missed because an exchange overran its slot
         self.complete = asyncio.Event()  # set while the last state packet was complete
 
     @property
@@ -104,7 +105,7 @@ class RtdsLink:
         else:
             raise DriverError(device, f"{signal} is in no command table of {self.adapter.name}")
         self.ensure_running()
-        target = self.cycles + 1
+        target = self.cycles + (2 if self._in_flight else 1)  # a packet on its way lacks it
         deadline = (self.adapter.delay_ms + 2 * self.adapter.timeout_ms) / 1000.0
         try:
             async with asyncio.timeout(deadline):
@@ -125,6 +126,7 @@ class RtdsLink:
                 failures = 0
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
                 self.errors += 1
+                self._in_flight = False
                 self.state_values = None  # its devices are stale until a complete packet
                 self.complete.clear()
                 self.problem = _reason(exc, self.adapter.timeout_ms)
@@ -138,28 +140,40 @@ class RtdsLink:
         timeout = self.adapter.timeout_ms / 1000.0
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(self.adapter.host, self.adapter.port)
+        loop = asyncio.get_running_loop()
+        delay = self.adapter.delay_ms / 1000.0
+        epoch, cycle = loop.time(), 0  # cycle k starts at epoch + k × delay
         try:
             first = True
             while True:
+                self._in_flight = True
                 if self.commands:
                     writer.write(pack(self.command_values))
                     async with asyncio.timeout(timeout):
                         await writer.drain()
-                self.cycles += 1
-                self._cycled.set()
                 if self.states:
                     async with asyncio.timeout(timeout):
                         data = await reader.readexactly(4 * len(self.states))
                     self.state_values = unpack(data)
                 else:
                     self.state_values = []
+                self.cycles += 1  # the packet was answered: the commands in it are taken
+                self._in_flight = False
+                self._cycled.set()
                 self.received_at = self.clock()
                 self.complete.set()
                 if first and self.problem is not None:
                     log.info("rtds adapter %s (%s): connected, packets complete",
                              self.adapter.name, self.where)  # fmt: skip
                 self.problem, first = None, False
-                await asyncio.sleep(self.adapter.delay_ms / 1000.0)
+                # a fixed schedule: the exchange's own time does not add up; a slot missed
+                # (the exchange overran it) is skipped, not made up in a burst
+                cycle += 1
+                behind = int((loop.time() - epoch) / delay) - cycle + 1 if delay > 0 else 0
+                if behind > 0:
+                    self.skipped += behind
+                    cycle += behind
+                await asyncio.sleep(max(0.0, epoch + cycle * delay - loop.time()))
         finally:
             writer.close()
             with contextlib.suppress(OSError):
@@ -197,10 +211,9 @@ class RtdsLinks:
         return found
 
 
-class RtdsDriver(PointDriver):
-    """One device carried by an rtds adapter."""
-
-    kind = "an rtds device"
+class RtdsDriver(DeviceDriver):
+    """One device carried by an rtds adapter: its points are floats at their index in the
+    adapter's packets (their location, :class:`~config.profile.Slot`)."""
 
     def __init__(
         self,
@@ -216,35 +229,21 @@ class RtdsDriver(PointDriver):
         self._released = False
         link.use()
 
-    def _readings(self) -> dict[str, float]:
+    async def _read_points(self) -> dict[str, float | None]:
+        """The last complete state packet's values (None: 1e8)."""
         link = self.link
         link.ensure_running()
+        self.stats.requests += 1
         if link.state_values is None:
             raise DeviceConnectionError(
                 self.device_id, f"rtds adapter {link.adapter.name} ({link.where}): {link.problem}"
             )
-        values = {}
-        for point in self.profile.points:
-            if not point.readable:
-                continue
-            value = link.state(self.device_id, point.signal)
-            if value is None:
-                raise DeviceValueError(
-                    self.device_id, f"{point.signal}: no value yet (1e8 from {link.where})"
-                )
-            values[point.name] = value
-        return values
+        return {
+            p.name: link.state(self.device_id, p.signal) for p in self.profile.points if p.readable
+        }
 
-    async def write(self, point_name: str, value: float) -> None:
-        point = self._writable(point_name)
-        self._in_range(point, value)
-        self.stats.requests += 1
-        try:
-            await self.link.command(self.device_id, point.signal, value)
-        except DriverError as exc:
-            self._failed(exc)
-            raise
-        self.stats.writes += 1
+    async def _write_point(self, point: Point, prepared: object) -> None:
+        await self.link.command(self.device_id, point.signal, cast(float, prepared))
 
     async def close(self) -> None:
         """Let go of the link (closed when its last device lets go); idempotent."""

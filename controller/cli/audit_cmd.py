@@ -22,7 +22,7 @@ from controller.core.readings import ACTUATORS, DeviceView, readings_from
 from controller.node.devices import resolution, view_of
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 
 Json = dict[str, Any]
 NEEDED = ("Sst", "Desd", "Drer", "Load", "Evse")
@@ -53,7 +53,7 @@ async def _node_facts(
     mine = [d for d in site.devices_of(node_id) if d.type in NEEDED]
     # a serial bus is the node's, and an OCPP charge point connects to the node: via the API
     direct = [d for d in mine if not d.entry.serial_port and d.entry.transport != OCPP]
-    drivers = {d.id: build_driver(d, pool) for d in direct}
+    drivers = {d.id: build_driver(d, Connections(pool)) for d in direct}
     try:
         results = await asyncio.gather(
             *(driver.read_all() for driver in drivers.values()), return_exceptions=True

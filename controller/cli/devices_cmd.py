@@ -14,7 +14,7 @@ from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
 from device_drivers.ocpp import CentralSystems
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from simulators.runner import Simulation
 
 
@@ -35,7 +35,8 @@ async def run_device_table(
     pool = LinkPool()
     central = CentralSystems()  # the simulated charge points connect here, as to their nodes
     drivers = [
-        build_driver(d, pool, address=_address(sim, d.id), central=central) for d in site.devices
+        build_driver(d, Connections(pool, central), address=_address(sim, d.id))
+        for d in site.devices
     ]
     node_of = {d.id: d.node_id for d in site.devices}
 

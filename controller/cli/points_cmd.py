@@ -23,7 +23,7 @@ import dataclasses
 import io
 from dataclasses import astuple, dataclass, fields
 
-from config.profile import BIT_TABLES, Point
+from config.profile import BIT_TABLES, Point, Slot
 from config.site import OCPP, Device, Site
 
 #: Transports whose points live in Modbus registers (``simulated``: served by ``dgi simulate``).
@@ -97,21 +97,13 @@ def link(device: Device) -> str:
     return f"{entry.host or '127.0.0.1'}:{entry.port} unit {entry.unit}"
 
 
-def rtds_place(device: Device, point: Point) -> tuple[str, str]:
-    """An rtds point's table (states, commands) and its index there: its float's place."""
-    assert device.rtds is not None
-    table = "states" if point.is_state else "commands"
-    entries = getattr(device.rtds, table)
-    index = next((e.index for e in entries if e.device == device.id and e.signal == point.signal),
-                 None)  # fmt: skip
-    return table, "" if index is None else str(index)
-
-
 def point_row(device: Device, point: Point) -> PointRow:
     row = _point_row(device, point)
-    if device.rtds is None:
+    slot = point.location
+    if not isinstance(slot, Slot) or slot.transport != "rtds":
         return row
-    table, index = rtds_place(device, point)
+    index = "" if slot.index is None else str(slot.index)
+    table = slot.table.rsplit(" ", 1)[-1]  # "rtds sst1 states": the link column names sst1
     return dataclasses.replace(row, table=table, address=index, type="float32 big-endian")
 
 

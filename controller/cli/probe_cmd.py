@@ -23,7 +23,7 @@ from controller.cli.points_cmd import link
 from device_drivers.base import PointProbe
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool, ModbusDriver
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from device_drivers.sunspec_scan import Scan, ScanError, scan
 
 
@@ -93,7 +93,7 @@ def where(device: Device) -> str:
 async def probe_devices(devices: list[Device]) -> list[Probed]:
     """Probe every device at once (devices on one link or bus take turns on its lock)."""
     pool = LinkPool()
-    drivers = [build_driver(d, pool) for d in devices]
+    drivers = [build_driver(d, Connections(pool)) for d in devices]
     try:
         found = await asyncio.gather(*(driver.probe() for driver in drivers))
     finally:
@@ -183,7 +183,7 @@ async def scan_devices(devices: list[Device]) -> list[Scan | str]:
     """Each device's SunSpec chain, or why it has none (a device that is not Modbus, down,
     or without the marker)."""
     pool = LinkPool()
-    drivers = [build_driver(d, pool) for d in devices]
+    drivers = [build_driver(d, Connections(pool)) for d in devices]
 
     async def one(driver: object) -> Scan | str:
         if not isinstance(driver, ModbusDriver):

@@ -25,10 +25,7 @@ from controller.core.effects import SetPStar
 from controller.core.readings import ACTUATORS, DeviceView, Readings, readings_from
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DeviceRangeError, DriverError
-from device_drivers.modbus import LinkPool
-from device_drivers.ocpp import CentralSystems
-from device_drivers.registry import Address, build_driver
-from device_drivers.rtds import RtdsLinks
+from device_drivers.registry import Address, Connections, build_driver
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +69,16 @@ def view_of(driver: DeviceDriver, now: float, read_mark: float | None = None) ->
     )
 
 
-def _failsafe(point: Point) -> float:
-    assert point.failsafe is not None  # only such points are pending
-    return point.failsafe
-
-
 class DeviceSet:
     """The drivers of one node, and the one actuator the load balancer commands."""
 
     def __init__(
         self,
         devices: Sequence[Device],
-        pool: LinkPool,
+        connections: Connections,
         *,
         actuation: str = "sst",
         addresses: Mapping[str, Address] | None = None,
-        central: CentralSystems | None = None,
         clock: Callable[[], float] = time.time,
         mark: Callable[[], float] = time.monotonic,
         failsafe_retry_s: float = 0.5,
@@ -97,12 +88,9 @@ class DeviceSet:
         self.mark = mark
         self.failsafe_retry_s = failsafe_retry_s
         self.types = {d.id: d.type for d in devices}
-        self.rtds = rtds = RtdsLinks()  # the devices of one adapter share its connection
+        self.rtds = connections.rtds  # the devices of one adapter share its connection
         self.drivers = {
-            d.id: build_driver(
-                d, pool, address=(addresses or {}).get(d.id), central=central, rtds=rtds
-            )
-            for d in devices
+            d.id: build_driver(d, connections, address=(addresses or {}).get(d.id)) for d in devices
         }
         self.readings = Readings()
         self.wanted: SetPStar | None = None  # the newest command asked for
@@ -226,8 +214,7 @@ class DeviceSet:
         self.failsafe_pending = [
             (driver, point)
             for driver in self.drivers.values()
-            for point in driver.profile.points
-            if point.writable and point.failsafe is not None
+            for point in driver.failsafe_points()
         ]
         self._stop_failsafe()
         self._failsafe = asyncio.create_task(self._write_failsafe(), name="failsafe")
@@ -244,7 +231,7 @@ class DeviceSet:
         while self.released and self.failsafe_pending:
             pending = list(self.failsafe_pending)
             results = await asyncio.gather(
-                *(driver.write(point.name, _failsafe(point)) for driver, point in pending),
+                *(driver.write_failsafe(point) for driver, point in pending),
                 return_exceptions=True,
             )
             for (driver, point), result in zip(pending, results, strict=True):
@@ -254,7 +241,7 @@ class DeviceSet:
                     continue
                 self.failsafe_pending.remove((driver, point))
                 log.info("%s %s: failsafe value %g written", driver.device_id, point.name,
-                         _failsafe(point))  # fmt: skip
+                         point.failsafe)  # fmt: skip
             if self.failsafe_pending:
                 await asyncio.sleep(self.failsafe_retry_s)
 

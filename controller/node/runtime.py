@@ -50,7 +50,7 @@ from controller.peer.keys import Keyring
 from controller.peer.transport import UdpTransport
 from device_drivers.modbus import LinkPool
 from device_drivers.ocpp import CentralSystems
-from device_drivers.registry import Address
+from device_drivers.registry import Address, Connections
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -100,10 +100,9 @@ class NodeRuntime:
         self._take_up_journal()
         self.devices = DeviceSet(
             site.devices_of(node_id),
-            self.pool,
+            Connections(self.pool, self.central),
             actuation=algorithm.actuation,
             addresses=addresses,
-            central=self.central,
             clock=clock,
         )
         self.health = DeviceHealth(algorithm.failsafe_hold_s, algorithm.recovery_s)

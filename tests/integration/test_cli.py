@@ -16,7 +16,7 @@ import pytest
 from config.loader import load_site
 from device_drivers.modbus import LinkPool
 from device_drivers.ocpp import CentralSystems
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from tests.conftest import EXAMPLE_NAMES, ROOT, SIMULATED_EXAMPLES, copy_site
 from tests.helpers import read_until_fresh
 
@@ -77,7 +77,7 @@ async def test_simulate_serves_every_device_of_the_example(
     site = load_site(site_path)
     assert {row["device"] for row in rows} == {d.id for d in site.devices}
     pool, central = LinkPool(), CentralSystems()  # as a node: its charge points connect here
-    drivers = [build_driver(device, pool, central=central) for device in site.devices]
+    drivers = [build_driver(device, Connections(pool, central)) for device in site.devices]
     await central.start()
     try:
         for driver in drivers:

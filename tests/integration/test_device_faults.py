@@ -8,10 +8,10 @@ import logging
 
 import pytest
 
-from config.profile import Point
+from config.profile import Point, Registers
 from device_drivers.errors import DeviceConnectionError, DeviceExceptionError, DriverError
 from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from simulators.runner import Simulation
 from tests.helpers import example, on_any_port, read_until_fresh
 
@@ -21,14 +21,16 @@ async def test_illegal_address_names_device_table_and_addresses() -> None:
     async with Simulation(site) as sim:
         device = site.device("sst1-pv")
         extra = Point(
-            name="reactive", signal="generation", table="holding", address=40, type="float32",
-            access="r", word_order="ABCD", unit="kvar", scale=1.0, offset=0.0, min=None, max=None,
+            name="reactive", signal="generation", location=Registers("holding", 40), type="float32",
+            access="r", unit="kvar", scale=1.0, offset=0.0, min=None, max=None,
             failsafe=None, roles=frozenset(),
         )  # fmt: skip
         profile = dataclasses.replace(device.profile, points=(*device.profile.points, extra))
         pool = LinkPool()
         async with build_driver(
-            dataclasses.replace(device, profile=profile), pool, address=sim.address(device.id)
+            dataclasses.replace(device, profile=profile),
+            Connections(pool),
+            address=sim.address(device.id),
         ) as driver:
             with pytest.raises(DeviceExceptionError) as caught:
                 await driver.read_all()
@@ -45,7 +47,9 @@ async def test_unknown_unit_id_is_a_device_error() -> None:
         device = site.device("sst1-omega")
         wrong_unit = dataclasses.replace(device, entry=device.entry.model_copy(update={"unit": 9}))
         pool = LinkPool()
-        async with build_driver(wrong_unit, pool, address=sim.address(device.id)) as driver:
+        async with build_driver(
+            wrong_unit, Connections(pool), address=sim.address(device.id)
+        ) as driver:
             with pytest.raises(DriverError, match=r"^sst1-omega holding\[0\.\.1\] read"):
                 await driver.read_all()
         pool.close()
@@ -57,7 +61,9 @@ async def test_server_stopped_mid_run_then_back(caplog: pytest.LogCaptureFixture
     async with Simulation(site) as sim:
         pool = LinkPool()
         device = site.device("sst1-gateway")
-        async with build_driver(device, pool, address=sim.address(device.id)) as driver:
+        async with build_driver(
+            device, Connections(pool), address=sim.address(device.id)
+        ) as driver:
             await driver.read_all()
             await sim.stop_server(device.id)
             started = asyncio.get_running_loop().time()

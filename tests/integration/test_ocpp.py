@@ -28,9 +28,8 @@ from device_drivers.errors import (
     DeviceRejectedError,
     DeviceTimeoutError,
 )
-from device_drivers.modbus import LinkPool
 from device_drivers.ocpp import SUBPROTOCOL, CentralSystems, OcppDriver
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from simulators.charge_point import SimulatedChargePoint
 from simulators.plant import ChargePointModel
 from simulators.runner import Simulation
@@ -125,7 +124,7 @@ class Station:
 async def station(tmp_path: Path, **options: bool) -> AsyncIterator[Station]:
     site = site_file(tmp_path, **options)
     central = CentralSystems()
-    driver = build_driver(site.device(CHARGER), LinkPool(), central=central)
+    driver = build_driver(site.device(CHARGER), Connections(central=central))
     assert isinstance(driver, OcppDriver)
     async with Simulation(site) as sim:
         await central.start()
@@ -327,7 +326,7 @@ async def test_the_central_system_refuses_strangers(tmp_path: Path) -> None:
 async def test_the_central_system_closes_and_frees_its_port(tmp_path: Path) -> None:
     site = site_file(tmp_path)
     central = CentralSystems()
-    driver = build_driver(site.device(CHARGER), LinkPool(), central=central)
+    driver = build_driver(site.device(CHARGER), Connections(central=central))
     async with Simulation(site) as sim:
         await central.start()
         await central.start()  # idempotent
@@ -337,7 +336,7 @@ async def test_the_central_system_closes_and_frees_its_port(tmp_path: Path) -> N
         await central.close()
         await until(lambda: sim.charge_point(CHARGER).connection is None, 3, "the charger away")
         again = CentralSystems()  # a node restarted binds the same address
-        second = build_driver(site.device(CHARGER), LinkPool(), central=again)
+        second = build_driver(site.device(CHARGER), Connections(central=again))
         await again.start()
         await until(lambda: second.read_all(), 5, "the charger back at the new central system")
         await second.close()

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from config.loader import load_site
-from config.profile import Point
+from config.profile import Point, Registers
 from controller.cli.points_cmd import COLUMNS, number, point_rows, register_reference, to_markdown
 from tests.conftest import EXAMPLE_NAMES, EXAMPLES, ROOT
 
@@ -123,8 +123,8 @@ def test_a_missing_site_file_exits_1() -> None:
 
 
 def point(table: str, address: int) -> Point:
-    return Point(name="p", signal="p", table=table, address=address, type="bool", access="r",  # type: ignore[arg-type]
-                 word_order="ABCD", unit="", scale=1.0, offset=0.0, min=None, max=None,
+    return Point(name="p", signal="p", location=Registers(table, address), type="bool", access="r",  # type: ignore[arg-type]
+                 unit="", scale=1.0, offset=0.0, min=None, max=None,
                  failsafe=None, roles=frozenset())  # fmt: skip
 
 

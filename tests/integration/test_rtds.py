@@ -14,8 +14,7 @@ import pytest
 from config.loader import load_site
 from config.site import Site
 from device_drivers.errors import DriverError
-from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from device_drivers.rtds import RtdsDriver, RtdsLinks
 from hil.loader import load_simserver_config
 from hil.server import SimServer
@@ -59,8 +58,8 @@ async def fresh(driver: RtdsDriver, within_s: float = 5.0) -> None:
 async def test_values_both_ways_and_no_value(tmp_path: Path, server: SimServer) -> None:
     site = site_for(tmp_path, {"sst1": server.address("sst1")[1]})
     links = RtdsLinks()
-    gateway = build_driver(site.device("sst1-gateway"), LinkPool(), rtds=links)
-    logger = build_driver(site.device("sst1-logger"), LinkPool(), rtds=links)
+    gateway = build_driver(site.device("sst1-gateway"), Connections(rtds=links))
+    logger = build_driver(site.device("sst1-logger"), Connections(rtds=links))
     assert isinstance(gateway, RtdsDriver)
     try:
         await fresh(gateway)
@@ -88,9 +87,12 @@ async def test_a_state_never_set_is_no_value(tmp_path: Path) -> None:
     sim = SimServer(load_simserver_config(path))
     await sim.start()
     site = site_for(tmp_path, {"sst1": sim.address("sst1")[1]})
-    omega = build_driver(site.device("sst1-omega"), LinkPool())
+    omega = build_driver(site.device("sst1-omega"))
     try:
-        with pytest.raises(DriverError, match=r"frequency: no value yet \(1e8"):
+        with pytest.raises(
+            DriverError,
+            match=r"sst1-omega rtds sst1 states\[6\] frequency reports no value \(1e8\)",
+        ):
             await fresh(omega, within_s=1.0)
         assert omega.is_stale()
     finally:
@@ -106,7 +108,7 @@ async def test_a_server_that_goes_away_and_comes_back(tmp_path: Path) -> None:
     await sim.start()
     port = sim.address("sst1")[1]
     site = site_for(tmp_path, {"sst1": port})
-    pv = build_driver(site.device("sst1-pv"), LinkPool())
+    pv = build_driver(site.device("sst1-pv"))
     try:
         await fresh(pv)
         await sim.stop()
@@ -141,7 +143,7 @@ async def test_a_short_read_is_an_error_never_a_partial_table(tmp_path: Path) ->
 
     srv = await peer(short)
     site = site_for(tmp_path, {"sst1": srv.sockets[0].getsockname()[1]})
-    gateway = build_driver(site.device("sst1-gateway"), LinkPool())
+    gateway = build_driver(site.device("sst1-gateway"))
     assert isinstance(gateway, RtdsDriver)
     try:
         with pytest.raises(DriverError):
@@ -162,7 +164,7 @@ async def test_a_peer_that_never_answers_times_out_and_the_device_is_stale(
 
     srv = await peer(silent)
     site = site_for(tmp_path, {"sst1": srv.sockets[0].getsockname()[1]})
-    load = build_driver(site.device("sst1-load"), LinkPool())
+    load = build_driver(site.device("sst1-load"))
     assert isinstance(load, RtdsDriver)
     try:
         with pytest.raises(DriverError, match="not connected yet"):

@@ -18,7 +18,7 @@ from device_drivers.errors import (
     DriverError,
 )
 from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from simulators.faults import FaultError
 from simulators.runner import Simulation
 from tests.helpers import example, on_any_port, read_until_fresh, vary
@@ -39,7 +39,9 @@ async def pool() -> AsyncIterator[LinkPool]:
 
 
 async def driver_for(sim: Simulation, pool: LinkPool, device_id: str) -> DeviceDriver:
-    driver = build_driver(sim.site.device(device_id), pool, address=sim.address(device_id))
+    driver = build_driver(
+        sim.site.device(device_id), Connections(pool), address=sim.address(device_id)
+    )
     await driver.read_all()
     return driver
 

@@ -15,7 +15,7 @@ import pytest
 
 from config.loader import load_site
 from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from simulators.runner import Simulation
 from tests.conftest import ROOT, copy_site
 from tests.helpers import on_any_port
@@ -34,7 +34,7 @@ async def test_the_driver_reads_generation_storage_and_soc(sim: Simulation) -> N
     pool = LinkPool()
     devices = {d.id: d for d in sim.site.devices}
     drivers = {
-        name: build_driver(devices[name], pool, address=sim.address(name))
+        name: build_driver(devices[name], Connections(pool), address=sim.address(name))
         for name in ("sst1-pv", "sst1-battery")
     }
     try:

@@ -22,7 +22,7 @@ from config.site import OCPP, Site
 from device_drivers.base import DeviceDriver
 from device_drivers.errors import DriverError
 from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from tests.conftest import ROOT, copy_site, free_port
 from tests.helpers import until
 
@@ -44,7 +44,9 @@ class Observer:
         self.site = site
         self.pool = LinkPool()
         self.drivers: dict[str, DeviceDriver] = {
-            d.id: build_driver(d, self.pool) for d in site.devices if d.entry.transport != OCPP
+            d.id: build_driver(d, Connections(self.pool))
+            for d in site.devices
+            if d.entry.transport != OCPP
         }
 
     async def read(self, *device_ids: str) -> None:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from tests.conftest import ROOT, free_port, require_tool
 from tests.system.conftest import Demo
 
@@ -129,6 +129,6 @@ def firing(base: str, name: str) -> bool:
 
 async def set_drain(demo: Demo, device_id: str, kw: float) -> None:
     pool = LinkPool()
-    async with build_driver(demo.site.device(device_id), pool) as driver:
+    async with build_driver(demo.site.device(device_id), Connections(pool)) as driver:
         await driver.write("drain", kw)
     pool.close()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from config.profile import Point
+from config.profile import Point, Registers
 from device_drivers.codec import (
     NO_VALUE,
     CodecError,
@@ -22,8 +22,8 @@ def point(
     type_: str = "float32", order: str = "ABCD", scale: float = 1.0, offset: float = 0.0
 ) -> Point:
     return Point(
-        name="p", signal="p", table="holding", address=0, type=type_, access="rw",  # type: ignore[arg-type]
-        word_order=order, unit="", scale=scale, offset=offset,  # type: ignore[arg-type]
+        name="p", signal="p", location=Registers("holding", 0, order), type=type_, access="rw",  # type: ignore[arg-type]
+        unit="", scale=scale, offset=offset,  # type: ignore[arg-type]
         min=None, max=None, failsafe=None, roles=frozenset({"state"}),
     )  # fmt: skip
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from config.profile import Point
+from config.profile import Point, Registers
 from device_drivers.planning import plan_reads
 
 
 def pt(name: str, table: str, address: int, type_: str = "float32", access: str = "r") -> Point:
     return Point(
-        name=name, signal=name, table=table, address=address, type=type_, access=access,  # type: ignore[arg-type]
-        word_order="ABCD", unit="", scale=1.0, offset=0.0, min=None, max=None, failsafe=None,
+        name=name, signal=name, location=Registers(table, address), type=type_, access=access,  # type: ignore[arg-type]
+        unit="", scale=1.0, offset=0.0, min=None, max=None, failsafe=None,
         roles=frozenset({"state"}),
     )  # fmt: skip
 
