@@ -20,11 +20,9 @@ second on the simulation port meanwhile, as PSCAD would.
   seconds (utime + stime from /proc/PID/stat), in clock ticks and as a percentage of one core.
   Target: <= 1 % (the server waits on sockets, never polls).
 
-The link sleeps ``delay_ms`` after each exchange, so its cycle is the delay plus the round trip
-and the wake-up (FREEDM's adapter does the same): the mean stays above the delay and the link
-falls behind a wall-clock schedule by that much every cycle. A deadline schedule
-(``next = start + k × delay``, sleeping until the next deadline and skipping deadlines already
-past) would keep the mean at the delay; the figures show how far from it the link is.
+The link starts its cycles on a fixed schedule (the k-th at connect + k × delay; a slot the
+exchange overran is skipped), so the mean is the delay and the round trip does not add up as
+in FREEDM's adapter, which sleeps ``delay_ms`` after each exchange; the jitter is the wake-up.
 """
 
 from __future__ import annotations
@@ -316,9 +314,8 @@ def report(idle: Idle | None, cycles: list[Cycle]) -> None:
             print(line(row).rstrip())
     if any(c.mean_ms - c.delay_ms > 0.1 for c in cycles):
         print(
-            "note: the link sleeps delay_ms after each exchange, so a cycle is the delay plus the\n"
-            "round trip and the wake-up, and the cycles fall behind seconds x 1000 / delay; a\n"
-            "deadline schedule (next = start + k x delay) would keep the mean at the delay."
+            "note: the mean is over the delay: the exchanges overran their slots (the link\n"
+            "skips a missed slot; a loaded machine or a slow server shows here)."
         )
 
 
