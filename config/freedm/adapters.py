@@ -24,7 +24,7 @@ from config.freedm.xmlfiles import Entry, FreedmAdapter, FreedmType
 #: Why an adapter of a type other than rtds is not carried over.
 NOT_CARRIED = {
     "pnp": "plug-and-play adapters (devices that connect to the DGI) have no equivalent here",
-    "fake": "fake adapters are not carried: write its devices by hand with transport = "
+    "fake": "a fake adapter's devices are left out: write them by hand with transport = "
     '"fake", a profile and values',
     "mqtt": "MQTT adapters have no equivalent here (FREEDM's factory never starts them either)",
     "opendss": "OpenDSS adapters have no equivalent here (they feed Volt-Var control only)",
@@ -84,7 +84,7 @@ class AdapterImport:
             self._note(
                 adapter.line,
                 f"adapter {adapter.name}",
-                f"not carried: its packets ({len(adapter.states)} states, "
+                f"left out: its packets ({len(adapter.states)} states, "
                 f"{len(adapter.commands)} commands) cannot keep their layout without the "
                 "entries noted; its devices are left out",
             )
@@ -105,7 +105,7 @@ class AdapterImport:
             )
         except ValidationError as exc:
             why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            self._note(adapter.line, f"adapter {adapter.name}", f"not carried: {why}")
+            self._note(adapter.line, f"adapter {adapter.name}", f"left out: {why}")
             return None
         return carried, devices
 
@@ -178,6 +178,6 @@ class AdapterImport:
                 return tables, [d for _, _, plans in candidates for d in plans]
             for a, rules in refused.items():
                 adapter = candidates[a][0]
-                why = "not carried: " + "; ".join(dict.fromkeys(rules))
+                why = "left out: " + "; ".join(dict.fromkeys(rules))
                 self._note(adapter.line, f"adapter {adapter.name}", why)
             candidates = [c for a, c in enumerate(candidates) if a not in refused]

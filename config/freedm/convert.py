@@ -122,7 +122,7 @@ def _options(parsed: cfgfile.FreedmCfg, plan: Plan) -> None:
         elif key in NO_EQUIVALENT:
             plan.notes.append(Note(file, option.line, key, NO_EQUIVALENT[key]))
         elif key not in _FOLLOWED:
-            plan.notes.append(Note(file, option.line, key, "not a FREEDM option; not carried"))
+            plan.notes.append(Note(file, option.line, key, "not a FREEDM option"))
 
 
 def _step(file: str, option: cfgfile.Option, plan: Plan) -> None:
