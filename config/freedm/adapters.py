@@ -166,16 +166,19 @@ class AdapterImport:
         """Drop every adapter the site's checks refuse (noting why) until none is refused."""
         while True:
             tables = [table for _, table, _ in candidates]
+            first: dict[str, tuple[int, DevicePlan]] = {}  # a device is its first adapter's
+            for a, (_, _, plans) in enumerate(candidates):
+                for plan in plans:
+                    first.setdefault(plan.id, (a, plan))
             devices = [
                 rtds.RtdsDevice(d.id, d.type, rtds.RTDS, d.adapter, ("rtds", a))
-                for a, (_, _, plans) in enumerate(candidates)
-                for d in plans
+                for a, d in first.values()
             ]
             refused: dict[int, list[str]] = {}
             for loc, rule, _ in rtds.problems(tables, devices, self.kinds):
                 refused.setdefault(int(loc[1]), []).append(rule)
             if not refused:
-                return tables, [d for _, _, plans in candidates for d in plans]
+                return tables, [d for _, d in first.values()]
             for a, rules in refused.items():
                 adapter = candidates[a][0]
                 why = "left out: " + "; ".join(dict.fromkeys(rules))

@@ -87,7 +87,7 @@ def convert(
         if source is not None
     ]
     _options(parsed, plan)
-    plan.nodes = _nodes(parsed, plan, local, api_port_base)
+    plan.nodes = _nodes(parsed, plan, local, api_port_base, adapters is not None)
     _timings(timings, plan)
     kinds = device_types()
     freedm_types = None
@@ -140,7 +140,9 @@ def _address(file: str, option: cfgfile.Option, plan: Plan) -> None:
         plan.notes.append(Note(file, option.line, f"address = {option.value}", why))
 
 
-def _nodes(parsed: cfgfile.FreedmCfg, plan: Plan, local: str | None, base: int) -> list[NodePlan]:
+def _nodes(
+    parsed: cfgfile.FreedmCfg, plan: Plan, local: str | None, base: int, devices: bool
+) -> list[NodePlan]:
     """One node per DGI named by add-host (the first line of a uuid wins, as in FREEDM)."""
     file = parsed.file
     hosts: list[cfgfile.Host] = []
@@ -154,7 +156,7 @@ def _nodes(parsed: cfgfile.FreedmCfg, plan: Plan, local: str | None, base: int) 
         hosts.append(host)
     port_option = parsed.options.get("port")
     port = cfgfile.DEFAULT_PORT if port_option is None else cfgfile.parse_port(file, port_option)
-    me = _local(file, hosts, local, port, plan)
+    me = _local(file, hosts, local, port, plan, devices)
     if base < 1 or base + len(hosts) - 1 > 65535:
         raise ValueError(f"API ports {base}..{base + len(hosts) - 1} must be within 1..65535")
     return [
@@ -171,7 +173,9 @@ def parse_local(text: str) -> cfgfile.Host:
         raise ValueError(exc.message) from None
 
 
-def _local(file: str, hosts: list[cfgfile.Host], local: str | None, port: int, plan: Plan) -> int:
+def _local(
+    file: str, hosts: list[cfgfile.Host], local: str | None, port: int, plan: Plan, devices: bool
+) -> int:
     """The position of the DGI this freedm.cfg belongs to (added when no add-host names it)."""
     if local is not None:
         wanted = parse_local(local)
@@ -186,12 +190,14 @@ def _local(file: str, hosts: list[cfgfile.Host], local: str | None, port: int, p
     matching = [n for n, host in enumerate(hosts) if host.port == port]
     if len(matching) == 1:
         return matching[0]
-    first = hosts[0]
-    why = (
-        f"{len(matching)} add-host entries have this DGI's port {port}: the devices go to "
-        f"{first.host}:{first.port} (--local HOST:PORT chooses)"
-    )
-    plan.notes.append(Note(file, None, "the local DGI", why))
+    if devices:
+        first = hosts[0]
+        count = f"{len(matching)} add-host entries have" if matching else "no add-host entry has"
+        why = (
+            f"{count} this DGI's port {port}: the devices go to {first.host}:{first.port} "
+            "(--local HOST:PORT chooses)"
+        )
+        plan.notes.append(Note(file, None, "the local DGI", why))
     return 0
 
 
