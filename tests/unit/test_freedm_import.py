@@ -355,7 +355,7 @@ def test_missing_unknown_and_vvc_timing_keys_are_noted() -> None:
     shown = whys(notes, "timings.cfg")
     assert shown[:2] == [
         "VVC_PHASE_TIME: Volt-Var control is not a module of this project",
-        "LB_LOBAL_TIMER: not a timing key of this project".replace("LB_LOBAL", "LB_GLOBAL"),
+        "LB_GLOBAL_TIMER: not a timing key of this project",
     ]
     assert "SC_PHASE_TIME: missing (FREEDM requires it): fast-5's 80 ms" in shown
     assert len(shown) == 2 + 15
