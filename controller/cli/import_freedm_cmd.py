@@ -11,6 +11,7 @@ result does not load); 2: an input file cannot be read.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,9 @@ def import_freedm(request: Request) -> int:
             typer.echo(str(issue), err=True)
         typer.echo("error: the imported site does not load (a bug of the import)", err=True)
         return 1
+    except OSError as exc:
+        typer.echo(f"error: {request.out} cannot be written: {exc.strerror or exc}", err=True)
+        return 1
     where = display_path(request.out) if request.out is not None else "stdout"
     typer.echo(
         f"{where}: site {site.name}: {len(site.nodes)} node(s), {len(site.devices)} device(s), "
@@ -127,13 +131,14 @@ def import_freedm(request: Request) -> int:
 
 
 def _write(text: str, out: Path | None) -> Site:
-    """Write the site (or print it) and load it back as ``dgi run`` loads a site."""
-    if out is not None:
-        out.write_text(text, encoding="utf-8")
-        return load_site(out)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "site.toml"
+    """Load the site as ``dgi run`` loads one, then move it to ``out`` (or print it): a site
+    that does not load is never left behind."""
+    with tempfile.TemporaryDirectory(dir=None if out is None else out.parent) as scratch:
+        path = Path(scratch) / (out.name if out is not None else "site.toml")
         path.write_text(text, encoding="utf-8")
         site = load_site(path)
-    typer.echo(text, nl=False)
+        if out is not None:
+            os.replace(path, out)
+    if out is None:
+        typer.echo(text, nl=False)
     return site

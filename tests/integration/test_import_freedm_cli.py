@@ -172,6 +172,13 @@ def test_a_bad_input_file_is_refused_with_exit_2(
     assert not out.exists()
 
 
+def test_an_output_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    result = dgi("import-freedm", "--cfg", CFG, "--out", tmp_path / "no" / "site.toml")
+    assert result.returncode == 1
+    assert "site.toml cannot be written: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_missing_cfg_and_a_bad_local_are_refused(tmp_path: Path) -> None:
     result = dgi("import-freedm", "--cfg", tmp_path / "nope.cfg")
     assert result.returncode == 2
