@@ -23,49 +23,15 @@ several, needs ``<type>``). ``host`` may be an attribute. Pure: the text is give
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
-from xml.parsers import expat
 
 from config.device_types import device_types
 from config.errors import ConfigIssue, format_path
+from config.xmltree import Element, ExpatError, parse_xml
 from hil.config import Loc, Locator
 
 _TABLES = {"state": "states", "command": "commands"}
 Refuse = Callable[[Loc, int, str], None]
-
-
-@dataclass
-class _Node:
-    tag: str
-    attrs: dict[str, str]
-    line: int
-    children: list[_Node] = field(default_factory=list)
-    text: str = ""
-
-
-def _parse(text: str) -> _Node:
-    parser = expat.ParserCreate()
-    stack: list[_Node] = []
-    top: list[_Node] = []
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        node = _Node(tag, attrs, parser.CurrentLineNumber)
-        (stack[-1].children if stack else top).append(node)
-        stack.append(node)
-
-    def end(_tag: str) -> None:
-        stack.pop()
-
-    def data(chunk: str) -> None:
-        if stack:
-            stack[-1].text += chunk
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = data
-    parser.Parse(text, True)
-    return top[0]
 
 
 def xml_document(text: str, file: str) -> tuple[dict[str, Any] | None, Locator, list[ConfigIssue]]:
@@ -79,8 +45,8 @@ def xml_document(text: str, file: str) -> tuple[dict[str, Any] | None, Locator, 
         return None
 
     try:
-        root = _parse(text)
-    except expat.ExpatError as exc:
+        root = parse_xml(text)
+    except ExpatError as exc:
         issue = ConfigIssue(file, "", f"malformed XML: {exc}", line=exc.lineno)
         return None, where, [issue]
     issues: list[ConfigIssue] = []
@@ -125,7 +91,7 @@ def xml_document(text: str, file: str) -> tuple[dict[str, Any] | None, Locator, 
 
 
 def _entry(
-    node: _Node, table: str, loc: Loc, lines: dict[Loc, int], refuse: Refuse
+    node: Element, table: str, loc: Loc, lines: dict[Loc, int], refuse: Refuse
 ) -> dict[str, Any]:
     lines[loc] = node.line
     lines[(*loc, "index")] = node.line

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from config.errors import ConfigError
+from config.freedm import API_PORT_BASE
 from config.loader import load_site
 from config.site import Site
 from controller.logs import setup_logging
@@ -323,6 +324,43 @@ def points_list(
         typer.echo(f"error: {exc.args[0]}", err=True)
         raise typer.Exit(2) from None
     typer.echo(RENDERERS[fmt](rows), nl=False)
+
+
+@app.command("import-freedm")
+def import_freedm(
+    cfg: Annotated[Path, typer.Option("--cfg", help="FREEDM's freedm.cfg")],
+    adapters: Annotated[
+        Path | None, typer.Option(help="adapter.xml (default: the cfg's adapter-config)")
+    ] = None,
+    devices: Annotated[
+        Path | None, typer.Option(help="device.xml (default: the cfg's device-config)")
+    ] = None,
+    timings: Annotated[
+        Path | None,
+        typer.Option(help="timings.cfg (default: the cfg's timings-config or config/timings.cfg)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="site TOML to write (default: stdout)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --out")] = False,
+    node_port_base: Annotated[
+        int, typer.Option(help="API port of the first node; the next nodes take the next ports")
+    ] = API_PORT_BASE,
+    local: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT: the DGI whose adapter.xml it is (default: the cfg's port)"),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="site name (default: freedm)")] = None,
+) -> None:
+    """Write a site for a FREEDM DGI configuration: nodes from add-host, rtds adapters and
+    their devices, timings, migration step, malicious and invariant flags; print (and write
+    at the top of the file) everything that is not carried over."""
+    from controller.cli.import_freedm_cmd import Request
+    from controller.cli.import_freedm_cmd import import_freedm as run_import
+
+    host_port(local, "--local")  # refuses what is not HOST:PORT
+    if not 1 <= node_port_base <= 65535:
+        raise typer.BadParameter("must be 1..65535", param_hint="--node-port-base")
+    request = Request(cfg, adapters, devices, timings, out, force, node_port_base, local, name)
+    raise typer.Exit(run_import(request))
 
 
 @app.command()

@@ -19,12 +19,14 @@ PURE_PACKAGES = [
     "controller/gm",
     "controller/sc",
     "controller/ev",
+    "config/freedm",
 ]
 PURE = sorted(
     {str(p.relative_to(ROOT)) for d in PURE_PACKAGES for p in (ROOT / d).glob("*.py")}
     | {
         "config/addresses.py",
         "config/device_types.py",
+        "config/xmltree.py",
         "config/errors.py",
         "config/profile.py",
         "config/schema.py",
