@@ -67,6 +67,18 @@ def exposed_device(exposure: ModbusExposure) -> Device:
     return Device("simserver", entry, exposure.profile, None)
 
 
+def without_cells(exposure: ModbusExposure, cells: Cells) -> list[str]:
+    """The profile's state points whose (device, signal) no state cell has: they always read
+    as no value (a driver then takes the device for one not measuring)."""
+    return [
+        point.name
+        for point in exposure.profile.points
+        if point.is_state
+        and point.fixed is None
+        and (exposure.device, point.signal) not in cells.states
+    ]
+
+
 def endpoints(exposures: Iterable[ModbusExposure]) -> dict[tuple[str, int | str], list[int]]:
     """Exposure indices by (host, port); each port-0 exposure alone."""
     groups: dict[tuple[str, int | str], list[int]] = {}

@@ -29,7 +29,7 @@ from typing import Any
 
 from hil.cells import Cells
 from hil.config import Adapter, SimServerConfig
-from hil.modbus import serve_cells
+from hil.modbus import serve_cells, without_cells
 from hil.plant import CellPlant
 from hil.protocols import (
     ProtocolError,
@@ -111,6 +111,13 @@ class SimServer:
             for server in self.modbus:
                 devices = ", ".join(image.device.id for image in server.images)
                 log.info("modbus %s listening on %s", devices, server.where)
+            for exposure in self.config.modbus:
+                missing = without_cells(exposure, self.cells)
+                if missing:
+                    log.warning(
+                        "modbus %s: %s of profile %s in no state cell: always no value (1e8)",
+                        exposure.device, ", ".join(missing), exposure.profile.name,
+                    )  # fmt: skip
         except OSError:
             await self.stop()
             raise
