@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from config.errors import ConfigError
+from config.simulation import SstSim
 from controller.cli.app import app
 from hil.cells import NO_VALUE, Cells
 from hil.config import SimServerConfig
@@ -455,6 +456,22 @@ def test_the_example_loads_with_the_union_on_the_simulation_port() -> None:
 
 
 # --- packets ---------------------------------------------------------------------------
+
+
+def test_the_plant_example_loads_with_sst3_over_modbus() -> None:
+    config = load_simserver_config(EXAMPLES / "simserver-plant.toml")
+    assert config.plant is not None
+    assert len(config.plant.devices) == 18  # every device of the three rtds adapters
+    gateway = next(d for d in config.plant.devices if d.device == "sst2-gateway")
+    assert gateway.node == "sst2"
+    assert gateway.sim == SstSim(initial_kw=10.0, lag_s=0.2)
+    assert gateway.profile.name == "sst-gateway-v1"
+    assert [(m.device, m.port, m.unit) for m in config.modbus] == [
+        (f"sst3-{name}", 15513, unit)
+        for unit, name in enumerate(("gateway", "storage", "pv", "load", "logger", "omega"), 1)
+    ]
+    (pscad,) = [a for a in config.adapters if a.type == "simulation"]
+    assert (len(pscad.states), len(pscad.commands)) == (0, 9)
 
 
 def test_rtds_packets_are_big_endian_float32() -> None:
