@@ -66,6 +66,10 @@ def locate(text: str, loc: Sequence[str | int]) -> int | None:
             prefix.append(key)
             i += 1
             continue
+        if any(name.startswith(dotted + ".") for _, _, name in _headers(lines, start, end)):
+            prefix.append(key)  # only implied by deeper tables ([plant.devices.x] for devices)
+            i += 1
+            continue
         return _key_line(lines, start, end, key) or found
     return found
 

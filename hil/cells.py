@@ -3,8 +3,8 @@
 FREEDM's simulation server keeps two global tables keyed by (device, signal) strings; every
 adapter's entry with the same key is the *same* cell (HIL.md §3), which is how one PSCAD run
 feeds many controllers. :class:`Cells` is that table and nothing else: the protocol handlers
-(:mod:`hil.server`), and later a built-in plant or a Modbus exposure, read and write it
-through the same few methods. A cell never written holds :data:`NO_VALUE` (1e8, FREEDM's
+(:mod:`hil.server`), the built-in plant (:mod:`hil.plant`) and the Modbus exposures
+(:mod:`hil.modbus`) read and write it through the same few methods. A cell never written holds :data:`NO_VALUE` (1e8, FREEDM's
 ``NULL_COMMAND``). Listeners registered with :meth:`Cells.subscribe` hear every write, so
 other code can react without polling.
 

@@ -40,6 +40,7 @@ from typing import Any, Literal
 from config.device_types import DeviceType, device_types
 from config.errors import ConfigError, ConfigIssue, format_path
 from config.tomlfile import locate
+from hil.extensions import Extensions, ModbusExposure, PlantSettings
 
 AdapterType = Literal["rtds", "simulation"]
 ADAPTER_TYPES: tuple[AdapterType, ...] = ("rtds", "simulation")
@@ -52,7 +53,7 @@ DEFAULT_STREAM_INTERVAL_MS = 50.0
 #: How long the simulation port waits for a whole request before refusing it.
 DEFAULT_REQUEST_TIMEOUT_MS = 2000.0
 
-_TOP_KEYS = ("server", "adapters")
+_TOP_KEYS = ("server", "adapters", "plant", "modbus")
 _SERVER_KEYS = ("host", "request_timeout_ms")
 _ADAPTER_KEYS = ("name", "type", "port", "host", "stream_interval_ms", "states", "commands")
 _ENTRY_KEYS = ("index", "device", "type", "signal", "value")
@@ -109,6 +110,8 @@ class SimServerConfig:
     file: str
     adapters: tuple[Adapter, ...]
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_MS / 1000
+    plant: PlantSettings | None = None  # [plant]: the built-in plant (hil.extensions)
+    modbus: tuple[ModbusExposure, ...] = ()  # [[modbus]]: cells served as Modbus devices
 
     def adapter(self, name: str) -> Adapter:
         for adapter in self.adapters:
@@ -196,11 +199,52 @@ class _Checker:
             self.add(("adapters",), "must not be empty")
         adapters = [self.adapter(body, ("adapters", i), host) for i, body in enumerate(listed)]
         self.across(listed, host)
+        plant, modbus = self.extensions(raw, listed, host)
         if self.issues or None in adapters:
             return None
         return SimServerConfig(
-            self.file, tuple(a for a in adapters if a is not None), timeout_ms / 1000
+            self.file,
+            tuple(a for a in adapters if a is not None),
+            timeout_ms / 1000,
+            plant=plant,
+            modbus=modbus or (),
         )
+
+    def extensions(
+        self,
+        raw: dict[str, Any],
+        listed: list[dict[str, Any]],
+        host: str,
+    ) -> tuple[PlantSettings | None, tuple[ModbusExposure, ...] | None]:
+        """``[plant]`` and ``[[modbus]]`` (:mod:`hil.extensions`), against the adapters."""
+        if "plant" not in raw and "modbus" not in raw:
+            return None, ()
+        checks = Extensions(
+            self.add,
+            self.issues.extend,
+            self.file,
+            self.text,
+            {device: kind for device, (kind, _loc) in self._device_types.items()},
+        )
+        modbus = checks.modbus(raw.get("modbus"), host)
+        if modbus:
+            ports = []
+            for i, body in enumerate(listed):
+                port, where = body.get("port"), body.get("host", host)
+                if isinstance(port, int) and port and isinstance(where, str):
+                    ports.append((where, port, ("adapters", i)))
+            checks.modbus_across(modbus, ports)
+        simulated: list[tuple[str, str, Loc]] = []
+        for i, body in enumerate(listed):
+            states = body.get("states")
+            if body.get("type") != "simulation" or not isinstance(states, list):
+                continue
+            for n, entry in enumerate(states):
+                if isinstance(entry, dict) and isinstance(entry.get("device"), str):
+                    loc: Loc = ("adapters", i, "states", n)
+                    simulated.append((entry["device"], str(entry.get("signal")), loc))
+        plant = checks.plant(raw.get("plant"), modbus or (), simulated)
+        return plant, modbus
 
     def host(self, table: dict[str, Any], loc: Loc) -> str | None:
         value = table.get("host")

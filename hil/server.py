@@ -13,7 +13,9 @@ PSCAD, all over one shared :class:`~hil.cells.Cells` table (HIL.md §2, §3).
   or over-long payload, or a request not complete within ``request_timeout_s`` is logged and
   counted (:attr:`AdapterStats.bad_requests`), and that connection is closed.
 
-Everything waits on sockets, never polls, so an idle server uses no CPU.
+``[[modbus]]`` serves cells as Modbus/TCP devices (:mod:`hil.modbus`) and ``[plant]`` runs the
+built-in plant over them (:mod:`hil.plant`). Everything waits on sockets, never polls, so an
+idle server uses no CPU; with a plant, its tick is the one timer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any
 
 from hil.cells import Cells
 from hil.config import Adapter, SimServerConfig
+from hil.modbus import serve_cells, without_cells
+from hil.plant import CellPlant
 from hil.protocols import (
     ProtocolError,
     Request,
@@ -35,6 +39,7 @@ from hil.protocols import (
     encode_float64_le,
     parse_request,
 )
+from simulators.modbus_server import RunningServer, ServeError
 
 log = logging.getLogger("hil.server")
 
@@ -68,6 +73,8 @@ class SimServer:
         self.config = config
         self.cells = cells if cells is not None else cells_for(config)
         self.stats = {adapter.name: AdapterStats() for adapter in config.adapters}
+        self.plant = CellPlant(config.plant, self.cells) if config.plant is not None else None
+        self.modbus: list[RunningServer] = []
         self._servers: dict[str, asyncio.Server] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -76,8 +83,17 @@ class SimServer:
         sockname = self._servers[name].sockets[0].getsockname()
         return str(sockname[0]), int(sockname[1])
 
+    def modbus_address(self, device: str) -> tuple[str, int]:
+        """Where the Modbus exposure of ``device`` listens (the real port when the file
+        said 0)."""
+        for server in self.modbus:
+            if any(image.device.id == device for image in server.images):
+                return server.host, server.port
+        raise KeyError(f"{device} is not served over Modbus")
+
     async def start(self) -> None:
-        """Listen on every adapter's port; :class:`OSError` (all closed again) if one cannot."""
+        """Listen on every adapter's port and Modbus exposure, then start the plant;
+        :class:`OSError` (all closed again) if a port cannot be had."""
         try:
             for adapter in self.config.adapters:
                 self._servers[adapter.name] = await asyncio.start_server(
@@ -88,12 +104,33 @@ class SimServer:
                     adapter.name, adapter.type, adapter.host, adapter.port,
                     len(adapter.states), len(adapter.commands),
                 )  # fmt: skip
+            try:
+                self.modbus = await serve_cells(self.config.modbus, self.cells)
+            except ServeError as exc:
+                raise OSError(str(exc)) from exc
+            for server in self.modbus:
+                devices = ", ".join(image.device.id for image in server.images)
+                log.info("modbus %s listening on %s", devices, server.where)
+            for exposure in self.config.modbus:
+                missing = without_cells(exposure, self.cells)
+                if missing:
+                    log.warning(
+                        "modbus %s: %s of profile %s in no state cell: always no value (1e8)",
+                        exposure.device, ", ".join(missing), exposure.profile.name,
+                    )  # fmt: skip
         except OSError:
             await self.stop()
             raise
+        if self.plant is not None:
+            self.plant.start()
 
     async def stop(self) -> None:
-        """Stop listening and end every connection."""
+        """Stop the plant, stop listening and end every connection."""
+        if self.plant is not None:
+            await self.plant.stop()
+        modbus, self.modbus = self.modbus, []
+        for running in modbus:
+            await running.stop()
         for server in self._servers.values():
             server.close()
         for task in list(self._tasks):

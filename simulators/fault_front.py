@@ -53,9 +53,12 @@ def garbled(frame: bytes) -> bytes:
 class FaultFront:
     """One listening endpoint in front of one pymodbus server."""
 
-    def __init__(self, backend: tuple[str, int], faults_of: FaultsOf) -> None:
+    def __init__(
+        self, backend: tuple[str, int], faults_of: FaultsOf, *, label: str | None = None
+    ) -> None:
         self.backend = backend
         self.faults_of = faults_of
+        self.label = label  # given: each client connecting and leaving is logged (info)
         self.server: asyncio.Server | None = None
         self.connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self.frames = 0
@@ -70,11 +73,17 @@ class FaultFront:
         assert task is not None
         self.connections[task] = writer
         backend: asyncio.StreamWriter | None = None
+        peer = writer.get_extra_info("peername")
+        peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        requests = 0
+        if self.label is not None:
+            log.info("%s: Modbus client %s connected", self.label, peer)
         try:
             back_reader, backend = await asyncio.open_connection(*self.backend)
             while True:
                 header, body = await read_frame(reader)
                 self.frames += 1
+                requests += 1
                 answer = await self._answer(header, body, back_reader, backend)
                 if answer is CLOSE:
                     break
@@ -84,6 +93,9 @@ class FaultFront:
         except (asyncio.IncompleteReadError, ConnectionError, FrameError, TimeoutError) as exc:
             log.debug("connection ended: %r", exc)
         finally:
+            if self.label is not None:
+                log.info("%s: Modbus client %s left after %d request(s)",
+                         self.label, peer, requests)  # fmt: skip
             self.connections.pop(task, None)
             for stream in (writer, backend):
                 if stream is not None:

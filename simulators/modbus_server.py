@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
@@ -27,10 +28,9 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from config.profile import BIT_TABLES, Point
 from config.site import Device
-from device_drivers.codec import NO_VALUE, CodecError, decode, encode
+from device_drivers.codec import NO_VALUE, CodecError, decode, encode, encode_raw
 from simulators.fault_front import FaultFront
 from simulators.faults import DeviceFaults, forced_registers
-from simulators.plant import Plant
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,28 @@ class ServeError(RuntimeError):
     """A simulated device could not be served (address in use, bad serial port)."""
 
 
+class PlantView(Protocol):
+    """What a device image needs of the values behind it: the simulators'
+    :class:`~simulators.plant.Plant`, or the simulation server's cells
+    (:class:`hil.modbus.CellView`). ``None``: no value."""
+
+    def advance(self, now: float) -> None: ...
+
+    def read(self, device_id: str, signal: str) -> float | None: ...
+
+    def commanded(self, device_id: str, signal: str) -> float | None: ...
+
+    def command(self, device_id: str, signal: str, value: float) -> None: ...
+
+    def override(self, device_id: str, signal: str, value: float) -> None: ...
+
+
 @dataclass
 class DeviceImage:
     """One simulated device on a server: its registers, kept in step with the plant."""
 
     device: Device
-    plant: Plant
+    plant: PlantView
     clock: Callable[[], float]
     faults: DeviceFaults = field(default_factory=DeviceFaults)
     writes: int = 0
@@ -135,14 +151,21 @@ class DeviceImage:
             if reported is not None:
                 words = forced_registers(point, reported)
             else:
-                try:
-                    words = encode(
-                        point, NO_VALUE if value is None else value, self.exponent(point)
-                    )
-                except CodecError:
-                    words = [0] * point.count
+                words = self._encoded(point, value)
             offset = point.address - start
             registers[offset : offset + point.count] = words
+
+    def _encoded(self, point: Point, value: float | None) -> list[int]:
+        """The registers of a value; no value: raw 1e8 in a float point (what the drivers
+        read as no value), zeros in an integer point (which has no such encoding)."""
+        try:
+            if value is None:
+                if point.type in ("float32", "float64"):
+                    return encode_raw(NO_VALUE, point.type, point.word_order)
+                return [0] * point.count
+            return encode(point, value, self.exponent(point))
+        except CodecError:
+            return [0] * point.count
 
     def _write(
         self,
@@ -219,8 +242,11 @@ class RunningServer:
             self.front.drop_connections()
 
 
-async def serve_tcp(host: str, port: int, images: list[DeviceImage]) -> RunningServer:
-    """Serve ``images`` (one unit id each) on host:port; port 0 picks a free port."""
+async def serve_tcp(
+    host: str, port: int, images: list[DeviceImage], *, label: str | None = None
+) -> RunningServer:
+    """Serve ``images`` (one unit id each) on host:port; port 0 picks a free port. With a
+    ``label``, each client connecting and leaving is logged under it."""
     names = ", ".join(image.device.id for image in images)
     server = ModbusTcpServer(
         [image.sim_device() for image in images],
@@ -233,7 +259,7 @@ async def serve_tcp(host: str, port: int, images: list[DeviceImage]) -> RunningS
         raise ServeError(f"cannot serve {names}: {exc}") from exc
     backend = server.transport.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     units = {image.device.entry.unit: image.faults for image in images}
-    front = FaultFront(("127.0.0.1", backend), units.get)
+    front = FaultFront(("127.0.0.1", backend), units.get, label=label)
     try:
         bound = await front.start(host, port)
     except OSError as exc:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +22,63 @@ from device_drivers.errors import DriverError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "config" / "examples"
+
+
+async def run_mbpoll(
+    host: str, port: int, *args: str, unit: int = 1, write: str | None = None
+) -> tuple[int, str]:
+    """Run mbpoll (libmodbus's client) once (-1, 0-based addresses) against host:port and a
+    unit; return its exit status and output. Skips (or fails, DGI_REQUIRE_TOOLS=1) without it."""
+    from tests.conftest import require_tool
+
+    values = [write] if write is not None else []
+    proc = await asyncio.create_subprocess_exec(
+        require_tool("mbpoll"), "-m", "tcp", "-p", str(port), "-a", str(unit), "-0", "-1",
+        *args, "--", host, *values,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0, out.decode()
+
+
+def mbpoll_values(output: str) -> dict[int, float]:
+    """mbpoll's ``[address]: value`` lines."""
+    return {int(a): float(v) for a, v in re.findall(r"^\[(\d+)\]:\s+(\S+)", output, re.M)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_during(pid: int, seconds: float) -> float:
+    """The CPU time a process uses while the test waits ``seconds``."""
+    before = cpu_seconds(pid)
+    await asyncio.sleep(seconds)
+    return cpu_seconds(pid) - before
+
+
+def simserver_process(config: Path) -> subprocess.Popen[str]:
+    """``dgi simserver --config FILE`` of this tree, as a process (stdout, stderr piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "controller", "simserver", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+
+
+def terminated(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Stop a process with SIGTERM, check it exited 0, and return its output."""
+    proc.terminate()
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    return out, err
 
 
 async def read_until_fresh(

@@ -4,14 +4,12 @@ addresses the profiles document."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 
 import pytest
 
 from simulators.runner import Simulation
-from tests.conftest import require_tool
-from tests.helpers import example, on_any_port
+from tests.helpers import example, mbpoll_values, on_any_port, run_mbpoll
 
 
 @pytest.fixture
@@ -25,23 +23,10 @@ async def mbpoll(
 ) -> tuple[int, str]:
     """Run mbpoll once (-1) against a device; the simulator keeps serving meanwhile."""
     host, port = sim.address(device_id)
-    values = [write] if write is not None else []
-    proc = await asyncio.create_subprocess_exec(
-        require_tool("mbpoll"), "-m", "tcp", "-p", str(port), "-a", "1", "-0", "-1", *args,
-        "--", host, *values,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 10)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return proc.returncode or 0, out.decode()
+    return await run_mbpoll(host, port, *args, write=write)
 
 
-def values(output: str) -> dict[int, float]:
-    return {int(a): float(v) for a, v in re.findall(r"^\[(\d+)\]:\s+(\S+)", output, re.M)}
+values = mbpoll_values
 
 
 async def test_reads_sst_gateway_and_pstar(sim: Simulation) -> None:

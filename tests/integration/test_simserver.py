@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import struct
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import AsyncIterator
@@ -20,7 +18,8 @@ import pytest
 
 from hil.config import check_document
 from hil.server import SimServer
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
+from tests.helpers import cpu_during, simserver_process, terminated
 from tests.pscad_client import NO_VALUE, RtdsClient, pscad, send_raw
 
 HOST = "127.0.0.1"
@@ -198,21 +197,12 @@ async def test_connect_and_leave_are_logged(
     assert any("adapter b: controller" in m and "left" in m and "1 packet" in m for m in messages)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def test_the_command_serves_the_protocols_and_idles(
     tmp_path: Path, ports: dict[str, int], processes: list[subprocess.Popen[str]]
 ) -> None:
     path = tmp_path / "simserver.toml"
     path.write_text(config_text(ports), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "controller", "simserver", "--config", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+    proc = simserver_process(path)
     processes.append(proc)
     deadline = time.monotonic() + 20
     while True:  # listening once PSCAD's port answers
@@ -230,13 +220,9 @@ async def test_the_command_serves_the_protocols_and_idles(
     finally:
         await a.close()
     await asyncio.sleep(0.5)
-    before = cpu_seconds(proc.pid)
-    await asyncio.sleep(2)
-    idle = cpu_seconds(proc.pid) - before
+    idle = await cpu_during(proc.pid, 2)
     assert idle < 0.1, f"{idle:.2f} s of CPU in 2 s idle"
-    proc.terminate()
-    out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
+    out, err = terminated(proc)
     assert "4 adapter(s)" in out
     assert "controller 127.0.0.1:" in err
     assert "connected" in err

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from config.errors import ConfigError
+from config.simulation import SstSim
 from controller.cli.app import app
 from hil.cells import NO_VALUE, Cells
 from hil.config import SimServerConfig
@@ -58,12 +59,24 @@ def render(doc: Doc) -> str:
     """TOML of a document of this shape (the test writes its files as a person would)."""
 
     def scalar(value: Any) -> str:
+        if isinstance(value, dict):
+            return "{ " + ", ".join(f"{k} = {scalar(v)}" for k, v in value.items()) + " }"
+        if isinstance(value, list):
+            return "[" + ", ".join(scalar(v) for v in value) + "]"
         return f'"{value}"' if isinstance(value, str) else repr(value)
 
     lines: list[str] = []
     for key, value in doc.items():
-        if key != "adapters":
-            lines += [f"[{key}]", *(f"{k} = {scalar(v)}" for k, v in value.items()), ""]
+        if key == "modbus":
+            for item in value:
+                lines += ["[[modbus]]", *(f"{k} = {scalar(v)}" for k, v in item.items()), ""]
+        elif key != "adapters":
+            tables = {k: v for k, v in value.items() if k == "devices"}
+            lines += [f"[{key}]", *(f"{k} = {scalar(v)}" for k, v in value.items()
+                                    if k not in tables), ""]  # fmt: skip
+            for device, body in tables.get("devices", {}).items():
+                lines += [f"[{key}.devices.{device}]", *(f"{k} = {scalar(v)}"
+                                                          for k, v in body.items()), ""]  # fmt: skip
     for adapter in doc.get("adapters", []):
         lines.append("[[adapters]]")
         tables = {k: v for k, v in adapter.items() if isinstance(v, list)}
@@ -103,6 +116,15 @@ def both(*changes: Callable[[Doc], None]) -> Callable[[Doc], None]:
             change(doc)
 
     return apply
+
+
+def exposing(*exposures: dict[str, Any]) -> Callable[[Doc], None]:
+    return lambda doc: doc.__setitem__("modbus", list(exposures))
+
+
+def planting(**plant: Any) -> Callable[[Doc], None]:
+    """A [plant] (PSCAD's port simulates gw, so the plant leaves it alone unless told)."""
+    return lambda doc: doc.__setitem__("plant", {"exclude": ["gw"], **plant})
 
 
 # (defect, change to the good file, what the message must say)
@@ -228,6 +250,113 @@ BAD: list[tuple[str, Callable[[Doc], None], str]] = [
         "adapters[0].baud: unknown key; allowed: name, type, port, host",
     ),
     ("no adapters", lambda d: d.pop("adapters"), "adapters: required key missing"),
+    # [[modbus]] and [plant] (hil.extensions)
+    (
+        "unknown profile",
+        exposing({"device": "pv", "profile": "golbat", "port": 5002}),
+        "modbus[0].profile = 'golbat': unknown profile; shipped: desd, drer,",
+    ),
+    (
+        "profile of another device type",
+        exposing({"device": "pv", "profile": "sst", "port": 5002}),
+        "modbus[0].profile = 'sst': profile sst-gateway-v1 is for device type Sst; 'pv' is a "
+        "Drer in the adapters' tables",
+    ),
+    (
+        "modbus on an adapter's port",
+        exposing({"device": "pv", "profile": "drer", "port": 5001}),
+        "modbus[0].port = 5001: adapter adapters[0] listens on this port; a Modbus exposure "
+        "needs a port of its own",
+    ),
+    (
+        "one unit id twice on a port",
+        exposing(
+            {"device": "pv", "profile": "drer", "port": 5002},
+            {"device": "gw", "profile": "sst", "port": 5002},
+        ),
+        "modbus[1].unit = 1: port 5002 serves unit 1 already (modbus[0]); devices sharing a "
+        "port need distinct unit ids",
+    ),
+    (
+        "one device exposed twice",
+        exposing(
+            {"device": "pv", "profile": "drer", "port": 5002},
+            {"device": "pv", "profile": "drer", "port": 5003},
+        ),
+        "modbus[1].device = 'pv': already served by modbus[0]; one exposure per device",
+    ),
+    (
+        "modbus device in no adapter",
+        exposing({"device": "ghost", "profile": "drer", "port": 5002}),
+        "modbus[0].device = 'ghost': not a device of any adapter's table; devices: gw, pv",
+    ),
+    (
+        "modbus without a profile",
+        exposing({"device": "pv", "port": 5002}),
+        "modbus[0].profile: required key missing: a profile of config/profiles/",
+    ),
+    (
+        "modbus unit out of range",
+        exposing({"device": "pv", "profile": "drer", "port": 5002, "unit": 256}),
+        "modbus[0].unit = 256: must be an integer 0..255 (the Modbus unit id)",
+    ),
+    (
+        "unknown modbus key",
+        exposing({"device": "pv", "profile": "drer", "port": 5002, "baud": 9600}),
+        "modbus[0].baud: unknown key; allowed: device, profile, port, unit, host",
+    ),
+    (
+        "tick_s 0",
+        planting(tick_s=0),
+        "plant.tick_s = 0: must be a number > 0 and <= 60 (seconds per plant step)",
+    ),
+    (
+        "tick_s a word",
+        planting(tick_s="fast"),
+        "plant.tick_s = 'fast': must be a number > 0 and <= 60",
+    ),
+    ("negative droop", planting(droop=-0.1), "plant.droop = -0.1: must be a number >= 0"),
+    (
+        "plant and PSCAD simulating one device",
+        planting(exclude=[]),
+        "adapters[1].states[0]: ('gw', 'gateway') is a state the built-in plant writes; "
+        "PSCAD's SET would overwrite it: a device is simulated by the plant or by PSCAD",
+    ),
+    (
+        "plant device in no adapter",
+        planting(devices={"ghost": {"node": "n1"}}),
+        "plant.devices.ghost = 'ghost': not a device of any adapter's table; devices: gw, pv",
+    ),
+    (
+        "plant exclude names no device",
+        planting(exclude=["gw", "ghost"]),
+        "plant.exclude[1] = 'ghost': not a device of any adapter's table",
+    ),
+    (
+        "plant settings of an excluded device",
+        planting(devices={"gw": {"node": "n1"}}),
+        "plant.devices.gw = 'gw': the device is in [plant] exclude; drop one of the two",
+    ),
+    (
+        "plant profile of another type",
+        planting(devices={"pv": {"profile": "load"}}),
+        "plant.devices.pv.profile = 'load': profile load-meter-v1 is for device type Load",
+    ),
+    (
+        "plant sim table with another type's key",
+        planting(devices={"pv": {"sim": {"initial_kw": 5.0}}}),
+        "plant.devices.pv.sim.initial_kw",
+    ),
+    (
+        "every device excluded",
+        planting(exclude=["gw", "pv"]),
+        "plant.exclude: every device is excluded: the plant has nothing to run",
+    ),
+    (
+        "unknown plant key",
+        planting(speed=2),
+        "plant.speed: unknown key; allowed: tick_s, nominal_frequency, droop",
+    ),
 ]
 
 
@@ -327,6 +456,22 @@ def test_the_example_loads_with_the_union_on_the_simulation_port() -> None:
 
 
 # --- packets ---------------------------------------------------------------------------
+
+
+def test_the_plant_example_loads_with_sst3_over_modbus() -> None:
+    config = load_simserver_config(EXAMPLES / "simserver-plant.toml")
+    assert config.plant is not None
+    assert len(config.plant.devices) == 18  # every device of the three rtds adapters
+    gateway = next(d for d in config.plant.devices if d.device == "sst2-gateway")
+    assert gateway.node == "sst2"
+    assert gateway.sim == SstSim(initial_kw=10.0, lag_s=0.2)
+    assert gateway.profile.name == "sst-gateway-v1"
+    assert [(m.device, m.port, m.unit) for m in config.modbus] == [
+        (f"sst3-{name}", 15513, unit)
+        for unit, name in enumerate(("gateway", "storage", "pv", "load", "logger", "omega"), 1)
+    ]
+    (pscad,) = [a for a in config.adapters if a.type == "simulation"]
+    assert (len(pscad.states), len(pscad.commands)) == (0, 9)
 
 
 def test_rtds_packets_are_big_endian_float32() -> None:
