@@ -4,9 +4,9 @@ FREEDM's simulation server keeps two global tables keyed by (device, signal) str
 adapter's entry with the same key is the *same* cell (HIL.md §3), which is how one PSCAD run
 feeds many controllers. :class:`Cells` is that table and nothing else: the protocol handlers
 (:mod:`hil.server`), the built-in plant (:mod:`hil.plant`) and the Modbus exposures
-(:mod:`hil.modbus`) read and write it through the same few methods. A cell never written holds :data:`NO_VALUE` (1e8, FREEDM's
-``NULL_COMMAND``). Listeners registered with :meth:`Cells.subscribe` hear every write, so
-other code can react without polling.
+(:mod:`hil.modbus`) read and write it through the same few methods. A cell never written
+holds :data:`NO_VALUE` (1e8, FREEDM's ``NULL_COMMAND``). Listeners registered with
+:meth:`Cells.subscribe` hear every write, so other code can react without polling.
 
 The server runs on one asyncio loop, so the table needs no locks.
 """

@@ -21,8 +21,7 @@ from config.loader import PROFILE_DIR
 from config.profile import load_profile
 from config.site import Device, DeviceEntry
 from device_drivers.errors import DeviceValueError
-from device_drivers.modbus import LinkPool
-from device_drivers.registry import build_driver
+from device_drivers.registry import Connections, build_driver
 from hil.config import check_document
 from hil.server import SimServer
 from tests import helpers
@@ -140,7 +139,7 @@ async def test_a_controller_s_gateway_command_moves_the_plant(
 
 
 async def test_a_modbus_write_drives_the_plant(planted: SimServer, ports: dict[str, int]) -> None:
-    pool = LinkPool()
+    pool = Connections()
     gw = build_driver(exposed("gw", "sst", planted), pool, address=planted.modbus_address("gw"))
     try:
         await gw.command("gateway", 5.0)  # from -20 kW, with a 0.2 s lag
@@ -192,7 +191,7 @@ async def test_mbpoll_reads_what_pscad_set_and_pscad_gets_what_mbpoll_wrote(
 async def test_a_pscad_set_reaches_modbus_and_a_driver_write_reaches_pscad(
     plain: SimServer, ports: dict[str, int]
 ) -> None:
-    pool = LinkPool()
+    pool = Connections()
     where = plain.modbus_address("gw")
     gw = build_driver(exposed("gw", "sst", plain), pool, address=where)
     bat = build_driver(exposed("bat", "desd", plain), pool, address=where)
