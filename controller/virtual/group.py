@@ -1,8 +1,10 @@
 """A group of nodes in virtual time: the real node cores, wire stage and in-memory network
-around a toy plant. Deterministic for a seed; used by randomized tests, benchmarks and
+around a plant — a toy one per node (:class:`Substation`), or the simulators' plant of a
+whole site (:meth:`VirtualGroup.of_site`, :mod:`controller.sim.node_plant`; ``dgi sim``).
+Deterministic for a seed; used by the scenario simulator, randomized tests, benchmarks and
 experiments that need many runs quickly.
 
-Each substation's gateway follows the setpoint its SST holds (first-order lag, 0 = instant)
+A toy substation's gateway follows the setpoint its SST holds (first-order lag, 0 = instant)
 and its net generation is set by the caller. Phases and rounds follow the site's timings
 exactly as a real node's scheduler would.
 
@@ -34,6 +36,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from config.site import Site
 from config.timings import PROFILES, Timings
 from config.topology import Topology
 from controller.assembly import CoreSpec, assemble
@@ -56,6 +59,7 @@ from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
 from controller.sc.core import ScSettings
+from controller.sim.node_plant import NodePlant, SharedPlant
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
 
@@ -92,6 +96,9 @@ class Substation:
         else:
             self.gateway += (self.pstar - self.gateway) * (1 - math.exp(-dt / self.lag_s))
 
+    def set_fid(self, fid: str, closed: bool) -> None:
+        self.fids[fid] = closed
+
     def readings(self, read_mark: float) -> Readings:
         return Readings(
             gateway=self.gateway,
@@ -111,7 +118,7 @@ class Substation:
 @dataclass
 class VirtualNode:
     core: NodeCore
-    plant: Substation
+    plant: NodePlant | Substation
     transport: InMemoryTransport
     initial_pstar: float
     timers: dict[TimerKey, int] = field(default_factory=dict)
@@ -145,6 +152,60 @@ class VirtualGroup:
         group_management: bool = False,
         topology: Topology | None = None,
     ) -> None:
+        self.shared: SharedPlant | None = None  # the simulators' plant (of_site), else toys
+        ids = [f"n{i + 1}" for i in range(len(gateways))]
+        gm = GmSettings.from_timings(timings) if group_management else None
+        specs, plants = {}, {}
+        for index, (node_id, gateway, ng) in enumerate(
+            zip(ids, gateways, net_generations, strict=True)
+        ):
+            specs[node_id] = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1,
+                                      gm=gm, sc=ScSettings.from_timings(timings),
+                                      topology=topology)  # fmt: skip
+            plant = Substation(gateway, gateway, ng, lag_s, at=start)
+            plant.fids = dict.fromkeys(topology.fids_of(node_id) if topology else (), True)
+            plants[node_id] = plant
+        self._setup(specs, plants, timings, seed, faults, start, devices, clock_offsets)
+
+    @classmethod
+    def of_site(
+        cls,
+        site: Site,
+        *,
+        members: Mapping[str, Sequence[str]] | None = None,
+        seed: int = 0,
+        faults: Faults | None = None,
+        start: float = 1_000_000.0,
+        devices: DeviceTiming = DeviceTiming(),
+        clock_offsets: Mapping[str, float] | None = None,
+    ) -> VirtualGroup:
+        """The nodes of ``site``, each with the core ``dgi run`` would build, around the
+        simulators' plant of every device of the site (:attr:`shared`). ``members``: the
+        nodes each node knows (its feeder; default every node of the site)."""
+        shared = SharedPlant(site, start)
+        specs, plants = {}, {}
+        for index, node in enumerate(site.nodes):
+            spec = CoreSpec.of_site(site, node.id, TEST_KEYRING, epoch=index + 1)
+            if members is not None:
+                spec = replace(spec, nodes=tuple(members[node.id]))
+            specs[node.id] = spec
+            plants[node.id] = shared.node(node.id, site.algorithm.actuation)
+        group = cls.__new__(cls)
+        group.shared = shared
+        group._setup(specs, plants, site.timings, seed, faults, start, devices, clock_offsets)
+        return group
+
+    def _setup(
+        self,
+        specs: Mapping[str, CoreSpec],
+        plants: Mapping[str, NodePlant | Substation],
+        timings: Timings,
+        seed: int,
+        faults: Faults | None,
+        start: float,
+        devices: DeviceTiming,
+        clock_offsets: Mapping[str, float] | None,
+    ) -> None:
         self.now = start
         self.offsets = dict(clock_offsets or {})
         self.plan = PhasePlan.from_timings(timings)
@@ -155,21 +216,12 @@ class VirtualGroup:
         self._planned_until = self.plan.next_cycle(start)  # nodes start at a cycle boundary
         self.network = InMemoryNetwork(self.schedule, random.Random(seed), faults or Faults())
         self.notes: list[tuple[float, str, Note]] = []
-        ids = [f"n{i + 1}" for i in range(len(gateways))]
         self.nodes: dict[str, VirtualNode] = {}
-        gm = GmSettings.from_timings(timings) if group_management else None
-        self._specs: dict[str, CoreSpec] = {}
-        for index, (node_id, gateway, ng) in enumerate(
-            zip(ids, gateways, net_generations, strict=True)
-        ):
-            spec = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm,
-                            sc=ScSettings.from_timings(timings), topology=topology)  # fmt: skip
-            self._specs[node_id] = spec
-            core = assemble(spec)
-            plant = Substation(gateway, gateway, ng, lag_s, at=start)
-            plant.fids = dict.fromkeys(topology.fids_of(node_id) if topology else (), True)
+        self._specs = dict(specs)
+        for node_id, spec in specs.items():
+            plant = plants[node_id]
             transport = self.network.endpoint(node_id, self._receiver(node_id))
-            self.nodes[node_id] = VirtualNode(core, plant, transport, gateway)
+            self.nodes[node_id] = VirtualNode(assemble(spec), plant, transport, plant.pstar)
 
     # -- the clock --------------------------------------------------------------------------------
 
@@ -294,7 +346,11 @@ class VirtualGroup:
     # -- what tests and benchmarks do and look at -----------------------------------------------
 
     def set_net_generation(self, node_id: str, value: float) -> None:
-        self.nodes[node_id].plant.net_generation = value
+        """A toy substation's net generation (a site's comes from its devices' models)."""
+        plant = self.nodes[node_id].plant
+        if not isinstance(plant, Substation):
+            raise TypeError(f"{node_id}'s net generation is its devices': change a Drer or Load")
+        plant.net_generation = value
 
     def restart_device(self, node_id: str) -> None:
         """The node's SST reboots: it holds its initial setpoint again."""
@@ -324,10 +380,11 @@ class VirtualGroup:
 
     def set_fid(self, node_id: str, fid: str, closed: bool) -> None:
         """Open or close one of the node's Fid switches (its next round reads it)."""
-        fids = self.nodes[node_id].plant.fids
-        if fid not in fids:
-            raise KeyError(f"{node_id} has no Fid {fid!r}; its Fids: {', '.join(sorted(fids))}")
-        fids[fid] = closed
+        plant = self.nodes[node_id].plant
+        if fid not in plant.fids:
+            fids = ", ".join(sorted(plant.fids))
+            raise KeyError(f"{node_id} has no Fid {fid!r}; its Fids: {fids}")
+        plant.set_fid(fid, closed)
 
     def set_faults(self, faults: Faults) -> None:
         self.network.faults = faults
