@@ -94,6 +94,9 @@ class Faults:
     # per link (the two nodes, either way): the chance a datagram is lost, beyond ``drop``;
     # 1.0 is a link that is down (FREEDM's network.xml reliabilities)
     link_drop: Mapping[frozenset[str], float] = field(default_factory=dict)
+    # a partition: node -> its cell; a datagram between two cells is lost (nodes in no cell
+    # reach everyone)
+    cells: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +116,10 @@ class InMemoryNetwork:
     def carry(self, source: str, to: str, data: bytes) -> None:
         self.stats["sent"] += 1
         if source in self.faults.cut or to in self.faults.cut:
+            self.stats["cut"] += 1
+            return
+        cells = self.faults.cells
+        if cells and cells.get(source, -1) != cells.get(to, -1) and source in cells and to in cells:
             self.stats["cut"] += 1
             return
         lost = self.faults.link_drop.get(frozenset((source, to)), 0.0)
