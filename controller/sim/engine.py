@@ -1,0 +1,283 @@
+"""``dgi sim``'s engine: a scenario in virtual time, recorded.
+
+The nodes are :meth:`VirtualGroup.of_site <controller.virtual.group.VirtualGroup.of_site>`:
+each the core ``dgi run`` builds — group management, state collection, load balancing, EV
+admission — knowing only its feeder's nodes, around the simulators' plant of every device of
+the site, on a seeded in-memory network with the scenario's faults. The engine advances
+virtual time to each event and each sampling instant in order, applies the event (a load or
+generation step or profile, an operator's setpoint, charging requests, a crash or restart, a
+Fid, a partition, a lossy link), and hands a :class:`~controller.sim.record.Sample` of every
+node to ``sink``. Everything it reports is read from the plant (what the devices hold) or from
+the cores (what the nodes believe), never inferred; the same scenario and seed give the same
+records, to the bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from controller.core.readings import ACTUATORS
+from controller.peer.transport import Faults
+from controller.sim.events import (
+    CrashEvent,
+    EvArrivalsEvent,
+    FidCloseEvent,
+    FidOpenEvent,
+    GatewaySetpointEvent,
+    GenerationEvent,
+    HealEvent,
+    LinkLossEvent,
+    LoadEvent,
+    PartitionEvent,
+    RestartEvent,
+    ScenarioEvent,
+)
+from controller.sim.node_plant import NodePlant, SharedPlant
+from controller.sim.record import Event, NodeSample, Sample, Summary
+from controller.sim.scenario import Scenario
+from controller.virtual.group import VirtualGroup
+from simulators.series import build_series
+
+START = 1_000_000.0  # virtual time of the scenario's t = 0 (a cycle boundary)
+
+
+@dataclass
+class Progress:
+    """Counters the engine keeps while it runs (read by the summary)."""
+
+    migrations_before: dict[str, int] = field(default_factory=dict)  # of crashed cores
+    external: float = 0.0  # Σ setpoint changes made behind the nodes' backs (operator events)
+    groups: dict[str, tuple[str, str]] = field(default_factory=dict)  # node -> (group, leader)
+    elections: int = 0
+    unbalanced_at: float | None = 0.0  # the last sample with a node outside the band
+    charge_token: int = 0
+    answers: dict[int, int] = field(default_factory=dict)  # status -> count
+
+
+class Engine:
+    """One scenario run. :meth:`run` it once."""
+
+    def __init__(self, scenario: Scenario, sink: Callable[[Sample], None]) -> None:
+        self.scenario = scenario
+        self.sink = sink
+        header = scenario.header
+        site = scenario.site
+        if header.mode is not None:
+            site = replace(site, algorithm=site.algorithm.model_copy(update={"mode": header.mode}))
+        self.site = site
+        members = None
+        if len(scenario.feeders) > 1:
+            members = {n: scenario.feeders[scenario.feeder_of[n]] for n in scenario.feeder_of}
+        net = scenario.network
+        self.faults = Faults(
+            drop=net.drop,
+            duplicate=net.duplicate,
+            reorder=net.reorder,
+            delay_s=net.delay_s,
+            jitter_s=net.jitter_s,
+            reorder_delay_s=net.reorder_delay_s,
+            link_drop={frozenset((link.a, link.b)): link.drop for link in net.links},
+        )
+        self.group = VirtualGroup.of_site(
+            site, members=members, seed=header.seed, faults=self.faults, start=START
+        )
+        assert self.group.shared is not None
+        self.shared: SharedPlant = self.group.shared
+        self.events: list[Event] = []
+        self.progress = Progress()
+        settings = next(iter(self.group.nodes.values())).core.lb.settings
+        self.band = settings.tolerance if settings.adaptive else settings.step
+        self.round_s = site.timings.LB_ROUND_TIME / 1000.0
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[float], None] | None = None) -> Summary:
+        """Every event and sample in time order, then the summary."""
+        began = time.perf_counter()
+        header = self.scenario.header
+        pending = list(self.scenario.events)
+        steps = max(1, math.ceil(header.duration_s / header.sample_s))
+        samples = [min(header.duration_s, i * header.sample_s) for i in range(steps + 1)]
+        index = 0
+        for t in samples:
+            while index < len(pending) and pending[index].at_s <= t:
+                event = pending[index]
+                self.group.run_until(START + event.at_s)
+                self._apply(event)
+                index += 1
+            self.group.run_until(START + t)
+            self._sample(t)
+            if progress is not None:
+                progress(t)
+        return self._summary(time.perf_counter() - began)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def _note(self, kind: str, node: str, text: str) -> None:
+        self.events.append(Event(round(self.group.now - START, 6), kind, node, text))
+
+    def _first(self, node: str, device_type: str) -> str:
+        ids = sorted(d.id for d in self.site.devices_of(node) if d.type == device_type)
+        if not ids:
+            raise ValueError(f"node {node} has no {device_type} device")
+        return ids[0]
+
+    def _apply(self, event: ScenarioEvent) -> None:
+        group, now = self.group, self.group.now
+        if isinstance(event, LoadEvent | GenerationEvent):
+            kind = "Load" if isinstance(event, LoadEvent) else "Drer"
+            device = self._first(event.node, kind)
+            fn, at = build_series(event.profile()), event.at_s
+            self.shared.set_series(device, lambda t: fn(t - at), now)
+            self._note("scenario", event.node, f"{event.kind}: {device} {_what(event)}")
+        elif isinstance(event, GatewaySetpointEvent):
+            plant = group.nodes[event.node].plant
+            assert isinstance(plant, NodePlant)
+            plant.advance(now)
+            self.progress.external += event.kw - plant.pstar
+            plant.pstar = event.kw
+            self._note("scenario", event.node, f"operator sets PStar {event.kw:g} kW")
+        elif isinstance(event, EvArrivalsEvent):
+            self._arrivals(event)
+        elif isinstance(event, CrashEvent):
+            lb = group.nodes[event.node].core.lb
+            before = self.progress.migrations_before
+            before[event.node] = before.get(event.node, 0) + lb.migrations_out
+            group.crash(event.node)
+            self._note("scenario", event.node, "crash (SIGKILL)")
+        elif isinstance(event, RestartEvent):
+            group.restart(event.node)
+            self._note("scenario", event.node, "restart")
+        elif isinstance(event, FidOpenEvent | FidCloseEvent):
+            closed = isinstance(event, FidCloseEvent)
+            node = self.site.device(event.fid).node_id
+            group.set_fid(node, event.fid, closed)
+            self._note("scenario", node, f"{event.fid} {'closed' if closed else 'opened'}")
+        elif isinstance(event, PartitionEvent):
+            cells = {n: i for i, cell in enumerate(event.groups or []) for n in cell}
+            self._faults(cells=cells)
+            self._note("scenario", "", f"partition into {len(event.groups or [])} cells")
+        elif isinstance(event, HealEvent):
+            self._faults(cells={})
+            self._note("scenario", "", "partition healed")
+        elif isinstance(event, LinkLossEvent):
+            links = dict(self.faults.link_drop)
+            links[frozenset((event.a, event.b))] = event.drop
+            self._faults(link_drop=links)
+            self._note("scenario", "", f"link {event.a}-{event.b} drops {event.drop:g}")
+
+    def _faults(self, **changes: object) -> None:
+        self.faults = replace(self.faults, **changes)  # type: ignore[arg-type]
+        self.group.set_faults(self.faults)
+
+    def _arrivals(self, event: EvArrivalsEvent) -> None:
+        """``count`` charging requests at the entry node, evenly over ``over_s``."""
+        gap = event.over_s / event.count
+
+        def request(i: int) -> Callable[[], None]:
+            def ask() -> None:
+                node = self.group.nodes[event.node]
+                if node.down:
+                    return
+                self.progress.charge_token += 1
+                body = {"ev_id": f"{event.node}-ev{i}", "power_kw": event.power_kw,
+                        "energy_kwh": event.energy_kwh}  # fmt: skip
+                effects = node.core.charge(self.progress.charge_token, body, self.group.local(event.node))
+                self.group._apply(event.node, effects)
+
+            return ask
+
+        for i in range(event.count):
+            self.group.schedule(i * gap, request(i))
+        self._note("scenario", event.node, f"{event.count} charging requests over {event.over_s:g} s")
+
+    # -- records ----------------------------------------------------------------------------------
+
+    def _sample(self, t: float) -> None:
+        group = self.group
+        rows = []
+        unbalanced = False
+        for node_id, node in group.nodes.items():
+            plant = node.plant
+            assert isinstance(plant, NodePlant)
+            plant.advance(group.now)
+            lb = node.core.lb
+            gateway, ng = plant.gateway, plant.net_generation
+            up = not node.down
+            if up and abs(gateway - ng) > self.band + 1e-9:
+                unbalanced = True
+            seen = (lb.group_id, lb.leader)
+            if up and self.progress.groups.get(node_id, seen) != seen:
+                self.progress.elections += 1
+                self._note("group", node_id, f"group {lb.group_id or '-'} led by {lb.leader}")
+            self.progress.groups[node_id] = seen
+            rows.append(
+                NodeSample(
+                    node=node_id,
+                    feeder=self.scenario.feeder_of.get(node_id, ""),
+                    up=up,
+                    state=lb.state,
+                    gateway=gateway,
+                    net_generation=ng,
+                    predicted=lb.predicted,
+                    pstar=plant.pstar,
+                    storage=plant.storage_setpoint,
+                    group=lb.group_id,
+                    leader=lb.leader,
+                    k=lb.k,
+                )
+            )
+        if unbalanced:
+            self.progress.unbalanced_at = t
+        self.sink(
+            Sample(t, tuple(rows), self.shared.frequency(), self.migrations(), self.messages())
+        )
+
+    def migrations(self) -> int:
+        before = sum(self.progress.migrations_before.values())
+        return before + sum(n.core.lb.migrations_out for n in self.group.nodes.values())
+
+    def messages(self) -> int:
+        return self.group.network.stats["sent"]
+
+    def _summary(self, wall_s: float) -> Summary:
+        header, group = self.scenario.header, self.group
+        up = [n for n in group.nodes.values() if not n.down]
+        errors = [n.plant.gateway - n.plant.net_generation for n in up]
+        kind, _ = ACTUATORS[self.site.algorithm.actuation]
+        held = group.setpoint_sum_change() - self.progress.external
+        beliefs = all(
+            abs(n.core.lb.ledger.command - n.plant.pstar) <= 1e-6 for n in up if kind == "Sst"
+        )
+        unbalanced_at = self.progress.unbalanced_at
+        converged = unbalanced_at is None or unbalanced_at < header.duration_s
+        rounds = max(1.0, header.duration_s / self.round_s)
+        return Summary(
+            scenario=header.name,
+            seed=header.seed,
+            nodes=len(group.nodes),
+            feeders=len(self.scenario.feeders),
+            duration_s=header.duration_s,
+            wall_s=wall_s,
+            converged=converged,
+            convergence_s=(None if not converged else
+                           (unbalanced_at or 0.0) + header.sample_s if unbalanced_at else 0.0),
+            final_spread=(max(errors) - min(errors)) if errors else 0.0,
+            residual=sum(abs(e) for e in errors),
+            setpoint_sum_change=held,
+            migrations=self.migrations(),
+            messages=self.messages(),
+            messages_per_node_round=self.messages() / len(group.nodes) / rounds,
+            elections=self.progress.elections,
+            invariant_checks={
+                "conservation": abs(held) <= 1e-6 * max(1, len(group.nodes)),
+                "beliefs_match_devices": beliefs,
+            },
+        )
+
+
+def _what(event: LoadEvent | GenerationEvent) -> str:
+    return f"{event.kw:g} kW" if event.kw is not None else "follows a profile"
