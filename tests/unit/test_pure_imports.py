@@ -45,6 +45,8 @@ PURE = sorted(
         "controller/api/readiness.py",
         "controller/peer/replay.py",
         "controller/peer/wire.py",
+        "controller/sim/charts.py",
+        "controller/sim/record.py",
         "controller/virtual/group.py",
         "controller/catalogue.py",
         "controller/assembly.py",
