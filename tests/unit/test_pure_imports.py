@@ -125,7 +125,7 @@ ADAPTERS = {
     "fastapi": {"controller/api/app.py"},
     "uvicorn": {"controller/api/server.py"},
     "prometheus_client": {"controller/api/metrics.py"},
-    "matplotlib": {"controller/loadtest/plot.py"},
+    "matplotlib": {"controller/loadtest/plot.py", "controller/sim/plots.py"},
     "ocpp": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
     "websockets": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
     "sunspec2": {"config/sunspec.py"},
