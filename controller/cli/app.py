@@ -326,6 +326,29 @@ def points_list(
     typer.echo(RENDERERS[fmt](rows), nl=False)
 
 
+@app.command("sim")
+def sim(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML (scenarios/*.toml)")],
+    out: Annotated[
+        Path | None, typer.Option(help="where series.csv, events.csv, summary.json go")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="write the PNG charts into this directory")] = None,
+    full_wire: Annotated[
+        bool, typer.Option("--full-wire", help="seal and open every datagram with the real wire")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="replace the scenario's seed")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="replace the scenario's duration (virtual s)")
+    ] = None,
+) -> None:
+    """Run a scenario in virtual time: the real cores, the simulators' plant, a seeded network."""
+    from controller.cli.sim_cmd import run_sim
+
+    raise typer.Exit(
+        run_sim(scenario, out=out, plot=plot, full_wire=full_wire, seed=seed, duration_s=duration)
+    )
+
+
 @app.command("import-freedm")
 def import_freedm(
     cfg: Annotated[Path, typer.Option("--cfg", help="FREEDM's freedm.cfg")],
