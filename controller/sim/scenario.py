@@ -425,8 +425,11 @@ class _ScenarioChecker:
             kind = table.get("kind")
             model = EVENT_KINDS.get(kind) if isinstance(kind, str) else None
             if model is None:
-                rule = "required key missing" if kind is None else "unknown event kind"
-                self.add((*loc, "kind"), f"{rule}; kinds: {', '.join(EVENT_KINDS)}", kind)
+                kinds = f"kinds: {', '.join(EVENT_KINDS)}"
+                if kind is None:
+                    self.add((*loc, "kind"), f"required key missing; {kinds}")
+                else:
+                    self.add((*loc, "kind"), f"unknown event kind; {kinds}", kind)
                 continue
             event = self._validate(model, table, loc)
             if event is not None:

@@ -46,6 +46,7 @@ PURE = sorted(
         "controller/peer/replay.py",
         "controller/peer/wire.py",
         "controller/virtual/group.py",
+        "controller/sim/events.py",
         "controller/catalogue.py",
         "controller/assembly.py",
         "controller/loadtest/plan.py",
