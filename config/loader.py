@@ -166,7 +166,7 @@ class _SiteChecker:
         (API, the simulator's control and Modbus/TCP devices are TCP, peers UDP), after
         resolving ``localhost`` and wildcards. Devices behind one gateway share a host:port
         with different unit ids."""
-        taken: list[tuple[Endpoint, int | None, Loc]] = []
+        taken = _Claims()
         named = [
             ((*loc, key), getattr(node, key), protocol)
             for loc, node in nodes
@@ -179,10 +179,10 @@ class _SiteChecker:
             if not (host and port.isascii() and port.isdigit()):
                 continue  # the schema reports it
             claim = Endpoint.of(protocol, host, int(port))
-            other = _first_collision(taken, claim, None)
+            other = taken.first_collision(claim, None)
             if other is not None:
                 self.add(where, f"address already used by {format_path(other)}", text)
-            taken.append((claim, None, where))
+            taken.add(claim, None, where)
         # A serial port and a gateway connection belong to one node (each node's own links;
         # two nodes on two machines may both use /dev/ttyUSB0): their checks are per node.
         serial: dict[tuple[str, str, int], Loc] = {}
@@ -214,11 +214,11 @@ class _SiteChecker:
                     entry.timeout_s,
                 )
             claim = Endpoint.of("tcp", host, entry.port)
-            other = _first_collision(taken, claim, entry.unit)
+            other = taken.first_collision(claim, entry.unit)
             if other is not None:
                 used = f"host:port {host}:{entry.port} unit {entry.unit}"
                 self.add(loc, f"{used} already used by {format_path(other)}", entry.id)
-            taken.append((claim, entry.unit, loc))
+            taken.add(claim, entry.unit, loc)
 
     def _check_central(
         self,
@@ -226,7 +226,7 @@ class _SiteChecker:
         node_id: str,
         entry: DeviceEntry,
         centrals: dict[str, tuple[Loc, DeviceEntry]],
-        taken: list[tuple[Endpoint, int | None, Loc]],
+        taken: _Claims,
     ) -> None:
         """The OCPP charge points of a node connect to one central system, which the node
         binds: the first one's host:port is claimed, the others must name the same."""
@@ -246,11 +246,11 @@ class _SiteChecker:
                 )
             return
         claim = Endpoint.of("tcp", entry.host, entry.port)
-        other = _first_collision(taken, claim, None)
+        other = taken.first_collision(claim, None)
         if other is not None:
             where = f"OCPP central system {entry.host}:{entry.port}"
             self.add(loc, f"{where} already used by {format_path(other)}", entry.id)
-        taken.append((claim, None, loc))
+        taken.add(claim, None, loc)
 
     def _check_bus(self, loc: Loc, entry: DeviceEntry, first_loc: Loc, first: DeviceEntry) -> None:
         """Devices on one serial port share one line: its settings are one."""
@@ -534,15 +534,25 @@ class _SiteChecker:
         return values
 
 
-def _first_collision(
-    taken: list[tuple[Endpoint, int | None, Loc]], claim: Endpoint, unit: int | None
-) -> Loc | None:
-    """Where ``claim`` is already used; devices on one host:port may differ by unit id."""
-    for endpoint, other_unit, loc in taken:
-        shared_gateway = unit is not None and other_unit is not None and unit != other_unit
-        if endpoint.collides(claim) and not shared_gateway:
-            return loc
-    return None
+@dataclass
+class _Claims:
+    """The sockets claimed so far, by protocol and port (only those can collide), so a site
+    of thousands of nodes is checked in linear time."""
+
+    by_port: dict[tuple[str, int], list[tuple[Endpoint, int | None, Loc]]] = field(
+        default_factory=dict
+    )
+
+    def first_collision(self, claim: Endpoint, unit: int | None) -> Loc | None:
+        """Where ``claim`` is already used; devices on one host:port may differ by unit id."""
+        for endpoint, other_unit, loc in self.by_port.get((claim.protocol, claim.port), []):
+            shared_gateway = unit is not None and other_unit is not None and unit != other_unit
+            if endpoint.collides(claim) and not shared_gateway:
+                return loc
+        return None
+
+    def add(self, claim: Endpoint, unit: int | None, loc: Loc) -> None:
+        self.by_port.setdefault((claim.protocol, claim.port), []).append((claim, unit, loc))
 
 
 def _list(value: object) -> list[Any]:

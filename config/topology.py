@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from config.errors import ConfigIssue, display_path
@@ -53,7 +54,15 @@ class Topology:
 
     def fids_of(self, node_id: str) -> frozenset[str]:
         """The Fids of the topology that ``node_id`` reads."""
-        return frozenset(f for f, node in self.fid_node.items() if node == node_id)
+        return self._fids_by_node.get(node_id, frozenset())
+
+    @cached_property
+    def _fids_by_node(self) -> dict[str, frozenset[str]]:
+        """Each node's Fids, found once (every node of a 5 000-node site asks)."""
+        found: dict[str, set[str]] = {}
+        for fid, node in self.fid_node.items():
+            found.setdefault(node, set()).add(fid)
+        return {node: frozenset(fids) for node, fids in found.items()}
 
 
 @dataclass
@@ -142,7 +151,7 @@ def parse_topology(
 ) -> tuple[Topology, list[ConfigIssue]]:
     """Parse a topology (pure); ``devices`` maps each device id of the site to its (type,
     node). Every problem is returned; the topology is usable only when there is none."""
-    parser = _Parser(file, nodes, devices, [])
+    parser = _Parser(file, frozenset(nodes), devices, [])  # a set: 5 000 nodes are looked up
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if line:

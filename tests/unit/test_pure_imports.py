@@ -48,6 +48,7 @@ PURE = sorted(
         "controller/sim/charts.py",
         "controller/sim/record.py",
         "controller/virtual/group.py",
+        "controller/sim/events.py",
         "controller/catalogue.py",
         "controller/assembly.py",
         "controller/loadtest/plan.py",
