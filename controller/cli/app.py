@@ -332,7 +332,9 @@ def sim(
     out: Annotated[
         Path | None, typer.Option(help="where series.csv, events.csv, summary.json go")
     ] = None,
-    plot: Annotated[Path | None, typer.Option(help="write the PNG charts into this directory")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="write the PNG charts into this directory")
+    ] = None,
     full_wire: Annotated[
         bool, typer.Option("--full-wire", help="seal and open every datagram with the real wire")
     ] = False,

@@ -63,7 +63,9 @@ def run_sim(
     began = time.perf_counter()
     with SeriesWriter(series) as writer:
         engine = Engine(scenario, writer.add)
-        with progress(header.duration_s, show=wanted(expected, terminal=sys.stderr.isatty())) as advance:
+        with progress(
+            header.duration_s, show=wanted(expected, terminal=sys.stderr.isatty())
+        ) as advance:
             summary = engine.run(advance)
     summary = replace(summary, wall_s=time.perf_counter() - began)
     write_events(directory / "events.csv", engine.events)
@@ -86,7 +88,9 @@ def show(summary: Summary) -> None:
         if summary.converged and summary.convergence_s is not None
         else "did not converge"
     )
-    checks = ", ".join(f"{k} {'held' if v else 'FAILED'}" for k, v in summary.invariant_checks.items())
+    checks = ", ".join(
+        f"{k} {'held' if v else 'FAILED'}" for k, v in summary.invariant_checks.items()
+    )
     typer.echo(
         f"{summary.scenario}: {summary.nodes} nodes on {summary.feeders} feeder(s), "
         f"{summary.duration_s:g} virtual s in {summary.wall_s:.2f} wall s (seed {summary.seed})\n"

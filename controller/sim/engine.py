@@ -20,7 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from controller.core.readings import ACTUATORS
-from controller.peer.transport import Faults
 from controller.sim.events import (
     CrashEvent,
     EvArrivalsEvent,
@@ -64,23 +63,11 @@ class Engine:
         self.scenario = scenario
         self.sink = sink
         header = scenario.header
-        site = scenario.site
-        if header.mode is not None:
-            site = replace(site, algorithm=site.algorithm.model_copy(update={"mode": header.mode}))
-        self.site = site
+        site = self.site = scenario.site  # the scenario's mode applied
         members = None
         if len(scenario.feeders) > 1:
             members = {n: scenario.feeders[scenario.feeder_of[n]] for n in scenario.feeder_of}
-        net = scenario.network
-        self.faults = Faults(
-            drop=net.drop,
-            duplicate=net.duplicate,
-            reorder=net.reorder,
-            delay_s=net.delay_s,
-            jitter_s=net.jitter_s,
-            reorder_delay_s=net.reorder_delay_s,
-            link_drop={frozenset((link.a, link.b)): link.drop for link in net.links},
-        )
+        self.faults = scenario.faults()
         self.group = VirtualGroup.of_site(
             site, members=members, seed=header.seed, faults=self.faults, start=START
         )
@@ -137,7 +124,8 @@ class Engine:
             plant = group.nodes[event.node].plant
             assert isinstance(plant, NodePlant)
             plant.advance(now)
-            self.progress.external += event.kw - plant.pstar
+            if self.site.algorithm.reconcile == "adopt":  # reassert: the node writes it back
+                self.progress.external += event.kw - plant.pstar
             plant.pstar = event.kw
             self._note("scenario", event.node, f"operator sets PStar {event.kw:g} kW")
         elif isinstance(event, EvArrivalsEvent):
@@ -185,14 +173,18 @@ class Engine:
                 self.progress.charge_token += 1
                 body = {"ev_id": f"{event.node}-ev{i}", "power_kw": event.power_kw,
                         "energy_kwh": event.energy_kwh}  # fmt: skip
-                effects = node.core.charge(self.progress.charge_token, body, self.group.local(event.node))
+                effects = node.core.charge(
+                    self.progress.charge_token, body, self.group.local(event.node)
+                )
                 self.group._apply(event.node, effects)
 
             return ask
 
         for i in range(event.count):
             self.group.schedule(i * gap, request(i))
-        self._note("scenario", event.node, f"{event.count} charging requests over {event.over_s:g} s")
+        self._note(
+            "scenario", event.node, f"{event.count} charging requests over {event.over_s:g} s"
+        )
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -263,8 +255,13 @@ class Engine:
             duration_s=header.duration_s,
             wall_s=wall_s,
             converged=converged,
-            convergence_s=(None if not converged else
-                           (unbalanced_at or 0.0) + header.sample_s if unbalanced_at else 0.0),
+            convergence_s=(
+                None
+                if not converged
+                else (unbalanced_at or 0.0) + header.sample_s
+                if unbalanced_at
+                else 0.0
+            ),
             final_spread=(max(errors) - min(errors)) if errors else 0.0,
             residual=sum(abs(e) for e in errors),
             setpoint_sum_change=held,

@@ -84,6 +84,8 @@ class ScenarioHeader(Model):
     seed: int = 0
     sample_s: Positive = 0.5  # one record sample this often (virtual seconds)
     mode: Mode | None = None  # replaces the site's [algorithm] mode
+    # replaces the site's [algorithm] reconcile: "adopt" keeps a setpoint an operator wrote
+    reconcile: Literal["reassert", "adopt"] | None = None
     full_wire: bool = False  # every datagram sealed and opened by the real wire
     tiers: bool = True  # the second tier: power moved between feeders by their leaders
 
@@ -309,8 +311,12 @@ class _ScenarioChecker:
         site = self._site(document)
         if site is None:
             return None
-        if document.scenario.mode is not None:
-            algorithm = site.algorithm.model_copy(update={"mode": document.scenario.mode})
+        header = document.scenario
+        overrides = {
+            k: v for k, v in (("mode", header.mode), ("reconcile", header.reconcile)) if v
+        }
+        if overrides:
+            algorithm = site.algorithm.model_copy(update=overrides)
             update = {"algorithm": algorithm}
             site = dataclasses.replace(site, document=site.document.model_copy(update=update))
         feeders = self._feeders(site, document)
