@@ -97,6 +97,9 @@ def feeder_names(feeders: int) -> list[str]:
     return [f"f{f:0{width}d}" for f in range(1, feeders + 1)]
 
 
+Balance = Literal["feeder", "site", "none"]
+
+
 def generate_site(
     nodes: int,
     feeders: int,
@@ -113,8 +116,16 @@ def generate_site(
     storage_kwh: float | None = None,
     chargers: bool = False,
     port_base: int = PORT_BASE,
+    balance: Balance = "feeder",
 ) -> Site:
-    """A valid site of ``nodes`` substations on ``feeders`` radial feeders (module doc)."""
+    """A valid site of ``nodes`` substations on ``feeders`` radial feeders (module doc).
+
+    ``balance``: the gateways drawn are shifted, equally on each node, so that they sum to the
+    net generations over each feeder (``"feeder"``: every feeder can balance by itself), over
+    the site (``"site"``: feeders need power from each other), or not at all (``"none"``).
+    A group only moves power between its members, so a group whose gateways do not sum to
+    its net generations cannot balance.
+    """
     sizes = feeder_sizes(nodes, feeders)
     if port_base < 1 or port_base + 20000 + nodes > 65535:
         raise ValueError(f"port_base {port_base}: ports must stay within 1..65535")
@@ -126,6 +137,7 @@ def generate_site(
     raw_nodes: list[dict[str, Any]] = []
     edges: dict[Edge, frozenset[str]] = {}
     fid_node: dict[str, str] = {}
+    drawn = _balanced([[span.draw(rng) for span in spans] for _ in range(nodes)], sizes, balance)
     index = 0
     width = max(4, len(str(nodes)))
     for feeder, size in zip(feeder_names(feeders), sizes, strict=True):
@@ -133,7 +145,7 @@ def generate_site(
         for _ in range(size):
             index += 1
             node = f"{feeder}-n{index:0{width}d}"
-            values = [span.draw(rng) for span in spans]
+            values = drawn[index - 1]
             sims = _sims(values, lag_s, storage_kwh)
             devices = [_device(node, kind, unit, port_base + 20000 + index, sims.get(kind.type))
                        for unit, kind in enumerate(kinds, start=1)]  # fmt: skip
@@ -164,6 +176,23 @@ def generate_site(
         resolve_timings(TimingsSettings(profile=timings), {}),
         topology,
     )
+
+
+def _balanced(
+    drawn: list[list[float]], sizes: Sequence[int], balance: Balance
+) -> list[list[float]]:
+    """``drawn`` (gateway, generation, load per node) with the gateways shifted (see
+    :func:`generate_site`)."""
+    if balance == "none":
+        return drawn
+    cells = [len(drawn)] if balance == "site" else list(sizes)
+    out, start = [], 0
+    for size in cells:
+        part = drawn[start : start + size]
+        start += size
+        shift = sum(gen - load - gw for gw, gen, load in part) / max(1, size)
+        out += [[round(gw + shift, 6), gen, load] for gw, gen, load in part]
+    return out
 
 
 def _span(amount: Amount) -> Span:

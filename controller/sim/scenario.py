@@ -130,6 +130,8 @@ class GenerateSettings(Model):
     lag_s: NonNegative = 0.2
     storage_kwh: Positive | None = None  # a Desd of this capacity on every node
     chargers: bool = False  # an Evse on every node
+    # the gateways shifted to sum to the net generations per feeder, over the site, or not
+    balance: Literal["feeder", "site", "none"] = "feeder"
 
     @model_validator(mode="after")
     def _feeders_fit(self) -> GenerateSettings:
@@ -312,9 +314,7 @@ class _ScenarioChecker:
         if site is None:
             return None
         header = document.scenario
-        overrides = {
-            k: v for k, v in (("mode", header.mode), ("reconcile", header.reconcile)) if v
-        }
+        overrides = {k: v for k, v in (("mode", header.mode), ("reconcile", header.reconcile)) if v}
         if overrides:
             algorithm = site.algorithm.model_copy(update=overrides)
             update = {"algorithm": algorithm}
@@ -382,6 +382,7 @@ class _ScenarioChecker:
             lag_s=settings.lag_s,
             storage_kwh=settings.storage_kwh,
             chargers=settings.chargers,
+            balance=settings.balance,
         )
 
     def _topology(self, site: Site, name: str | None) -> Site | None:
