@@ -23,6 +23,12 @@ the journal its previous process stored, as ``dgi run`` does from its state dire
 
 With a physical topology (``topology``) each node reads the Fids the topology gives it, all
 closed at the start; :meth:`VirtualGroup.set_fid` opens or closes one.
+
+Messages go on the plain channel by default (:mod:`controller.peer.posted`): unsealed, with
+the header a datagram has, checked by the receiving wire as a datagram's header is, through
+the same faulty network — the same fault draws for a seed, the same drops of duplicates and
+late deliveries — without the HMAC, msgpack and value checks that take most of a run's time.
+``full_wire=True`` runs every message through the real wire, sealed and opened.
 """
 
 from __future__ import annotations
@@ -54,10 +60,12 @@ from controller.lb.core import LoadBalancer
 from controller.lb.journal import Journal
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
+from controller.peer.posted import Posted
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
 from controller.sc.core import ScSettings
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
+Payload = bytes | Posted  # what the network carries: datagrams (full wire) or posted messages
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,7 @@ class Substation:
 class VirtualNode:
     core: NodeCore
     plant: Substation
-    transport: InMemoryTransport
+    transport: InMemoryTransport[Payload]
     initial_pstar: float
     timers: dict[TimerKey, int] = field(default_factory=dict)
     reading: bool = False  # a round's read is in flight
@@ -144,6 +152,7 @@ class VirtualGroup:
         clock_offsets: Mapping[str, float] | None = None,
         group_management: bool = False,
         topology: Topology | None = None,
+        full_wire: bool = False,
     ) -> None:
         self.now = start
         self.offsets = dict(clock_offsets or {})
@@ -153,7 +162,10 @@ class VirtualGroup:
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._planned_until = self.plan.next_cycle(start)  # nodes start at a cycle boundary
-        self.network = InMemoryNetwork(self.schedule, random.Random(seed), faults or Faults())
+        self.full_wire = full_wire
+        self.network: InMemoryNetwork[Payload] = InMemoryNetwork(
+            self.schedule, random.Random(seed), faults or Faults()
+        )
         self.notes: list[tuple[float, str, Note]] = []
         ids = [f"n{i + 1}" for i in range(len(gateways))]
         self.nodes: dict[str, VirtualNode] = {}
@@ -163,7 +175,8 @@ class VirtualGroup:
             zip(ids, gateways, net_generations, strict=True)
         ):
             spec = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1, gm=gm,
-                            sc=ScSettings.from_timings(timings), topology=topology)  # fmt: skip
+                            sc=ScSettings.from_timings(timings), topology=topology,
+                            plain=not full_wire)  # fmt: skip
             self._specs[node_id] = spec
             core = assemble(spec)
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
@@ -240,12 +253,15 @@ class VirtualGroup:
         self.schedule(latency / 2, sample)
         self.schedule(latency, arrive)
 
-    def _receiver(self, node_id: str) -> Callable[[bytes], None]:
-        def receive(data: bytes) -> None:
+    def _receiver(self, node_id: str) -> Callable[[Payload], None]:
+        def receive(payload: Payload) -> None:
             node = self.nodes[node_id]
             if node.down:
                 return
-            self._apply(node_id, node.core.datagram(data, self.local(node_id)))
+            if isinstance(payload, Posted):
+                self._apply(node_id, node.core.deliver(payload, self.local(node_id)))
+            else:
+                self._apply(node_id, node.core.datagram(payload, self.local(node_id)))
 
         return receive
 
@@ -365,6 +381,9 @@ class _Host:
 
     def transmit(self, to: str, data: bytes) -> None:
         self.group.nodes[self.node_id].transport.send(to, data)
+
+    def post(self, to: str, posted: Posted) -> None:
+        self.group.nodes[self.node_id].transport.send(to, posted)
 
     def command(self, effect: SetPStar) -> None:
         node = self.group.nodes[self.node_id]
