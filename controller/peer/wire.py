@@ -6,10 +6,10 @@ membership, time-to-live, boot epoch (one from the future beyond the allowed clo
 refused, never adopted), replay window, one process per node id, message shape, message
 values. A datagram that fails a check is dropped and counted under its reason.
 
-The plain channel of virtual time (:mod:`controller.peer.posted`) skips the sealing and
-opening: :meth:`Wire.post` gives a message the header a datagram would carry and
-:meth:`Wire.take` runs the header checks on it (destination to one process per node id), so
-a fault of the network is refused and counted as it is on the wire.
+The plain channel of virtual time (:mod:`controller.peer.posted`) skips the MAC and the
+decoding: :meth:`Wire.post` gives a message the envelope a datagram would carry and
+:meth:`Wire.take` runs the size and header checks on it (destination to one process per
+node id), so a fault of the network is refused and counted as it is on the wire.
 
 One process per node id: when a sender is heard under two boot epochs at once, two
 processes share its id (a misconfigured twin). Neither can be told from the other, so both
@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from controller.catalogue import MESSAGES
 from controller.core.effects import BROADCAST
@@ -37,7 +36,14 @@ from controller.core.messages import (
     to_body,
     validate,
 )
-from controller.peer.envelope import DropReason, Envelope, open_datagram, seal
+from controller.peer.envelope import (
+    DropReason,
+    Envelope,
+    check_size,
+    open_datagram,
+    seal,
+    sealed_size,
+)
 from controller.peer.keys import Keyring
 from controller.peer.posted import Posted
 from controller.peer.replay import ReplayGuard
@@ -149,10 +155,15 @@ class Wire:
 
     def post(self, to: str, message: Message, now: float) -> Posted:
         """``message`` for ``to`` on the plain channel: the envelope :meth:`seal` would give
-        it (the next sequence number, counted as sent) but no body, and the message itself."""
-        return Posted(self._envelope(to, message, [], now), message)
+        it (the next sequence number, counted as sent), unsealed, with its sealed length; the
+        message rebuilt from its body once, as every receiver would (an integer in a float
+        field becomes a float: a state's ``in_transit`` of ``sum([])``), and shared."""
+        body = to_body(message)
+        envelope = self._envelope(to, message, body, now)
+        rebuilt = self.catalogue.from_body(envelope.type, body)
+        return Posted(envelope, rebuilt, sealed_size(envelope, self.keyring.signing_id))
 
-    def _envelope(self, to: str, message: Message, body: list[Any], now: float) -> Envelope:
+    def _envelope(self, to: str, message: Message, body: list[object], now: float) -> Envelope:
         """The next envelope from this node (a new sequence number, counted as sent)."""
         self.seq += 1
         envelope = Envelope(
@@ -173,6 +184,10 @@ class Wire:
         """Check a posted message's envelope as :meth:`open` checks a datagram's (no MAC, no
         decoding, no value checks: it never left this process); count the outcome."""
         envelope = posted.envelope
+        try:
+            check_size(posted.size)
+        except DropReason as exc:  # refused before its header is read, as a datagram is
+            return self._drop(exc.reason, None, str(exc))
         try:
             self._check_envelope(envelope, now)
         except DropReason as exc:

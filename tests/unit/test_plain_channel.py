@@ -17,9 +17,11 @@ import pytest
 from controller.catalogue import MESSAGES
 from controller.core.messages import DuplicateId, Limits, to_body, validate
 from controller.lb.settings import LbSettings
+from controller.peer.envelope import MAX_DATAGRAM
 from controller.peer.posted import Posted
 from controller.peer.transport import Faults
 from controller.peer.wire import Dropped, Inbound, Wire
+from controller.sc.messages import CollectedState
 from controller.virtual.group import TEST_KEYRING, VirtualGroup
 from tests.unit.test_randomized import (
     SLOW,
@@ -122,18 +124,15 @@ def test_the_full_wire_carries_datagrams() -> None:
 
 
 def same_kind(mine: object, theirs: object) -> bool:
-    """The same type; or an integer where the wire rebuilds the float it stands for (a
-    state's ``in_transit`` is ``sum([]) == 0`` with nothing in transit): equal, and the same
-    in arithmetic."""
     if isinstance(mine, tuple) and isinstance(theirs, tuple):
         return all(same_kind(m, t) for m, t in zip(mine, theirs, strict=True))
-    return type(mine) is type(theirs) or (type(mine) is int and type(theirs) is float)
+    return type(mine) is type(theirs)
 
 
 def test_posted_messages_are_what_the_wire_would_rebuild() -> None:
-    """Sharing a message instead of rebuilding it changes nothing: every message posted in a
-    run with group management comes back from its wire body equal, of the same types (a
-    tuple stays a tuple), and passes the receiver's value checks."""
+    """Sharing a message instead of decoding it at each receiver changes nothing: every
+    message posted in a run with group management is what its wire body decodes to, equal
+    and of the same types to the items, and passes the receiver's value checks."""
     group, faults = adaptive_group(3, group_management=True)
     payloads = carried(group)
     chaos(group, faults, random.Random(7), seconds=3.0)
@@ -176,3 +175,30 @@ def test_a_posted_message_is_checked_as_a_datagram_is() -> None:
     assert reason(b.take(a.post("c", message, 12.0), 12.0)) == "misdirected"
     assert [b.stats.dropped(r) for r in ("replay", "expired", "not_member")] == [1, 1, 1]
     assert a.stats.sent["DuplicateId"] == 3
+
+
+def collected(n: int, took_ms: float = 1.5) -> CollectedState:
+    nodes = tuple(f"n{i}" for i in range(n))
+    zeros = (0.0,) * n
+    return CollectedState(1, "n0", took_ms, nodes, ("Normal",) * n, (1,) * n, zeros, zeros,
+                          zeros, zeros, ())  # fmt: skip
+
+
+def test_a_message_too_large_for_a_datagram_is_refused_as_on_the_wire() -> None:
+    big = collected(300)
+    posted = wire("a").post("b", big, 10.0)
+    data = wire("a").seal("b", big, 10.0)
+
+    assert posted.size == len(data) > MAX_DATAGRAM
+    taken, opened = wire("b").take(posted, 10.0), wire("b").open(data, 10.0)
+    assert taken == opened
+    assert reason(taken) == "malformed"
+
+
+def test_a_receiver_holds_what_it_would_have_decoded() -> None:
+    """An integer in a float field (a state's in_transit of ``sum([])``) arrives a float."""
+    taken = wire("b").take(wire("a").post("b", collected(2, took_ms=0), 10.0), 10.0)
+
+    assert isinstance(taken, Inbound)
+    assert isinstance(taken.message, CollectedState)
+    assert type(taken.message.took_ms) is float
