@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.catalogue import MESSAGES
 from controller.core.effects import BROADCAST
@@ -129,6 +130,8 @@ class Wire:
         self.seq = 0
         self.replay = ReplayGuard()
         self.stats = WireStats()
+        # the message posted last, its body and rebuilt message (messages are frozen)
+        self._last_posted: tuple[Message, list[Any], Message] | None = None
 
     def seal(self, to: str, message: Message, now: float) -> bytes:
         """One datagram for ``to`` (a node id, or ``"*"``)."""
@@ -158,9 +161,14 @@ class Wire:
         it (the next sequence number, counted as sent), unsealed, with its sealed length; the
         message rebuilt from its body once, as every receiver would (an integer in a float
         field becomes a float: a state's ``in_transit`` of ``sum([])``), and shared."""
-        body = to_body(message)
+        last = self._last_posted
+        if last is not None and last[0] is message:  # one message sent to each member
+            _, body, rebuilt = last
+        else:
+            body = to_body(message)
+            rebuilt = self.catalogue.from_body(type(message).__name__, body)
+            self._last_posted = (message, body, rebuilt)
         envelope = self._envelope(to, message, body, now)
-        rebuilt = self.catalogue.from_body(envelope.type, body)
         return Posted(envelope, rebuilt, sealed_size(envelope, self.keyring.signing_id))
 
     def _envelope(self, to: str, message: Message, body: list[object], now: float) -> Envelope:
