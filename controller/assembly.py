@@ -29,7 +29,9 @@ from controller.sc.core import ScSettings, StateCollector
 @dataclass(frozen=True)
 class CoreSpec:
     """What a node core is made of: who it is, the site's nodes, the algorithm's settings,
-    the group key, its boot epoch (ms), the site name its datagrams carry, their TTL."""
+    the group key, its boot epoch (ms), the site name its datagrams carry, their TTL; and
+    whether it seals its messages (the wire) or posts them (``plain``: virtual time only,
+    :mod:`controller.peer.posted`)."""
 
     node_id: str
     nodes: Sequence[str]
@@ -42,6 +44,7 @@ class CoreSpec:
     sc: ScSettings = field(default_factory=ScSettings)
     topology: Topology | None = None  # the physical topology group management respects
     ev: EvSettings | None = None  # EV charging; None: no charging requests or sessions
+    plain: bool = False  # post messages unsealed (virtual time's plain channel); False: the wire
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -84,6 +87,7 @@ def assemble(spec: CoreSpec) -> NodeCore:
             spec.node_id, spec.nodes, spec.gm, epoch=spec.epoch, topology=spec.topology
         )
         core = NodeCore(lb, wire, gm.group, {gm.name: gm, sc.name: sc})
+    core.plain = spec.plain
     if spec.ev is not None:
         ev = EvModule(spec.node_id, spec.ev, epoch=spec.epoch)
         core.modules[ev.name] = ev

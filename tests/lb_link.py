@@ -28,6 +28,7 @@ from controller.core.messages import Message
 from controller.core.readings import Readings
 from controller.lb.core import LoadBalancer
 from controller.lb.settings import LbSettings
+from controller.peer.posted import Posted
 
 
 @dataclass
@@ -169,6 +170,9 @@ class _Host:
 
     def transmit(self, to: str, data: bytes) -> None:
         raise AssertionError("the direct link carries messages, not datagrams")
+
+    def post(self, to: str, posted: Posted) -> None:
+        raise AssertionError("the direct link carries messages, not posted ones")
 
     def command(self, effect: SetPStar) -> None:
         """An instant device: written and acknowledged."""

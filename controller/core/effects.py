@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from controller.core.collected import Collected
 from controller.core.group import Group
 from controller.core.messages import Message
+from controller.peer.posted import Posted
 
 TimerKey = tuple[str | int, ...]
 BROADCAST = "*"  # Send to every member of the group (the one definition)
@@ -27,6 +28,16 @@ class Transmit:
 
     to: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class Post:
+    """Hand ``posted`` (a message with its header, unsealed: the plain channel of virtual
+    time, :mod:`controller.peer.posted`) to peer ``to``; a core assembled ``plain`` posts
+    what another core would transmit."""
+
+    to: str
+    posted: Posted
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,7 @@ class StoreSession:
 Effect = (
     Send
     | Transmit
+    | Post
     | SetPStar
     | ShowGroup
     | Persist

@@ -17,6 +17,7 @@ from controller.core.effects import (
     Effect,
     Note,
     Persist,
+    Post,
     SetPStar,
     ShowGroup,
     StartTimer,
@@ -24,11 +25,16 @@ from controller.core.effects import (
     TimerKey,
     Transmit,
 )
+from controller.peer.posted import Posted
 
 
 class EffectHost(Protocol):
     def transmit(self, to: str, data: bytes) -> None:
         """Put an authenticated datagram on the wire to peer ``to``."""
+
+    def post(self, to: str, posted: Posted) -> None:
+        """Hand a posted message (the plain channel) to peer ``to``; a host with nothing but
+        a real network never gets one (its cores are not assembled ``plain``)."""
 
     def command(self, effect: SetPStar) -> None:
         """Write the actuator; report sent, acknowledged or failed back to the core."""
@@ -61,6 +67,8 @@ def execute(effects: Iterable[Effect], host: EffectHost) -> None:
     for effect in effects:
         if isinstance(effect, Transmit):
             host.transmit(effect.to, effect.data)
+        elif isinstance(effect, Post):
+            host.post(effect.to, effect.posted)
         elif isinstance(effect, SetPStar):
             host.command(effect)
         elif isinstance(effect, ShowGroup):

@@ -15,6 +15,11 @@ The core also watches for a node id used by two processes at once (two boot epoc
 together): the wire quarantines that id (:mod:`controller.peer.wire`), the core sends it
 nothing but a ``DuplicateId`` notice (every ``twin_quiet_s``), reports it, and a node told so
 reports it too. Both reports clear by themselves once one of the two processes stops.
+
+A core built ``plain`` (virtual time, :mod:`controller.peer.posted`) posts its messages
+unsealed — a ``Post`` per peer where another core has a ``Transmit`` — and takes posted
+messages in :meth:`NodeCore.deliver`; after the wire's header checks they go the same way as
+an opened datagram (counted, last seen, delay, routed or kept for their phase).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from controller.core.effects import (
     Effect,
     GroupChanged,
     Note,
+    Post,
     Send,
     StartTimer,
     StateCollected,
@@ -45,12 +51,14 @@ from controller.ev.module import EvModule
 from controller.gm.core import GroupManager
 from controller.lb.core import LoadBalancer
 from controller.lb.messages import DraftAccept, DraftSelect
+from controller.peer.posted import Posted
 from controller.peer.wire import Dropped, Inbound, Wire
 
 
 @dataclass
 class NodeCore:
-    """Datagrams, readings, timers and phase changes in; effects out, sent as ``Transmit``.
+    """Datagrams, readings, timers and phase changes in; effects out, sent as ``Transmit``
+    (as ``Post``, unsealed, when ``plain``).
 
     ``lb`` is also the module that takes the rounds' readings and the actuator's reports;
     ``modules`` holds every module by name, ``lb`` included.
@@ -71,6 +79,7 @@ class NodeCore:
     twin_of_me: dict[str, tuple[int, float]] = field(default_factory=dict)
     _told: dict[str, float] = field(default_factory=dict)
     _logged: set[tuple[str | None, str]] = field(default_factory=set)
+    plain: bool = False  # post messages unsealed (the plain channel of virtual time)
 
     def __post_init__(self) -> None:
         self.modules.setdefault(self.lb.name, self.lb)
@@ -153,7 +162,14 @@ class NodeCore:
         return self._out(self._from(self.lb, fx, now), now)
 
     def datagram(self, data: bytes, now: float) -> list[Effect]:
-        result = self.wire.open(data, now)
+        return self._inbound(self.wire.open(data, now), now)
+
+    def deliver(self, posted: Posted, now: float) -> list[Effect]:
+        """A message posted by a ``plain`` peer: the wire checks its header, then it goes
+        where an opened datagram goes."""
+        return self._inbound(self.wire.take(posted, now), now)
+
+    def _inbound(self, result: Inbound | Dropped, now: float) -> list[Effect]:
         if isinstance(result, Dropped):
             self.recent.add(result.reason, now)
             return [self._dropped(result)]
@@ -279,20 +295,27 @@ class NodeCore:
         return [Note("duplicate_id", text, {"reporter": sender, "epoch": other}, "error")]
 
     def _out(self, effects: list[Effect], now: float) -> list[Effect]:
-        """Seal every ``Send``; a broadcast is sealed once and sent to each peer. Nothing but
-        a ``DuplicateId`` goes to a quarantined peer."""
+        """Seal every ``Send`` (post it, when ``plain``); a broadcast is sealed once and sent
+        to each peer. Nothing but a ``DuplicateId`` goes to a quarantined peer."""
         out: list[Effect] = []
         quarantined = self.wire.quarantined
         for effect in effects:
             if not isinstance(effect, Send):
                 out.append(effect)
             elif effect.to == BROADCAST:
-                data = self.wire.seal(BROADCAST, effect.message, now)
                 peers = self.group.peers_of(self.node_id)
-                out += [Transmit(peer, data) for peer in peers if peer not in quarantined]
+                out += self._send(effect, [p for p in peers if p not in quarantined], now)
             elif effect.to not in quarantined or isinstance(effect.message, DuplicateId):
-                out.append(Transmit(effect.to, self.wire.seal(effect.to, effect.message, now)))
+                out += self._send(effect, [effect.to], now)
         return out
+
+    def _send(self, send: Send, peers: list[str], now: float) -> list[Effect]:
+        """One datagram (or one posted message) for ``send.to``, handed to each of ``peers``."""
+        if self.plain:
+            posted = self.wire.post(send.to, send.message, now)
+            return [Post(peer, posted) for peer in peers]
+        data = self.wire.seal(send.to, send.message, now)
+        return [Transmit(peer, data) for peer in peers]
 
     def _dropped(self, drop: Dropped) -> Note:
         """Logged once per claimed sender and reason; always counted by the wire."""

@@ -47,6 +47,7 @@ from controller.node.session_store import SessionStore
 from controller.node.snapshot import round_event, snapshot
 from controller.node.state_store import StateStore
 from controller.peer.keys import Keyring
+from controller.peer.posted import Posted
 from controller.peer.transport import UdpTransport
 from device_drivers.modbus import LinkPool
 from device_drivers.ocpp import CentralSystems
@@ -288,6 +289,9 @@ class NodeRuntime:
     def transmit(self, to: str, data: bytes) -> None:
         if self.transport is not None:
             self.transport.send(to, data)
+
+    def post(self, to: str, posted: Posted) -> None:
+        raise TypeError(f"a running node seals what it sends: nothing posted to {to} unsealed")
 
     def command(self, effect: SetPStar) -> None:
         self.devices.command(effect)  # held back while released

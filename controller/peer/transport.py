@@ -4,7 +4,9 @@
 that arrives. The in-memory network drops, duplicates, delays and reorders datagrams from a
 seeded random generator, and schedules deliveries through a function it is given (the asyncio
 loop's ``call_later``, or a virtual clock's), so the same network serves real-time runs and
-deterministic simulations.
+deterministic simulations. What it carries is its user's business — datagrams, or the
+messages of virtual time's plain channel (:mod:`controller.peer.posted`) — and its fault
+draws do not depend on it: a seed gives the same drops, copies and delays either way.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import socket
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 log = logging.getLogger(__name__)
 
 Receiver = Callable[[bytes], None]
 Schedule = Callable[[float, Callable[[], None]], object]
+P = TypeVar("P")  # what an in-memory network carries
 
 
 #: The receive buffer a peer socket asks for (the kernel caps it at net.core.rmem_max).
@@ -100,20 +103,21 @@ class Faults:
 
 
 @dataclass
-class InMemoryNetwork:
-    """A lossy network between named endpoints, deterministic for a given seed."""
+class InMemoryNetwork(Generic[P]):
+    """A lossy network between named endpoints, deterministic for a given seed; it carries
+    payloads of type ``P`` (datagrams: ``bytes``)."""
 
     schedule: Schedule
     rng: random.Random = field(default_factory=random.Random)
     faults: Faults = field(default_factory=Faults)
-    receivers: dict[str, Receiver] = field(default_factory=dict)
+    receivers: dict[str, Callable[[P], None]] = field(default_factory=dict)
     stats: Counter[str] = field(default_factory=Counter)
 
-    def endpoint(self, name: str, receiver: Receiver) -> InMemoryTransport:
+    def endpoint(self, name: str, receiver: Callable[[P], None]) -> InMemoryTransport[P]:
         self.receivers[name] = receiver
         return InMemoryTransport(self, name)
 
-    def carry(self, source: str, to: str, data: bytes) -> None:
+    def carry(self, source: str, to: str, data: P) -> None:
         self.stats["sent"] += 1
         if source in self.faults.cut or to in self.faults.cut:
             self.stats["cut"] += 1
@@ -135,7 +139,7 @@ class InMemoryNetwork:
                 self.stats["delayed"] += 1
             self.schedule(delay, lambda: self._deliver(to, data))
 
-    def _deliver(self, to: str, data: bytes) -> None:
+    def _deliver(self, to: str, data: P) -> None:
         receiver = self.receivers.get(to)
         if receiver is not None:
             self.stats["delivered"] += 1
@@ -143,13 +147,13 @@ class InMemoryNetwork:
 
 
 @dataclass
-class InMemoryTransport:
+class InMemoryTransport(Generic[P]):
     """An endpoint of an :class:`InMemoryNetwork`; same ``send``/``close`` as UDP."""
 
-    network: InMemoryNetwork
+    network: InMemoryNetwork[P]
     name: str
 
-    def send(self, to: str, data: bytes) -> None:
+    def send(self, to: str, data: P) -> None:
         self.network.carry(self.name, to, data)
 
     def close(self) -> None:

@@ -6,6 +6,11 @@ membership, time-to-live, boot epoch (one from the future beyond the allowed clo
 refused, never adopted), replay window, one process per node id, message shape, message
 values. A datagram that fails a check is dropped and counted under its reason.
 
+The plain channel of virtual time (:mod:`controller.peer.posted`) skips the MAC and the
+decoding: :meth:`Wire.post` gives a message the envelope a datagram would carry and
+:meth:`Wire.take` runs the size and header checks on it (destination to one process per
+node id), so a fault of the network is refused and counted as it is on the wire.
+
 One process per node id: when a sender is heard under two boot epochs at once, two
 processes share its id (a misconfigured twin). Neither can be told from the other, so both
 are *quarantined* — their datagrams dropped as ``duplicate_id`` (a ``DuplicateId`` notice
@@ -19,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.catalogue import MESSAGES
 from controller.core.effects import BROADCAST
@@ -31,8 +37,16 @@ from controller.core.messages import (
     to_body,
     validate,
 )
-from controller.peer.envelope import DropReason, Envelope, open_datagram, seal
+from controller.peer.envelope import (
+    DropReason,
+    Envelope,
+    check_size,
+    open_datagram,
+    seal,
+    sealed_size,
+)
 from controller.peer.keys import Keyring
+from controller.peer.posted import Posted
 from controller.peer.replay import ReplayGuard
 
 DROP_REASONS = (
@@ -116,22 +130,12 @@ class Wire:
         self.seq = 0
         self.replay = ReplayGuard()
         self.stats = WireStats()
+        # the message posted last, its body and rebuilt message (messages are frozen)
+        self._last_posted: tuple[Message, list[Any], Message] | None = None
 
     def seal(self, to: str, message: Message, now: float) -> bytes:
         """One datagram for ``to`` (a node id, or ``"*"``)."""
-        self.seq += 1
-        envelope = Envelope(
-            src=self.node_id,
-            dst=to,
-            group=self.group,
-            type=type(message).__name__,
-            epoch=self.epoch,
-            seq=self.seq,
-            send_time_ms=int(now * 1000),
-            ttl_ms=self.ttl_ms,
-            body=to_body(message),
-        )
-        self.stats.sent[envelope.type] += 1
+        envelope = self._envelope(to, message, to_body(message), now)
         return seal(envelope, self.keyring.signing_id, self.keyring.signing_key)
 
     def open(self, data: bytes, now: float) -> Inbound | Dropped:
@@ -151,6 +155,55 @@ class Wire:
         self.stats.by_type[(envelope.type, "accepted")] += 1
         self.stats.by_peer[(envelope.src, "accepted")] += 1
         return Inbound(envelope.src, message, envelope.epoch, now * 1000 - envelope.send_time_ms)
+
+    def post(self, to: str, message: Message, now: float) -> Posted:
+        """``message`` for ``to`` on the plain channel: the envelope :meth:`seal` would give
+        it (the next sequence number, counted as sent), unsealed, with its sealed length; the
+        message rebuilt from its body once, as every receiver would (an integer in a float
+        field becomes a float: a state's ``in_transit`` of ``sum([])``), and shared."""
+        last = self._last_posted
+        if last is not None and last[0] is message:  # one message sent to each member
+            _, body, rebuilt = last
+        else:
+            body = to_body(message)
+            rebuilt = self.catalogue.from_body(type(message).__name__, body)
+            self._last_posted = (message, body, rebuilt)
+        envelope = self._envelope(to, message, body, now)
+        return Posted(envelope, rebuilt, sealed_size(envelope, self.keyring.signing_id))
+
+    def _envelope(self, to: str, message: Message, body: list[object], now: float) -> Envelope:
+        """The next envelope from this node (a new sequence number, counted as sent)."""
+        self.seq += 1
+        envelope = Envelope(
+            src=self.node_id,
+            dst=to,
+            group=self.group,
+            type=type(message).__name__,
+            epoch=self.epoch,
+            seq=self.seq,
+            send_time_ms=int(now * 1000),
+            ttl_ms=self.ttl_ms,
+            body=body,
+        )
+        self.stats.sent[envelope.type] += 1
+        return envelope
+
+    def take(self, posted: Posted, now: float) -> Inbound | Dropped:
+        """Check a posted message's envelope as :meth:`open` checks a datagram's (no MAC, no
+        decoding, no value checks: it never left this process); count the outcome."""
+        envelope = posted.envelope
+        try:
+            check_size(posted.size)
+        except DropReason as exc:  # refused before its header is read, as a datagram is
+            return self._drop(exc.reason, None, str(exc))
+        try:
+            self._check_envelope(envelope, now)
+        except DropReason as exc:
+            return self._drop(exc.reason, envelope, str(exc))
+        self.stats.by_type[(envelope.type, "accepted")] += 1
+        self.stats.by_peer[(envelope.src, "accepted")] += 1
+        return Inbound(envelope.src, posted.message, envelope.epoch,
+                       now * 1000 - envelope.send_time_ms)  # fmt: skip
 
     def _check_envelope(self, envelope: Envelope, now: float) -> None:
         if envelope.dst not in (self.node_id, BROADCAST):

@@ -69,7 +69,12 @@ class Engine:
             members = {n: scenario.feeders[scenario.feeder_of[n]] for n in scenario.feeder_of}
         self.faults = scenario.faults()
         self.group = VirtualGroup.of_site(
-            site, members=members, seed=header.seed, faults=self.faults, start=START
+            site,
+            members=members,
+            seed=header.seed,
+            faults=self.faults,
+            start=START,
+            full_wire=header.full_wire,
         )
         assert self.group.shared is not None
         self.shared: SharedPlant = self.group.shared

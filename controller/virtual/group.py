@@ -25,6 +25,12 @@ the journal its previous process stored, as ``dgi run`` does from its state dire
 
 With a physical topology (``topology``) each node reads the Fids the topology gives it, all
 closed at the start; :meth:`VirtualGroup.set_fid` opens or closes one.
+
+Messages go on the plain channel by default (:mod:`controller.peer.posted`): unsealed, with
+the header a datagram has, checked by the receiving wire as a datagram's header is, through
+the same faulty network — the same fault draws for a seed, the same drops of duplicates and
+late deliveries — without the HMAC, msgpack and value checks that take most of a run's time.
+``full_wire=True`` runs every message through the real wire, sealed and opened.
 """
 
 from __future__ import annotations
@@ -57,11 +63,13 @@ from controller.lb.core import LoadBalancer
 from controller.lb.journal import Journal
 from controller.lb.settings import LbSettings
 from controller.peer.keys import Keyring
+from controller.peer.posted import Posted
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
 from controller.sc.core import ScSettings
 from controller.sim.node_plant import NodePlant, SharedPlant
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
+Payload = bytes | Posted  # what the network carries: datagrams (full wire) or posted messages
 
 
 @dataclass(frozen=True)
@@ -119,7 +127,7 @@ class Substation:
 class VirtualNode:
     core: NodeCore
     plant: NodePlant | Substation
-    transport: InMemoryTransport
+    transport: InMemoryTransport[Payload]
     initial_pstar: float
     timers: dict[TimerKey, int] = field(default_factory=dict)
     reading: bool = False  # a round's read is in flight
@@ -151,6 +159,7 @@ class VirtualGroup:
         clock_offsets: Mapping[str, float] | None = None,
         group_management: bool = False,
         topology: Topology | None = None,
+        full_wire: bool = False,
     ) -> None:
         self.shared: SharedPlant | None = None  # the simulators' plant (of_site), else toys
         ids = [f"n{i + 1}" for i in range(len(gateways))]
@@ -165,7 +174,7 @@ class VirtualGroup:
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
             plant.fids = dict.fromkeys(topology.fids_of(node_id) if topology else (), True)
             plants[node_id] = plant
-        self._setup(specs, plants, timings, seed, faults, start, devices, clock_offsets)
+        self._setup(specs, plants, timings, seed, faults, start, devices, clock_offsets, full_wire)
 
     @classmethod
     def of_site(
@@ -178,6 +187,7 @@ class VirtualGroup:
         start: float = 1_000_000.0,
         devices: DeviceTiming = DeviceTiming(),
         clock_offsets: Mapping[str, float] | None = None,
+        full_wire: bool = False,
     ) -> VirtualGroup:
         """The nodes of ``site``, each with the core ``dgi run`` would build, around the
         simulators' plant of every device of the site (:attr:`shared`). ``members``: the
@@ -192,7 +202,9 @@ class VirtualGroup:
             plants[node.id] = shared.node(node.id, site.algorithm.actuation)
         group = cls.__new__(cls)
         group.shared = shared
-        group._setup(specs, plants, site.timings, seed, faults, start, devices, clock_offsets)
+        group._setup(
+            specs, plants, site.timings, seed, faults, start, devices, clock_offsets, full_wire
+        )
         return group
 
     def _setup(
@@ -205,6 +217,7 @@ class VirtualGroup:
         start: float,
         devices: DeviceTiming,
         clock_offsets: Mapping[str, float] | None,
+        full_wire: bool,
     ) -> None:
         self.now = start
         self.offsets = dict(clock_offsets or {})
@@ -214,11 +227,14 @@ class VirtualGroup:
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._planned_until = self.plan.next_cycle(start)  # nodes start at a cycle boundary
-        self.network = InMemoryNetwork(self.schedule, random.Random(seed), faults or Faults())
+        self.full_wire = full_wire
+        self.network: InMemoryNetwork[Payload] = InMemoryNetwork(
+            self.schedule, random.Random(seed), faults or Faults()
+        )
         self.notes: list[tuple[float, str, Note]] = []
         self.nodes: dict[str, VirtualNode] = {}
-        self._specs = dict(specs)
-        for node_id, spec in specs.items():
+        self._specs = {n: replace(spec, plain=not full_wire) for n, spec in specs.items()}
+        for node_id, spec in self._specs.items():
             plant = plants[node_id]
             transport = self.network.endpoint(node_id, self._receiver(node_id))
             self.nodes[node_id] = VirtualNode(assemble(spec), plant, transport, plant.pstar)
@@ -292,12 +308,15 @@ class VirtualGroup:
         self.schedule(latency / 2, sample)
         self.schedule(latency, arrive)
 
-    def _receiver(self, node_id: str) -> Callable[[bytes], None]:
-        def receive(data: bytes) -> None:
+    def _receiver(self, node_id: str) -> Callable[[Payload], None]:
+        def receive(payload: Payload) -> None:
             node = self.nodes[node_id]
             if node.down:
                 return
-            self._apply(node_id, node.core.datagram(data, self.local(node_id)))
+            if isinstance(payload, Posted):
+                self._apply(node_id, node.core.deliver(payload, self.local(node_id)))
+            else:
+                self._apply(node_id, node.core.datagram(payload, self.local(node_id)))
 
         return receive
 
@@ -422,6 +441,9 @@ class _Host:
 
     def transmit(self, to: str, data: bytes) -> None:
         self.group.nodes[self.node_id].transport.send(to, data)
+
+    def post(self, to: str, posted: Posted) -> None:
+        self.group.nodes[self.node_id].transport.send(to, posted)
 
     def command(self, effect: SetPStar) -> None:
         node = self.group.nodes[self.node_id]
