@@ -190,7 +190,7 @@ def test_a_generated_scenario_loads(tmp_path: Path) -> None:
     text = (
         HEADER + 'seed = 9\nmode = "freedm"\n' + GENERATE + "gateway_kw = { min = -20, max = 10 }\n"
     )
-    text += "load_kw = 15\nstorage_kwh = 40.0\n"
+    text += 'load_kw = 15\nstorage_kwh = 40.0\nbalance = "none"\n'
     text += event(at_s=3.0, kind="partition", feeders=["f02"])
     text += event(at_s=4.0, kind="fid_open", fid="f01-n0003-fid")
     text += event(
@@ -266,7 +266,9 @@ def test_a_written_site_loads_as_generated(tmp_path: Path) -> None:
 
 
 def test_a_generated_site_builds_a_plant_that_runs() -> None:
-    site = generate_site(40, 4, seed=3, gateway=-5.0, generation=10.0, load=20.0, storage_kwh=50.0)
+    site = generate_site(
+        40, 4, seed=3, gateway=-5.0, generation=10.0, load=20.0, storage_kwh=50.0, balance="none"
+    )
     plant = build_plant(site)
     for step in range(1, 11):
         plant.advance(step * 0.1)
@@ -288,3 +290,24 @@ def test_generating_a_thousand_nodes_takes_well_under_three_seconds() -> None:
 def test_impossible_sizes_are_refused(nodes: int, feeders: int, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         generate_site(nodes, feeders)
+
+
+@pytest.mark.parametrize("balance", ["feeder", "site"])
+def test_generated_gateways_sum_to_the_net_generations(balance: str) -> None:
+    """A group only moves power between its members: "feeder" makes every feeder balanceable
+    by itself, "site" only the whole site."""
+    site = generate_site(
+        60, 4, seed=5, gateway=Span(-30, 10), generation=Span(0, 20), load=Span(5, 30),
+        balance=balance,  # type: ignore[arg-type]
+    )  # fmt: skip
+    totals: dict[str, float] = {}
+    for device in site.devices:
+        feeder = device.node_id.split("-")[0] if balance == "feeder" else "site"
+        sim = device.sim
+        if isinstance(sim, SstSim):
+            totals[feeder] = totals.get(feeder, 0.0) + sim.initial_kw
+        elif device.type == "Drer":
+            totals[feeder] = totals.get(feeder, 0.0) - sim.generation.value  # type: ignore[union-attr]
+        elif device.type == "Load":
+            totals[feeder] = totals.get(feeder, 0.0) + sim.drain.value  # type: ignore[union-attr]
+    assert all(abs(total) < 1e-3 for total in totals.values()), totals
