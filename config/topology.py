@@ -56,6 +56,27 @@ class Topology:
         """The Fids of the topology that ``node_id`` reads."""
         return self._fids_by_node.get(node_id, frozenset())
 
+    def around(self, nodes: Collection[str]) -> Topology:
+        """The part of the topology joined to ``nodes`` by any edge, open or closed (their
+        feeder): what group management needs among them, without the rest of a large site."""
+        adjacent: dict[str, list[str]] = {}
+        for a, b in self.edges:
+            adjacent.setdefault(a, []).append(b)
+            adjacent.setdefault(b, []).append(a)
+        seen = {self.vertex_of[n] for n in nodes if n in self.vertex_of}
+        todo = list(seen)
+        while todo:
+            for other in adjacent.get(todo.pop(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        return Topology(
+            {n: v for n, v in self.vertex_of.items() if v in seen},
+            {e: f for e, f in self.edges.items() if e[0] in seen},
+            {f: n for f, n in self.fid_node.items() if self.vertex_of.get(n) in seen},
+            self.file,
+        )
+
     @cached_property
     def _fids_by_node(self) -> dict[str, frozenset[str]]:
         """Each node's Fids, found once (every node of a 5 000-node site asks)."""

@@ -236,10 +236,12 @@ class Plant:
         for device in self.devices.values():
             if not isinstance(device.model, SstModel):
                 device.model.advance(self.time, dt)
-        views = self.substations()
+        following = any(isinstance(d.model, SstModel) and d.model.follow for d in ssts)
+        views = self.substations() if following else {}  # only a following SST needs them
         for device in ssts:
             assert isinstance(device.model, SstModel)
-            device.model.net_power = views[device.node_id].net_generation
+            if device.model.follow:
+                device.model.net_power = views[device.node_id].net_generation
             device.model.advance(self.time, dt)
         frequency = self.frequency()
         for device in self.devices.values():

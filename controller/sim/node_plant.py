@@ -63,8 +63,13 @@ class SharedPlant:
         self.plant.override(device_id, signal, value)
 
     def command(self, device_id: str, signal: str, value: float, now: float) -> None:
+        """Every device brought to ``now``, then this one's command applied to it alone (the
+        plant's own ``command`` recomputes every device, which a 1 000-node site cannot pay
+        for each write); the others see it from their next step on."""
         self.advance(now)
-        self.plant.command(device_id, signal, value)
+        model = self.plant.devices[device_id].model
+        model.command(signal, value)
+        model.advance(self.plant.time, 0.0)
 
     def restart(self, device_id: str, now: float) -> None:
         """The device reboots: its model starts again from its initial values."""

@@ -197,7 +197,9 @@ class VirtualGroup:
         for index, node in enumerate(site.nodes):
             spec = CoreSpec.of_site(site, node.id, TEST_KEYRING, epoch=index + 1)
             if members is not None:
-                spec = replace(spec, nodes=tuple(members[node.id]))
+                known = tuple(members[node.id])
+                topology = None if site.topology is None else site.topology.around(known)
+                spec = replace(spec, nodes=known, topology=topology)
             specs[node.id] = spec
             plants[node.id] = shared.node(node.id, site.algorithm.actuation)
         group = cls.__new__(cls)
