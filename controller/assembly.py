@@ -42,6 +42,10 @@ class CoreSpec:
     sc: ScSettings = field(default_factory=ScSettings)
     topology: Topology | None = None  # the physical topology group management respects
     ev: EvSettings | None = None  # EV charging; None: no charging requests or sessions
+    # tier 2 (controller.lb.tier): the other feeders' anchors — the only nodes outside
+    # ``nodes`` this node may talk to, and only its load balancer, while it leads its feeder
+    # (``controller.lb.tier.feeder_anchors``); empty: one tier, as before
+    tier_peers: Sequence[str] = ()
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -65,10 +69,22 @@ class CoreSpec:
 def assemble(spec: CoreSpec) -> NodeCore:
     """A node core with its modules: state collection and load balancing, and group
     management (``spec.gm``), with which a node starts as a group of one and the election
-    forms the groups; without it, its group is every node of the site, led by the lowest id."""
+    forms the groups; without it, its group is every node of the site, led by the lowest id.
+    With ``spec.tier_peers`` the wire also hears those nodes and the load balancer transfers
+    between feeders (adaptive mode only); group management and state collection never see
+    them, so groups stay within ``spec.nodes``."""
+    tier = frozenset(spec.tier_peers) - {spec.node_id}
+    if tier & set(spec.nodes):
+        both = ", ".join(sorted(tier & set(spec.nodes)))
+        raise ValueError(f"{spec.node_id}: tier peers {both} are also nodes of its own feeder")
+    if tier and not spec.settings.adaptive:
+        raise ValueError(
+            f"{spec.node_id}: tier 2 needs adaptive mode's transactions, not mode "
+            f"{spec.settings.mode!r}"
+        )
     wire = Wire(
         spec.node_id,
-        spec.nodes,
+        [*spec.nodes, *sorted(tier)],
         spec.keyring,
         epoch=spec.epoch,
         limits=Limits(spec.settings.max_amount),
@@ -76,6 +92,7 @@ def assemble(spec: CoreSpec) -> NodeCore:
         ttl_ms=spec.ttl_ms,
     )
     lb = LoadBalancer(spec.node_id, spec.settings, epoch=spec.epoch)
+    lb.tier_peers = tier
     sc = StateCollector(spec.node_id, spec.sc, epoch=spec.epoch)
     if spec.gm is None:
         core = NodeCore(lb, wire, Group.static(spec.nodes), {sc.name: sc})
