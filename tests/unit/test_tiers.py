@@ -1,0 +1,197 @@
+"""Two tiers: groups per feeder, transfers between feeders through their leaders
+(docs/algorithm.md, "Two tiers: groups per feeder and transfers between feeders").
+
+Real node cores, wire and in-memory network in virtual time, toy substations; the sums are
+read from the plants (what the devices hold), not from the cores' bookkeeping.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.assembly import CoreSpec, assemble
+from controller.core.effects import Send
+from controller.lb.messages import DraftSelect, FeederState, TooLate
+from controller.lb.settings import LbSettings
+from controller.lb.tier import feeder_anchors
+from controller.lb.transactions import COMMITTED, PROVISIONAL
+from controller.peer.transport import Faults
+from controller.virtual.group import TEST_KEYRING, DeviceTiming, VirtualGroup
+
+ADAPTIVE = LbSettings(mode="adaptive", tolerance=0.01, step_max=10.0)
+FEEDERS = [["n1", "n2", "n3"], ["n4", "n5", "n6"]]
+# feeder 1 is 15 kW in surplus, feeder 2 15 kW in deficit: neither can balance on its own
+SURPLUS_AND_DEFICIT = [8.0, 5.0, 2.0, -4.0, -5.0, -6.0]
+
+
+def two_feeders(anchors: int = 1, **kwargs: object) -> VirtualGroup:
+    return VirtualGroup(
+        gateways=[0.0] * 6,
+        net_generations=SURPLUS_AND_DEFICIT,
+        settings=ADAPTIVE,
+        feeders=FEEDERS,
+        anchors=anchors,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def feeder_sums(group: VirtualGroup) -> list[float]:
+    """Σ (held setpoint − initial) per feeder, from the plants."""
+    return [
+        sum(group.nodes[n].plant.pstar - group.nodes[n].initial_pstar for n in feeder)
+        for feeder in FEEDERS
+    ]
+
+
+def test_anchors_are_the_lowest_ids_of_the_other_feeders() -> None:
+    feeders = [["a3", "a1", "a2"], ["b2", "b1"], ["c1"]]
+    assert feeder_anchors(feeders, "a2", 2) == ("b1", "b2", "c1")
+    assert feeder_anchors(feeders, "c1", 1) == ("a1", "b1")
+    with pytest.raises(ValueError, match="at least 1"):
+        feeder_anchors(feeders, "a1", 0)
+
+
+def test_tier_two_needs_adaptive_transactions() -> None:
+    freedm = LbSettings(mode="freedm")
+    spec = CoreSpec("n1", ["n1", "n2"], freedm, TEST_KEYRING, 1, tier_peers=("n3",))
+    with pytest.raises(ValueError, match="adaptive"):
+        assemble(spec)
+
+
+def test_without_tier_two_each_feeder_keeps_its_residual() -> None:
+    """The default (no tier peers): tier 1 balances inside each feeder as far as it can and
+    no setpoint change leaves a feeder."""
+    group = two_feeders(anchors=0)
+    group.run(8.0)
+    assert feeder_sums(group) == [0.0, 0.0]
+    imbalance = group.imbalance()
+    assert sum(imbalance[n] for n in FEEDERS[0]) == pytest.approx(-15.0)
+    assert sum(imbalance[n] for n in FEEDERS[1]) == pytest.approx(15.0)
+
+
+def test_two_feeders_balance_across_and_the_changes_sum_to_zero() -> None:
+    group = two_feeders()
+    group.run(8.0)
+    assert group.balanced(0.01), group.imbalance()
+    assert group.setpoint_sum_change() == 0.0
+    assert feeder_sums(group) == [15.0, -15.0]  # the surplus went across, exactly
+
+
+def test_only_leaders_send_feeder_states_and_members_nothing_extra() -> None:
+    """Tier 2 costs the leaders one announcement per anchor per cycle; members nothing."""
+    group = two_feeders(anchors=2)
+    group.run(6.0)
+    sent = {n: group.nodes[n].core.wire.stats.sent["FeederState"] for n in group.nodes}
+    cycles = 6.0 / ADAPTIVE.cycle_s
+    assert {n for n, count in sent.items() if count} == {"n1", "n4"}
+    assert all(count <= 2 * (cycles + 1) for count in sent.values()), sent
+    assert group.balanced(0.01)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lost_duplicated_and_reordered_datagrams_keep_conservation(seed: int) -> None:
+    group = two_feeders(
+        seed=seed,
+        faults=Faults(drop=0.1, duplicate=0.1, reorder=0.1),
+        devices=DeviceTiming(read_s=(0.005, 0.015), write_s=(0.001, 0.004)),
+    )
+    group.run(15.0)
+    group.set_faults(Faults())
+    group.run(8.0)  # quiet: every open transaction resolved
+    assert group.setpoint_sum_change() == 0.0
+    assert sum(feeder_sums(group)) == 0.0
+    assert group.balanced(0.05), group.imbalance()
+
+
+def run_until(group: VirtualGroup, condition: object, limit: float = 10.0) -> None:
+    end = group.now + limit
+    while not condition() and group.now < end:  # type: ignore[operator]
+        group.run(0.001)
+    assert condition(), "the condition never held"  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("down_s", [0.0, 0.4, 1.3, 3.1])
+def test_a_supply_leader_killed_as_it_commits_a_transfer_loses_nothing(down_s: float) -> None:
+    """n1 dies the moment its tier-2 DraftCommit leaves (lost with it); n4 keeps asking, the
+    restarted n1 answers from its journal."""
+    group = two_feeders(devices=DeviceTiming(read_s=(0.01, 0.02), write_s=(0.001, 0.002)))
+    carry, armed = group.network.carry, [True]
+
+    def carried(source: str, to: str, data: bytes) -> None:
+        done = [t for t in group.lb("n1").supply_tx.values() if t.tier and t.state == COMMITTED]
+        if armed[0] and source == "n1" and done:
+            armed[0] = False
+            group.crash("n1")
+            return
+        if not group.nodes[source].down:
+            carry(source, to, data)
+
+    group.network.carry = carried  # type: ignore[method-assign]
+    run_until(group, lambda: not armed[0])
+    group.run(down_s)
+    group.restart("n1")
+    group.run(10.0)
+    assert group.setpoint_sum_change() == 0.0
+    assert group.balanced(0.01), group.imbalance()
+
+
+@pytest.mark.parametrize("down_s", [0.0, 0.4, 1.3, 3.1])
+def test_a_demand_leader_killed_after_taking_a_transfer_loses_nothing(down_s: float) -> None:
+    """n4 dies right after it took a transfer provisionally (its accept lost with it); the
+    restarted n4 asks n1 again from its journal and follows n1's decision."""
+    group = two_feeders(devices=DeviceTiming(read_s=(0.01, 0.02), write_s=(0.001, 0.002)))
+    carry, armed = group.network.carry, [True]
+
+    def carried(source: str, to: str, data: bytes) -> None:
+        taken = [
+            t for (peer, _), t in group.lb("n4").demand_tx.items()
+            if peer == "n1" and t.state == PROVISIONAL
+        ]  # fmt: skip
+        if armed[0] and source == "n4" and taken:
+            armed[0] = False
+            group.crash("n4")
+            return
+        if not group.nodes[source].down:
+            carry(source, to, data)
+
+    group.network.carry = carried  # type: ignore[method-assign]
+    run_until(group, lambda: not armed[0])
+    group.run(down_s)
+    group.restart("n4")
+    group.run(10.0)
+    assert group.setpoint_sum_change() == 0.0
+    assert group.balanced(0.01), group.imbalance()
+
+
+def test_a_member_ignores_feeder_states_and_refuses_transfers() -> None:
+    """Tier messages from another feeder's anchor move nothing unless this node leads a
+    feeder it collected this phase: a member (or a leader not yet synchronised) refuses."""
+    group = two_feeders(anchors=2)
+    group.run(3.0)
+    member = group.lb("n2")  # an anchor of feeder 1, not its leader
+    fx = member.message("n4", FeederState(-50.0), group.local("n2"))
+    assert fx == []
+    assert member.feeder_residual is None
+    before = member.ledger.command
+    fx = member.message("n4", DraftSelect(99, 5.0), group.local("n2"))
+    assert [type(e.message) for e in fx if isinstance(e, Send)] == [TooLate]
+    assert member.ledger.command == before
+
+
+@pytest.mark.parametrize(("anchors", "balanced"), [(2, True), (1, False)])
+def test_a_leader_gone_for_good_is_replaced_at_tier_two_by_the_next_anchor(
+    anchors: int, balanced: bool
+) -> None:
+    """With group management, n1 leads feeder 1 until it dies; n2 then leads what is left
+    of it and, being an anchor too (k = 2), transfers its new surplus to feeder 2's new
+    deficit. With one anchor per feeder nobody outside hears n2: feeder 1 sits out tier 2."""
+    group = two_feeders(anchors=anchors, group_management=True)
+    group.run(6.0)
+    assert group.balanced(0.01)
+    group.crash("n1")
+    group.set_net_generation("n2", 25.0)  # +20 kW in feeder 1 ...
+    group.set_net_generation("n5", -25.0)  # ... and -20 kW in feeder 2
+    group.run(10.0)
+    assert group.nodes["n3"].core.group.leader == "n2"
+    assert group.setpoint_sum_change() == 0.0
+    assert group.balanced(0.01) is balanced, group.imbalance()
