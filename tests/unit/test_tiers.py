@@ -7,6 +7,8 @@ read from the plants (what the devices hold), not from the cores' bookkeeping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from controller.assembly import CoreSpec, assemble
@@ -103,63 +105,47 @@ def test_lost_duplicated_and_reordered_datagrams_keep_conservation(seed: int) ->
     assert group.balanced(0.05), group.imbalance()
 
 
-def run_until(group: VirtualGroup, condition: object, limit: float = 10.0) -> None:
-    end = group.now + limit
-    while not condition() and group.now < end:  # type: ignore[operator]
+def crash_as_it_sends(group: VirtualGroup, node: str, condition: Callable[[], bool]) -> None:
+    """Kill ``node`` at the first datagram it sends once ``condition`` holds (the datagram
+    is lost with it); runs the group until then."""
+    carry, armed = group.network.carry, [True]
+
+    def carried(source: str, to: str, data: bytes) -> None:
+        if armed[0] and source == node and condition():
+            armed[0] = False
+            group.crash(node)
+            return
+        if not group.nodes[source].down:
+            carry(source, to, data)
+
+    group.network.carry = carried  # type: ignore[method-assign]
+    end = group.now + 10.0
+    while armed[0] and group.now < end:
         group.run(0.001)
-    assert condition(), "the condition never held"  # type: ignore[operator]
+    assert not armed[0], f"{node} never met the condition"
 
 
 @pytest.mark.parametrize("down_s", [0.0, 0.4, 1.3, 3.1])
-def test_a_supply_leader_killed_as_it_commits_a_transfer_loses_nothing(down_s: float) -> None:
-    """n1 dies the moment its tier-2 DraftCommit leaves (lost with it); n4 keeps asking, the
-    restarted n1 answers from its journal."""
+@pytest.mark.parametrize("victim", ["n1", "n4"])
+def test_a_leader_killed_mid_transfer_loses_nothing(victim: str, down_s: float) -> None:
+    """n1 (supply) dies the moment its tier-2 DraftCommit leaves, or n4 (demand) the
+    moment its DraftAccept for a transfer it took leaves: both lost with it. The peer keeps
+    asking or answering; the restarted node settles the transfer from its journal."""
     group = two_feeders(devices=DeviceTiming(read_s=(0.01, 0.02), write_s=(0.001, 0.002)))
-    carry, armed = group.network.carry, [True]
 
-    def carried(source: str, to: str, data: bytes) -> None:
-        done = [t for t in group.lb("n1").supply_tx.values() if t.tier and t.state == COMMITTED]
-        if armed[0] and source == "n1" and done:
-            armed[0] = False
-            group.crash("n1")
-            return
-        if not group.nodes[source].down:
-            carry(source, to, data)
+    def committed() -> bool:
+        return any(t.tier and t.state == COMMITTED for t in group.lb("n1").supply_tx.values())
 
-    group.network.carry = carried  # type: ignore[method-assign]
-    run_until(group, lambda: not armed[0])
+    def taken() -> bool:
+        tx = group.lb("n4").demand_tx
+        return any(p == "n1" and t.state == PROVISIONAL for (p, _), t in tx.items())
+
+    crash_as_it_sends(group, victim, committed if victim == "n1" else taken)
     group.run(down_s)
-    group.restart("n1")
+    group.restart(victim)
     group.run(10.0)
     assert group.setpoint_sum_change() == 0.0
-    assert group.balanced(0.01), group.imbalance()
-
-
-@pytest.mark.parametrize("down_s", [0.0, 0.4, 1.3, 3.1])
-def test_a_demand_leader_killed_after_taking_a_transfer_loses_nothing(down_s: float) -> None:
-    """n4 dies right after it took a transfer provisionally (its accept lost with it); the
-    restarted n4 asks n1 again from its journal and follows n1's decision."""
-    group = two_feeders(devices=DeviceTiming(read_s=(0.01, 0.02), write_s=(0.001, 0.002)))
-    carry, armed = group.network.carry, [True]
-
-    def carried(source: str, to: str, data: bytes) -> None:
-        taken = [
-            t for (peer, _), t in group.lb("n4").demand_tx.items()
-            if peer == "n1" and t.state == PROVISIONAL
-        ]  # fmt: skip
-        if armed[0] and source == "n4" and taken:
-            armed[0] = False
-            group.crash("n4")
-            return
-        if not group.nodes[source].down:
-            carry(source, to, data)
-
-    group.network.carry = carried  # type: ignore[method-assign]
-    run_until(group, lambda: not armed[0])
-    group.run(down_s)
-    group.restart("n4")
-    group.run(10.0)
-    assert group.setpoint_sum_change() == 0.0
+    assert feeder_sums(group) == [15.0, -15.0]
     assert group.balanced(0.01), group.imbalance()
 
 
