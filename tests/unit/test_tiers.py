@@ -19,6 +19,7 @@ from controller.lb.tier import feeder_anchors
 from controller.lb.transactions import COMMITTED, PROVISIONAL
 from controller.peer.transport import Faults
 from controller.virtual.group import TEST_KEYRING, DeviceTiming, VirtualGroup
+from tests.helpers import example
 
 ADAPTIVE = LbSettings(mode="adaptive", tolerance=0.01, step_max=10.0)
 FEEDERS = [["n1", "n2", "n3"], ["n4", "n5", "n6"]]
@@ -181,3 +182,20 @@ def test_a_leader_gone_for_good_is_replaced_at_tier_two_by_the_next_anchor(
     assert group.nodes["n3"].core.group.leader == "n2"
     assert group.setpoint_sum_change() == 0.0
     assert group.balanced(0.01) is balanced, group.imbalance()
+
+
+@pytest.mark.parametrize("anchors", [0, 1])
+def test_a_site_split_into_two_feeders_balances_only_with_tier_two(anchors: int) -> None:
+    """FREEDM's four SSTs (examples/four-substations.toml), the simulators' plant of every
+    device, group management on: sst1 and sst2 (12 kW in surplus together) form one
+    feeder, sst3 and sst4 (12 kW in deficit) the other."""
+    site = example("four-substations.toml")
+    west, east = ["sst1", "sst2"], ["sst3", "sst4"]
+    members = {node: (west if node in west else east) for node in [*west, *east]}
+    group = VirtualGroup.of_site(site, members=members, anchors=anchors)
+    group.run(10.0)
+    assert {n: v.core.group.members for n, v in group.nodes.items()} == {
+        n: tuple(m) for n, m in members.items()
+    }
+    assert group.setpoint_sum_change() == 0.0
+    assert group.balanced(0.05) is bool(anchors), group.imbalance()
