@@ -42,9 +42,9 @@ class CoreSpec:
     sc: ScSettings = field(default_factory=ScSettings)
     topology: Topology | None = None  # the physical topology group management respects
     ev: EvSettings | None = None  # EV charging; None: no charging requests or sessions
-    # tier 2 (controller.lb.tier): the other feeders' anchors — the only nodes outside
-    # ``nodes`` this node may talk to, and only its load balancer, while it leads its feeder
-    # (``controller.lb.tier.feeder_anchors``); empty: one tier, as before
+    # tier 2 (controller.lb.tier): the site's feeder anchors, the same list on every node
+    # (``controller.lb.tier.feeder_anchors``): the other feeders' are the only nodes outside
+    # ``nodes`` it may talk to, and only its load balancer; empty: one tier, as before
     tier_peers: Sequence[str] = ()
 
     @classmethod
@@ -73,11 +73,9 @@ def assemble(spec: CoreSpec) -> NodeCore:
     With ``spec.tier_peers`` the wire also hears those nodes and the load balancer transfers
     between feeders (adaptive mode only); group management and state collection never see
     them, so groups stay within ``spec.nodes``."""
-    tier = frozenset(spec.tier_peers) - {spec.node_id}
-    if tier & set(spec.nodes):
-        both = ", ".join(sorted(tier & set(spec.nodes)))
-        raise ValueError(f"{spec.node_id}: tier peers {both} are also nodes of its own feeder")
-    if tier and not spec.settings.adaptive:
+    own = frozenset(spec.tier_peers) & {*spec.nodes, spec.node_id}
+    tier = frozenset(spec.tier_peers) - own
+    if spec.tier_peers and not spec.settings.adaptive:
         raise ValueError(
             f"{spec.node_id}: tier 2 needs adaptive mode's transactions, not mode "
             f"{spec.settings.mode!r}"
@@ -92,7 +90,7 @@ def assemble(spec: CoreSpec) -> NodeCore:
         ttl_ms=spec.ttl_ms,
     )
     lb = LoadBalancer(spec.node_id, spec.settings, epoch=spec.epoch)
-    lb.tier_peers = tier
+    lb.tier_peers, lb.tier_anchors = tier, own
     sc = StateCollector(spec.node_id, spec.sc, epoch=spec.epoch)
     if spec.gm is None:
         core = NodeCore(lb, wire, Group.static(spec.nodes), {sc.name: sc})

@@ -77,10 +77,11 @@ class LbState:
         # demand side
         self.demand_tx: dict[tuple[str, int], DemandTx] = {}
         # tier 2 (controller.lb.tier): the other feeders' anchors this node may talk to
-        # (empty: tier 2 is off), their leaders' latest announcements (leader -> need, when),
-        # this feeder's residual as collected this phase (None: not leading, or not yet)
-        # and what this node's tier-2 transfers changed of it since
+        # (empty: tier 2 is off) and its own feeder's, their delegates' latest announcements
+        # (delegate -> need, when), this feeder's residual as collected this phase (None:
+        # this node is not its delegate, or not yet) and what its transfers changed of it since
         self.tier_peers: frozenset[str] = frozenset()
+        self.tier_anchors: frozenset[str] = frozenset()
         self.feeders: dict[str, tuple[float, float]] = {}
         self.feeder_residual: float | None = None
         self.tier_shift = 0.0
@@ -280,9 +281,9 @@ class LbState:
         return peer in self.tier_peers and peer not in self.sets
 
     def _feeder_residual(self) -> float | None:
-        """This feeder's residual now, when this node leads it and collected it this LB
-        phase: as collected, moved by this node's tier-2 transfers since (None otherwise)."""
-        if self.feeder_residual is None or self.leader != self.node_id:
+        """This feeder's residual now, when this node is its delegate this LB phase: as
+        collected, moved by this node's tier-2 transfers since (None otherwise)."""
+        if self.feeder_residual is None:
             return None
         return self.feeder_residual + self.tier_shift
 

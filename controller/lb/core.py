@@ -159,6 +159,7 @@ class LoadBalancer(TierSide, DemandSide):
             self._unused = False
         self.group_id, self.leader, self.peers = group.id, group.leader, peers
         self.sets = dict.fromkeys(peers, NORMAL)
+        self.feeder_residual = None  # tier 2: the delegate is chosen again at the next sync
         self.seen = {p: v for p, v in self.seen.items() if p in peers}
         self.synced = False  # until the next phase's synchronisation
         return []

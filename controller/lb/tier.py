@@ -4,26 +4,32 @@ groups per feeder and transfers between feeders").
 A tier-1 migration moves a node's setpoint by +q and another's in the same group by −q, so
 a feeder's residual Σ (NG − PG) is invariant under tier 1: a feeder in surplus or in deficit
 as a whole can never balance on its own. Tier 2 moves quanta between feeders, and it is the
-same transaction as tier 1 — a migration between two nodes that happen to lead different
-groups — with the feeder's residual in the place of the node's own surplus or need:
+same transaction as tier 1 — a migration between two nodes that happen to be in different
+groups — with the feeder's residual in the place of the node's own surplus or need.
 
-* after its synchronisation (the first fresh round of an LB phase with a complete collection
-  of its own group), a feeder's **leader** announces its residual, ``FeederState``, to the
-  anchors of the other feeders (``tier_peers``: a static list, the first few ids of each
-  feeder). Members send nothing more; a leader sends one datagram per anchor per cycle;
-* a leader whose feeder is in surplus offers each feeder it heard in deficit this cycle a
+Each feeder has a few *anchors*, the same static list on every node (``tier_peers``, the
+``k`` lowest ids of each feeder, :func:`feeder_anchors`): the only nodes a node may hear
+from outside its feeder. A feeder's *delegate* for an LB phase is the lowest anchor among
+the members of its complete collection — every member holds the same collected state, so
+all agree; it is the leader whenever the leader is an anchor (the lowest reachable id
+leads), and another anchor of the group when the leader is not one:
+
+* after its synchronisation, the delegate announces its feeder's residual, ``FeederState``,
+  to the other feeders' anchors. The others send nothing more; a delegate sends one
+  datagram per anchor per cycle;
+* a delegate whose feeder is in surplus offers each feeder it heard in deficit this cycle a
   ``DraftSelect`` sized by both residuals (less what it has offered and not settled), within
   its actuator's headroom and ``step_max`` — the adaptive plan, fed with the feeders' needs;
-* a leader takes a select from another feeder up to its feeder's deficit — it answers, holds
-  the amount provisionally and repeats its accept until the decision, exactly as a demand
-  node does for a group peer; anything else (not leading, not synchronised this phase, no
-  deficit, devices not trusted) is ``TooLate``.
+* a delegate takes a select from another feeder up to its feeder's deficit — it answers,
+  holds the amount provisionally and repeats its accept until the decision, exactly as a
+  demand node does for a group peer; anything else (not the delegate, not synchronised this
+  phase, no deficit, devices not trusted) is ``TooLate``.
 
 Commit, abort, resend, lease, duplicates and the journal are the load balancer's own
 (:mod:`controller.lb.supply`, :mod:`controller.lb.demand`, :mod:`controller.lb.journal`):
-a transaction's resolution messages are taken from a tier peer whether or not this node
-leads any more, so a leader that crashed or lost its group mid-transfer still settles it.
-After a transfer the leader's own node is off balance, and tier 1 spreads it in its feeder.
+a transaction's resolution messages are taken from a tier peer whether or not this node is
+a delegate any more, so one that crashed or lost its group mid-transfer still settles it.
+After a transfer the delegate's own node is off balance, and tier 1 spreads it in its feeder.
 """
 
 from __future__ import annotations
@@ -38,31 +44,29 @@ from controller.lb.supply import SupplySide
 from controller.lb.transactions import PENDING
 
 
-def feeder_anchors(feeders: Iterable[Sequence[str]], node_id: str, k: int) -> tuple[str, ...]:
-    """The tier peers of ``node_id``: the ``k`` lowest ids of every feeder but its own.
+def feeder_anchors(feeders: Iterable[Sequence[str]], k: int) -> tuple[str, ...]:
+    """The site's anchors: the ``k`` lowest ids of every feeder (``CoreSpec.tier_peers``,
+    the same on every node).
 
     The lowest reachable id of a feeder leads it (group management's priority rule), so its
-    leader is one of its anchors unless its ``k`` lowest nodes are all down or cut off."""
+    leader is usually an anchor, and the group has an anchor unless its ``k`` lowest nodes
+    are all down or cut off."""
     if k < 1:
         raise ValueError(f"tier anchors: k must be at least 1, not {k}")
-    anchors: list[str] = []
-    for feeder in feeders:
-        if node_id not in feeder:
-            anchors += sorted(feeder)[:k]
-    return tuple(sorted(set(anchors)))
+    return tuple(sorted({node for feeder in feeders for node in sorted(feeder)[:k]}))
 
 
 class TierSide(SupplySide):
-    """The leader's part in tier 2 (nothing runs while ``tier_peers`` is empty)."""
+    """The delegate's part in tier 2 (nothing runs while ``tier_peers`` is empty)."""
 
     def _tier_sync(self, fx: list[Effect], now: float) -> None:
         """Right after the synchronisation: this feeder's residual, announced, and offers to
-        the feeders heard in deficit. Only a leader of a complete collection takes part."""
+        the feeders heard in deficit. Only the delegate of a complete collection takes part."""
         self.feeder_residual, self.tier_shift = None, 0.0
         collected = self.collected
         if not self.tier_peers or collected is None or not self.settings.adaptive:
             return
-        if collected.leader != self.node_id or self.leader != self.node_id or collected.missing:
+        if collected.missing or self._delegate(collected.members) != self.node_id:
             return
         residual = sum(
             m.net_generation - m.predicted
@@ -74,6 +78,10 @@ class TierSide(SupplySide):
             fx.append(Send(peer, FeederState(residual)))
         self._note(fx, "feeder", f"feeder residual {residual:.3f} kW", "debug", residual=residual)
         self._tier_offer(now, fx)
+
+    def _delegate(self, members: Iterable[str]) -> str | None:
+        """The lowest anchor among ``members`` (None: the group has none)."""
+        return min(self.tier_anchors.intersection(members), default=None)
 
     def _on_feeder_state(self, sender: str, msg: FeederState, now: float, fx: list[Effect]) -> None:
         if not self._from_tier(sender):
@@ -105,3 +113,4 @@ class TierSide(SupplySide):
             need, heard = self.feeders[peer]
             self.feeders[peer] = (need - amount, heard)  # each announcement served once
             self._offer(peer, amount, now, fx, tier=True)
+        self._forget(now)  # a leader that drafts only at tier 2 forgets old decisions too

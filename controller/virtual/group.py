@@ -165,7 +165,7 @@ class VirtualGroup:
         for index, (node_id, gateway, ng) in enumerate(
             zip(ids, gateways, net_generations, strict=True)
         ):
-            tier = feeder_anchors(feeders, node_id, anchors) if feeders and anchors else ()
+            tier = feeder_anchors(feeders, anchors) if feeders and anchors else ()
             specs[node_id] = CoreSpec(node_id, feeder_of[node_id], settings, TEST_KEYRING,
                                       epoch=index + 1, gm=gm,
                                       sc=ScSettings.from_timings(timings), topology=topology,
@@ -200,7 +200,7 @@ class VirtualGroup:
             if members is not None:
                 spec = replace(spec, nodes=tuple(members[node.id]))
             if members is not None and anchors:
-                spec = replace(spec, tier_peers=feeder_anchors(feeders, node.id, anchors))
+                spec = replace(spec, tier_peers=feeder_anchors(feeders, anchors))
             specs[node.id] = spec
             plants[node.id] = shared.node(node.id, site.algorithm.actuation)
         group = cls.__new__(cls)
