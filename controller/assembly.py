@@ -45,6 +45,10 @@ class CoreSpec:
     topology: Topology | None = None  # the physical topology group management respects
     ev: EvSettings | None = None  # EV charging; None: no charging requests or sessions
     plain: bool = False  # post messages unsealed (virtual time's plain channel); False: the wire
+    # tier 2 (controller.lb.tier): the site's feeder anchors, the same list on every node
+    # (``controller.lb.tier.feeder_anchors``): the other feeders' are the only nodes outside
+    # ``nodes`` it may talk to, and only its load balancer; empty: one tier, as before
+    tier_peers: Sequence[str] = ()
 
     @classmethod
     def of_site(cls, site: Site, node_id: str, keyring: Keyring, *, epoch: int) -> CoreSpec:
@@ -68,10 +72,20 @@ class CoreSpec:
 def assemble(spec: CoreSpec) -> NodeCore:
     """A node core with its modules: state collection and load balancing, and group
     management (``spec.gm``), with which a node starts as a group of one and the election
-    forms the groups; without it, its group is every node of the site, led by the lowest id."""
+    forms the groups; without it, its group is every node of the site, led by the lowest id.
+    With ``spec.tier_peers`` the wire also hears those nodes and the load balancer transfers
+    between feeders (adaptive mode only); group management and state collection never see
+    them, so groups stay within ``spec.nodes``."""
+    own = frozenset(spec.tier_peers) & {*spec.nodes, spec.node_id}
+    tier = frozenset(spec.tier_peers) - own
+    if spec.tier_peers and not spec.settings.adaptive:
+        raise ValueError(
+            f"{spec.node_id}: tier 2 needs adaptive mode's transactions, not mode "
+            f"{spec.settings.mode!r}"
+        )
     wire = Wire(
         spec.node_id,
-        spec.nodes,
+        [*spec.nodes, *sorted(tier)],
         spec.keyring,
         epoch=spec.epoch,
         limits=Limits(spec.settings.max_amount),
@@ -79,6 +93,7 @@ def assemble(spec: CoreSpec) -> NodeCore:
         ttl_ms=spec.ttl_ms,
     )
     lb = LoadBalancer(spec.node_id, spec.settings, epoch=spec.epoch)
+    lb.tier_peers, lb.tier_anchors = tier, own
     sc = StateCollector(spec.node_id, spec.sc, epoch=spec.epoch)
     if spec.gm is None:
         core = NodeCore(lb, wire, Group.static(spec.nodes), {sc.name: sc})

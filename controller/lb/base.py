@@ -76,6 +76,15 @@ class LbState:
         self.supply_tx: dict[int, SupplyTx] = {}
         # demand side
         self.demand_tx: dict[tuple[str, int], DemandTx] = {}
+        # tier 2 (controller.lb.tier): the other feeders' anchors this node may talk to
+        # (empty: tier 2 is off) and its own feeder's, their delegates' latest announcements
+        # (delegate -> need, when), this feeder's residual as collected this phase (None:
+        # this node is not its delegate, or not yet) and what its transfers changed of it since
+        self.tier_peers: frozenset[str] = frozenset()
+        self.tier_anchors: frozenset[str] = frozenset()
+        self.feeders: dict[str, tuple[float, float]] = {}
+        self.feeder_residual: float | None = None
+        self.tier_shift = 0.0
         # figures
         self.migrations_in = 0
         self.migrations_out = 0
@@ -266,6 +275,22 @@ class LbState:
     @staticmethod
     def _note(fx: list[Effect], kind: str, text: str, level: str = "info", **data: object) -> None:
         fx.append(Note(kind, text, data, level))
+
+    def _from_tier(self, peer: str) -> bool:
+        """Whether ``peer`` is another feeder's anchor, not a member of this node's group."""
+        return peer in self.tier_peers and peer not in self.sets
+
+    def _feeder_residual(self) -> float | None:
+        """This feeder's residual now, when this node is its delegate this LB phase: as
+        collected, moved by this node's tier-2 transfers since (None otherwise)."""
+        if self.feeder_residual is None:
+            return None
+        return self.feeder_residual + self.tier_shift
+
+    def _feeder_need(self) -> float:
+        """What a transfer from another feeder may bring this one: its deficit (or 0)."""
+        residual = self._feeder_residual()
+        return 0.0 if residual is None else max(0.0, -residual)
 
     def _can_take(self) -> bool:
         """Fresh, trusted devices holding the command and taking writes, and not disabled by

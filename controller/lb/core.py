@@ -44,18 +44,23 @@ from controller.lb.messages import (
     DraftCommit,
     DraftRequest,
     DraftSelect,
+    FeederState,
     StateChange,
     TooLate,
 )
 from controller.lb.rules import DEMAND, NORMAL, SUPPLY
 from controller.lb.settings import LbSettings
-from controller.lb.supply import SupplySide
+from controller.lb.tier import TierSide
 from controller.lb.transactions import COMMITTED, DemandTx, SupplyTx
 
 Handler = Callable[[str, Any, float, list[Effect]], None]
 
 
-class LoadBalancer(SupplySide, DemandSide):
+#: what a tier peer (another feeder's anchor) may send: its announcement and transactions
+TIER_MESSAGES = (FeederState, DraftSelect, DraftAccept, TooLate, DraftCommit, DraftAbort)
+
+
+class LoadBalancer(TierSide, DemandSide):
     """One node's load balancer (both modes)."""
 
     name = "lb"  # its message namespace (controller.core.module)
@@ -84,6 +89,7 @@ class LoadBalancer(SupplySide, DemandSide):
             TooLate: self._on_too_late,
             DraftCommit: self._on_commit,
             DraftAbort: self._on_abort,
+            FeederState: self._on_feeder_state,
         }
         self.timers: dict[str, Callable[[TimerKey, float, list[Effect]], None]] = {
             "window": lambda key, now, fx: self._draft_standard(now, fx),
@@ -102,6 +108,7 @@ class LoadBalancer(SupplySide, DemandSide):
         phase before it (or, when it comes late, at the first round after it arrives)."""
         self.phases += 1
         self.synced = False
+        self.feeder_residual = None  # tier 2: until this phase's synchronisation
         self._sync_due = True
         return []
 
@@ -152,6 +159,7 @@ class LoadBalancer(SupplySide, DemandSide):
             self._unused = False
         self.group_id, self.leader, self.peers = group.id, group.leader, peers
         self.sets = dict.fromkeys(peers, NORMAL)
+        self.feeder_residual = None  # tier 2: the delegate is chosen again at the next sync
         self.seen = {p: v for p, v in self.seen.items() if p in peers}
         self.synced = False  # until the next phase's synchronisation
         return []
@@ -166,7 +174,7 @@ class LoadBalancer(SupplySide, DemandSide):
             self._start(readings, now)
             self._take_up(now, fx)
         if self._sync_due and readings.fresh and self._unused:
-            self._synchronise(fx)
+            self._synchronise(now, fx)
         self._reconcile(now, fx)
         self._update_state(fx)
         self._print_table(now, fx)
@@ -190,7 +198,9 @@ class LoadBalancer(SupplySide, DemandSide):
         fx: list[Effect] = []
         if not self.ledger.started and isinstance(message, DraftCommit | DraftAbort):
             return fx
-        if sender in self.sets:
+        if sender in self.sets or (
+            sender in self.tier_peers and isinstance(message, TIER_MESSAGES)
+        ):
             self.handlers[type(message)](sender, message, now, fx)
         return fx
 
@@ -237,7 +247,7 @@ class LoadBalancer(SupplySide, DemandSide):
             text, level = "devices fresh", "info"
         self._note(fx, "stale", text, level)
 
-    def _synchronise(self, fx: list[Effect]) -> None:
+    def _synchronise(self, now: float, fx: list[Effect]) -> None:
         """K from the collected gateways; FREEDM also resets PG (docs/algorithm.md, "K and
         the PG reset").
 
@@ -257,6 +267,7 @@ class LoadBalancer(SupplySide, DemandSide):
         self._note(
             fx, "sync", f"synchronised: PG = {self.predicted:.3f}, K = {self.k:.3f}", "debug"
         )
+        self._tier_sync(fx, now)
 
     @property
     def band(self) -> float:

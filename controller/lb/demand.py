@@ -56,8 +56,9 @@ class DemandSide(LbState):
             fx.append(Send(sender, self._answer(record)))
             return
         take = 0.0
+        tier = self._from_tier(sender)
         if self._can_take():
-            need = self.predicted - self.net_generation
+            need = self._feeder_need() if tier else self.predicted - self.net_generation
             room = self.predicted - self.readings.pstar_min
             take = rules.quantize(min(msg.amount, need, room))
         if take < QUANTUM:
@@ -66,6 +67,8 @@ class DemandSide(LbState):
             return
         self.demand_tx[key] = DemandTx(sender, msg.tx, take, now)
         self._set_pstar(self.predicted - take, "demand", now, fx, peer=sender, tx=msg.tx)
+        if tier:
+            self.tier_shift += take  # this feeder exports that much less
         self.k -= take
         self._note_accept(sender, msg.tx, take, fx)
         fx.append(Send(sender, DraftAccept(msg.tx, take)))
@@ -118,6 +121,8 @@ class DemandSide(LbState):
             return
         record.state = ABORTED
         self._set_pstar(self.predicted + record.amount, "rollback", now, fx, peer=sender, tx=msg.tx)
+        if self._from_tier(sender):
+            self.tier_shift -= record.amount
         self.k += record.amount
         fx.append(CancelTimer(("confirm", sender, msg.tx)))
         self._note(

@@ -107,6 +107,19 @@ class DraftAbort(LbMessage):
     tx: int
 
 
+@dataclass(frozen=True)
+class FeederState(LbMessage):
+    """Feeder leader → the other feeders' anchors (tier 2): the feeder's residual
+    Σ (NG − PG) over its members as collected this cycle — positive in surplus, negative in
+    deficit (docs/algorithm.md, "Two tiers: groups per feeder and transfers between feeders")."""
+
+    residual: float
+
+    def check(self, limits: Limits) -> None:
+        if not -limits.max_amount <= self.residual <= limits.max_amount:
+            raise InvalidMessage(f"residual {self.residual:g} is outside ±{limits.max_amount:g}")
+
+
 LB_MESSAGES: tuple[type[Message], ...] = (
     StateChange,
     DraftRequest,
@@ -116,4 +129,5 @@ LB_MESSAGES: tuple[type[Message], ...] = (
     TooLate,
     DraftCommit,
     DraftAbort,
+    FeederState,
 )

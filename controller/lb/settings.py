@@ -32,6 +32,7 @@ class LbSettings:
     reconcile: str = "reassert"  # or "adopt": what a device/command disagreement leads to
     peer_stale_s: float = 3.72  # a peer not heard from this long is shown stale (3 cycles)
     setpoint_tolerance: float = 0.001  # kW: a held setpoint this close is the command
+    cycle_s: float = 1.24  # one GM + SC + LB cycle: how long a feeder's announcement counts
 
     @property
     def adaptive(self) -> bool:
@@ -58,4 +59,5 @@ class LbSettings:
             reconcile=algorithm.reconcile,
             peer_stale_s=algorithm.peer_stale_s or 3 * cycle_s,
             setpoint_tolerance=algorithm.setpoint_tolerance_kw,
+            cycle_s=cycle_s,
         )

@@ -111,23 +111,31 @@ class SupplySide(LbState):
             several=self.settings.multi_demand,
         )
         for peer, amount in plan:
-            self.tx_count += 1
-            tx = self.tx_base + self.tx_count
-            self.supply_tx[tx] = SupplyTx(peer, amount, now)
-            fx.append(Send(peer, DraftSelect(tx, amount)))
-            fx.append(StartTimer(("resend", tx), now + self.settings.resend_s))
-            fx.append(StartTimer(("lease", tx), now + self.settings.lease_s))
-            self._note(
-                fx,
-                "select",
-                f"offering {amount:g} to {peer} (tx {tx})",
-                "debug",
-                peer=peer,
-                amount=amount,
-                tx=tx,
-                window=self.window,
-            )
+            self._offer(peer, amount, now, fx)
         self._forget(now)
+
+    def _offer(
+        self, peer: str, amount: float, now: float, fx: list[Effect], *, tier: bool = False
+    ) -> None:
+        """One adaptive transaction: the select, its resend and its lease (a group peer's,
+        or another feeder's leader's at tier 2: the same transaction)."""
+        self.tx_count += 1
+        tx = self.tx_base + self.tx_count
+        self.supply_tx[tx] = SupplyTx(peer, amount, now, tier=tier)
+        fx.append(Send(peer, DraftSelect(tx, amount)))
+        fx.append(StartTimer(("resend", tx), now + self.settings.resend_s))
+        fx.append(StartTimer(("lease", tx), now + self.settings.lease_s))
+        self._note(
+            fx,
+            "select",
+            f"offering {amount:g} to {peer} (tx {tx}{', tier 2' if tier else ''})",
+            "debug",
+            peer=peer,
+            amount=amount,
+            tx=tx,
+            window=self.window,
+            tier=tier,
+        )
 
     def _resend_select(self, tx: int, now: float, fx: list[Effect]) -> None:
         record = self.supply_tx.get(tx)
@@ -162,6 +170,8 @@ class SupplySide(LbState):
         elif record.state == PENDING and msg.amount <= record.offered:
             record.state, record.taken = COMMITTED, msg.amount
             self._set_pstar(self.predicted + msg.amount, "supply", now, fx, peer=sender, tx=msg.tx)
+            if record.tier:
+                self.tier_shift -= msg.amount  # this feeder exports it now
             fx.append(CancelTimer(("resend", msg.tx)))
             fx.append(CancelTimer(("lease", msg.tx)))
             fx.append(Send(sender, DraftCommit(msg.tx)))

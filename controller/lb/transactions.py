@@ -27,6 +27,7 @@ class SupplyTx:
     started: float
     state: str = PENDING
     taken: float = 0.0
+    tier: bool = False  # a transfer to another feeder's leader (tier 2)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from controller.virtual.group import VirtualGroup
 from simulators.series import build_series
 
 START = 1_000_000.0  # virtual time of the scenario's t = 0 (a cycle boundary)
+TIER_ANCHORS = 2  # per feeder: tier 2 goes on when its leader is gone
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Engine:
         if len(scenario.feeders) > 1:
             members = {n: scenario.feeders[scenario.feeder_of[n]] for n in scenario.feeder_of}
         self.faults = scenario.faults()
+        # tier 2 moves power between feeders (adaptive mode only: docs/algorithm.md)
+        self.tiers = header.tiers and members is not None and site.algorithm.mode == "adaptive"
         self.group = VirtualGroup.of_site(
             site,
             members=members,
@@ -75,6 +78,7 @@ class Engine:
             faults=self.faults,
             start=START,
             full_wire=header.full_wire,
+            anchors=TIER_ANCHORS if self.tiers else 0,
         )
         assert self.group.shared is not None
         self.shared: SharedPlant = self.group.shared

@@ -62,6 +62,7 @@ from controller.gm.settings import GmSettings
 from controller.lb.core import LoadBalancer
 from controller.lb.journal import Journal
 from controller.lb.settings import LbSettings
+from controller.lb.tier import feeder_anchors
 from controller.peer.keys import Keyring
 from controller.peer.posted import Posted
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
@@ -160,17 +161,24 @@ class VirtualGroup:
         group_management: bool = False,
         topology: Topology | None = None,
         full_wire: bool = False,
+        feeders: Sequence[Sequence[str]] | None = None,
+        anchors: int = 0,
     ) -> None:
+        """``feeders``: the nodes of each feeder (each node then knows only its own feeder's);
+        ``anchors`` > 0 turns tier 2 on with that many anchors per feeder."""
         self.shared: SharedPlant | None = None  # the simulators' plant (of_site), else toys
         ids = [f"n{i + 1}" for i in range(len(gateways))]
         gm = GmSettings.from_timings(timings) if group_management else None
+        feeder_of = _feeders(ids, feeders)
         specs, plants = {}, {}
         for index, (node_id, gateway, ng) in enumerate(
             zip(ids, gateways, net_generations, strict=True)
         ):
-            specs[node_id] = CoreSpec(node_id, ids, settings, TEST_KEYRING, epoch=index + 1,
-                                      gm=gm, sc=ScSettings.from_timings(timings),
-                                      topology=topology)  # fmt: skip
+            tier = feeder_anchors(feeders, anchors) if feeders and anchors else ()
+            specs[node_id] = CoreSpec(node_id, feeder_of[node_id], settings, TEST_KEYRING,
+                                      epoch=index + 1, gm=gm,
+                                      sc=ScSettings.from_timings(timings), topology=topology,
+                                      tier_peers=tier)  # fmt: skip
             plant = Substation(gateway, gateway, ng, lag_s, at=start)
             plant.fids = dict.fromkeys(topology.fids_of(node_id) if topology else (), True)
             plants[node_id] = plant
@@ -188,18 +196,24 @@ class VirtualGroup:
         devices: DeviceTiming = DeviceTiming(),
         clock_offsets: Mapping[str, float] | None = None,
         full_wire: bool = False,
+        anchors: int = 0,
     ) -> VirtualGroup:
         """The nodes of ``site``, each with the core ``dgi run`` would build, around the
         simulators' plant of every device of the site (:attr:`shared`). ``members``: the
-        nodes each node knows (its feeder; default every node of the site)."""
+        nodes each node knows (its feeder; default every node of the site); ``anchors`` > 0
+        with ``members``: tier 2 between the feeders, with that many anchors each."""
         shared = SharedPlant(site, start)
         specs, plants = {}, {}
+        feeders = sorted({tuple(sorted(m)) for m in members.values()}) if members else []
+        tier = feeder_anchors(feeders, anchors) if members is not None and anchors else ()
         for index, node in enumerate(site.nodes):
             spec = CoreSpec.of_site(site, node.id, TEST_KEYRING, epoch=index + 1)
             if members is not None:
                 known = tuple(members[node.id])
                 topology = None if site.topology is None else site.topology.around(known)
                 spec = replace(spec, nodes=known, topology=topology)
+            if tier:
+                spec = replace(spec, tier_peers=tier)
             specs[node.id] = spec
             plants[node.id] = shared.node(node.id, site.algorithm.actuation)
         group = cls.__new__(cls)
@@ -432,6 +446,16 @@ class VirtualGroup:
 
     def lb(self, node_id: str) -> LoadBalancer:
         return self.nodes[node_id].core.lb
+
+
+def _feeders(ids: Sequence[str], feeders: Sequence[Sequence[str]] | None) -> dict[str, list[str]]:
+    """Each node's feeder (every node when there are none); the feeders must split ``ids``."""
+    if feeders is None:
+        return {node: list(ids) for node in ids}
+    named = [node for feeder in feeders for node in feeder]
+    if sorted(named) != sorted(ids):
+        raise ValueError(f"feeders {feeders} must name each of {', '.join(ids)} exactly once")
+    return {node: list(feeder) for feeder in feeders for node in feeder}
 
 
 @dataclass(frozen=True)
