@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, fields
 from typing import Any, ClassVar
 
 
@@ -84,7 +84,7 @@ class Catalogue:
         cls = self.types.get(type_name)
         if cls is None:
             raise MalformedMessage(f"unknown message type {type_name!r}")
-        wanted = fields(cls)  # type: ignore[arg-type]  # every message is a dataclass
+        wanted = _fields(cls)
         if not isinstance(body, list) or len(body) != len(wanted):
             raise MalformedMessage(f"{type_name} needs {len(wanted)} fields")
         values: list[Any] = []
@@ -94,8 +94,19 @@ class Catalogue:
 
 
 def to_body(message: Message) -> list[Any]:
-    body = [getattr(message, f.name) for f in fields(message)]  # type: ignore[arg-type]
+    body = [getattr(message, f.name) for f in _fields(type(message))]
     return [list(v) if isinstance(v, tuple) else v for v in body]
+
+
+_FIELDS: dict[type, tuple[Field[Any], ...]] = {}
+
+
+def _fields(cls: type) -> tuple[Field[Any], ...]:
+    """A message class's fields (``dataclasses.fields`` is slow, and asked every datagram)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = fields(cls)
+    return found
 
 
 #: The most items a tuple field may carry (a collected state names every member of a group).

@@ -118,25 +118,27 @@ class InMemoryNetwork(Generic[P]):
         return InMemoryTransport(self, name)
 
     def carry(self, source: str, to: str, data: P) -> None:
-        self.stats["sent"] += 1
-        if source in self.faults.cut or to in self.faults.cut:
-            self.stats["cut"] += 1
+        faults, stats, draw = self.faults, self.stats, self.rng.random
+        stats["sent"] += 1
+        if source in faults.cut or to in faults.cut:
+            stats["cut"] += 1
             return
-        cells = self.faults.cells
+        cells = faults.cells
         if cells and cells.get(source, -1) != cells.get(to, -1) and source in cells and to in cells:
-            self.stats["cut"] += 1
+            stats["cut"] += 1
             return
-        lost = self.faults.link_drop.get(frozenset((source, to)), 0.0)
-        if self.rng.random() < self.faults.drop or (lost and self.rng.random() < lost):
-            self.stats["dropped"] += 1
+        lost = faults.link_drop.get(frozenset((source, to)), 0.0) if faults.link_drop else 0.0
+        if draw() < faults.drop or (lost and draw() < lost):
+            stats["dropped"] += 1
             return
-        copies = 2 if self.rng.random() < self.faults.duplicate else 1
-        self.stats["duplicated"] += copies - 1
+        copies = 2 if draw() < faults.duplicate else 1
+        if copies > 1:
+            stats["duplicated"] += 1
         for _ in range(copies):
-            delay = self.faults.delay_s + self.rng.random() * self.faults.jitter_s
-            if self.rng.random() < self.faults.reorder:
-                delay += self.rng.random() * self.faults.reorder_delay_s
-                self.stats["delayed"] += 1
+            delay = faults.delay_s + draw() * faults.jitter_s
+            if draw() < faults.reorder:
+                delay += draw() * faults.reorder_delay_s
+                stats["delayed"] += 1
             self.schedule(delay, lambda: self._deliver(to, data))
 
     def _deliver(self, to: str, data: P) -> None:
