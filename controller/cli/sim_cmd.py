@@ -100,3 +100,6 @@ def show(summary: Summary) -> None:
         f"group changes {summary.elections}\n"
         f"  Σ setpoint changes {summary.setpoint_sum_change:+.6f} kW; {checks}"
     )
+    if summary.charging:
+        answers = ", ".join(f"{k} {v}" for k, v in summary.charging.items() if k != "asked")
+        typer.echo(f"  charging requests {summary.charging.get('asked', 0)}: {answers}")

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from controller.core.effects import Answer
 from controller.core.readings import ACTUATORS
 from controller.sim.events import (
     CrashEvent,
@@ -54,7 +55,7 @@ class Progress:
     elections: int = 0
     unbalanced_at: float | None = 0.0  # the last sample with a node outside the band
     charge_token: int = 0
-    answers: dict[int, int] = field(default_factory=dict)  # status -> count
+    answered: dict[str, int] = field(default_factory=dict)  # of crashed cores, by status
 
 
 class Engine:
@@ -143,6 +144,7 @@ class Engine:
             lb = group.nodes[event.node].core.lb
             before = self.progress.migrations_before
             before[event.node] = before.get(event.node, 0) + lb.migrations_out
+            self._count_answers(group.nodes[event.node].answers.values())
             group.crash(event.node)
             self._note("scenario", event.node, "crash (SIGKILL)")
         elif isinstance(event, RestartEvent):
@@ -237,6 +239,21 @@ class Engine:
             Sample(t, tuple(rows), self.shared.frequency(), self.migrations(), self.messages())
         )
 
+    def _count_answers(self, answers: Iterable[Answer]) -> None:
+        for answer in answers:
+            key = str(answer.status)
+            self.progress.answered[key] = self.progress.answered.get(key, 0) + 1
+
+    def charging(self) -> dict[str, int]:
+        """The charging requests asked and their answers so far, by status."""
+        counts = dict(self.progress.answered)
+        for node in self.group.nodes.values():
+            for answer in node.answers.values():
+                counts[str(answer.status)] = counts.get(str(answer.status), 0) + 1
+        if self.progress.charge_token:
+            counts["asked"] = self.progress.charge_token
+        return dict(sorted(counts.items()))
+
     def migrations(self) -> int:
         before = sum(self.progress.migrations_before.values())
         return before + sum(n.core.lb.migrations_out for n in self.group.nodes.values())
@@ -282,6 +299,7 @@ class Engine:
                 "conservation": abs(held) <= 1e-6 * max(1, len(group.nodes)),
                 "beliefs_match_devices": beliefs,
             },
+            charging=self.charging(),
         )
 
 

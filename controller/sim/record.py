@@ -69,3 +69,5 @@ class Summary:
     messages_per_node_round: float
     elections: int  # group changes seen
     invariant_checks: dict[str, bool] = field(default_factory=dict)  # name -> held
+    # charging requests: "asked" and the answers by HTTP status ("201", "503", ...)
+    charging: dict[str, int] = field(default_factory=dict)
