@@ -44,7 +44,13 @@ from config.timings import (
     timing_problems,
 )
 from config.tomlfile import locate, read_toml
-from config.topology import Topology, read_topology
+from config.topology import (
+    DATAGRAM_BYTES,
+    Topology,
+    collected_bytes,
+    groups_too_large,
+    read_topology,
+)
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 #: Where an OCPP charge point's signals come from and go to, for messages and the points list.
@@ -111,9 +117,21 @@ class _SiteChecker:
         self._check_secret_files(raw)
         timings = self._resolved_timings(raw, timings_values)
         topology = self._topology(raw, nodes, entries)
+        self._check_group_sizes([node.id for _, node in nodes], topology)
         if document is None or timings is None or self.issues:
             return None
         return Site(self.shown, document, tuple(devices), timings, topology)
+
+    def _check_group_sizes(self, nodes: list[str], topology: Topology | None) -> None:
+        for cell in groups_too_large(nodes, topology):
+            where = f"{cell[0]} .. {cell[-1]}" if len(cell) > 1 else cell[0]
+            self.add(
+                ("nodes",),
+                f"{len(cell)} nodes can form one group ({where}): its collected state (about "
+                f"{collected_bytes(cell)} bytes) does not fit one datagram ({DATAGRAM_BYTES}), so "
+                "it would never balance; split them into feeders with a topology_file "
+                '(docs/simulator.md, "Scale by structure")',
+            )
 
     def _resolved_timings(self, raw: dict[str, Any], from_file: dict[str, int]) -> Timings | None:
         """The timings in force (profile, file, keys) and what in them would break a node;

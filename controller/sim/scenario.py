@@ -51,7 +51,7 @@ from config.schema import Model, Name, NonNegative, Positive, in_range, issues_f
 from config.site import Site
 from config.timings import DEFAULT_PROFILE, ProfileName
 from config.tomlfile import locate, read_toml
-from config.topology import Topology, read_topology
+from config.topology import DATAGRAM_BYTES, Topology, collected_bytes, read_topology
 from controller.peer.transport import Faults
 from controller.sim.events import (
     EVENT_KINDS,
@@ -320,6 +320,12 @@ class _ScenarioChecker:
             update = {"algorithm": algorithm}
             site = dataclasses.replace(site, document=site.document.model_copy(update=update))
         feeders = self._feeders(site, document)
+        for name, members in feeders.items():
+            if collected_bytes(members) > DATAGRAM_BYTES:
+                where = ("generate", "feeders") if document.generate is not None else ("site",)
+                self.add(where, f"feeder {name} has {len(members)} nodes: one group's collected "
+                         f"state (about {collected_bytes(members)} bytes) does not fit one "
+                         f"datagram ({DATAGRAM_BYTES}); use more feeders")  # fmt: skip
         refs = _References(site, feeders)
         for index, link in enumerate(document.network.links):
             self._link(("network", "links", index), link.a, link.b, refs)

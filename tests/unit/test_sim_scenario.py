@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from config.errors import ConfigError
 from config.loader import load_site
 from config.simulation import SstSim
 from config.site import Site
+from config.topology import collected_bytes
 from controller.gm.topology import reachable
 from controller.sim.events import CrashEvent, LoadEvent, PartitionEvent
 from controller.sim.generate import Span, generate_site, write_site
@@ -311,3 +313,25 @@ def test_generated_gateways_sum_to_the_net_generations(balance: str) -> None:
         elif device.type == "Load":
             totals[feeder] = totals.get(feeder, 0.0) + sim.drain.value  # type: ignore[union-attr]
     assert all(abs(total) < 1e-3 for total in totals.values()), totals
+
+
+def test_a_feeder_too_large_for_one_datagram_is_refused(tmp_path: Path) -> None:
+    """A group's collected state travels in one datagram: about 90 members at most."""
+    text = HEADER + "[generate]\nnodes = 200\nfeeders = 1\n"
+    scenario, issues = load_scenario(write(tmp_path, text))
+    assert scenario is None
+    assert any(
+        "feeder f01 has 200 nodes" in str(i) and "does not fit one datagram (8192)" in str(i)
+        for i in issues
+    ), issues
+    load_ok(tmp_path, HEADER + "[generate]\nnodes = 200\nfeeders = 4\n")
+
+
+def test_a_site_whose_group_cannot_fit_one_datagram_is_refused(tmp_path: Path) -> None:
+    """The loader refuses it too (it would never balance: every receiver drops its state)."""
+    path = write_site(generate_site(95, 1), tmp_path / "one")
+    with pytest.raises(ConfigError) as caught:
+        load_site(path)
+    assert any("95 nodes can form one group" in str(i) for i in caught.value.issues)
+    assert load_site(write_site(generate_site(95, 2), tmp_path / "two")) is not None
+    assert collected_bytes([f"n{i}" for i in range(1, 101)]) >= 8513  # measured on the wire
