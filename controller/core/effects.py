@@ -30,7 +30,7 @@ class Transmit:
     data: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Post:
     """Hand ``posted`` (a message with its header, unsealed: the plain channel of virtual
     time, :mod:`controller.peer.posted`) to peer ``to``; a core assembled ``plain`` posts

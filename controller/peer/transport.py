@@ -127,16 +127,17 @@ class InMemoryNetwork(Generic[P]):
         if cells and cells.get(source, -1) != cells.get(to, -1) and source in cells and to in cells:
             stats["cut"] += 1
             return
+        # a chance of 0 draws nothing: a quiet network costs one draw per datagram (its jitter)
         lost = faults.link_drop.get(frozenset((source, to)), 0.0) if faults.link_drop else 0.0
-        if draw() < faults.drop or (lost and draw() < lost):
+        if (faults.drop and draw() < faults.drop) or (lost and draw() < lost):
             stats["dropped"] += 1
             return
-        copies = 2 if draw() < faults.duplicate else 1
+        copies = 2 if faults.duplicate and draw() < faults.duplicate else 1
         if copies > 1:
             stats["duplicated"] += 1
         for _ in range(copies):
-            delay = faults.delay_s + draw() * faults.jitter_s
-            if draw() < faults.reorder:
+            delay = faults.delay_s + (draw() * faults.jitter_s if faults.jitter_s else 0.0)
+            if faults.reorder and draw() < faults.reorder:
                 delay += draw() * faults.reorder_delay_s
                 stats["delayed"] += 1
             self.schedule(delay, lambda: self._deliver(to, data))

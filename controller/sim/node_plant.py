@@ -24,60 +24,93 @@ from simulators.site_plant import MODEL_BUILDERS, initial_model
 
 
 class SharedPlant:
-    """Every device of ``site`` in one plant; ``start`` is the virtual time of plant time 0."""
+    """Every device of ``site``, one :class:`Plant` per node (a node's step costs its own
+    devices, not the site's); ``start`` is the virtual time of plant time 0. The nodes share
+    the bus: the frequency every Omega reads is ``nominal + droop · Σ gateway`` over the site,
+    kept as a running sum that each node's step updates."""
 
     def __init__(self, site: Site, start: float) -> None:
         self.site = site
         self.start = start
         self.devices = {d.id: d for d in site.devices if d.type in MODEL_BUILDERS}
-        self.plant = Plant(
-            [
+        self.by_node: dict[str, list[Device]] = {}
+        for device in self.devices.values():
+            self.by_node.setdefault(device.node_id, []).append(device)
+        self.nominal = site.simulation.nominal_frequency
+        self.droop = site.simulation.droop
+        by_node: dict[str, list[PlantDevice]] = {}
+        for d in self.devices.values():
+            by_node.setdefault(d.node_id, []).append(
                 PlantDevice(d.id, d.node_id, d.type, initial_model(site, d))
-                for d in self.devices.values()
-            ],
-            nominal_frequency=site.simulation.nominal_frequency,
-            droop=site.simulation.droop,
-            start=0.0,
-        )
+            )
+        self.plants = {
+            node: Plant(devices, nominal_frequency=self.nominal, droop=self.droop, start=0.0)
+            for node, devices in by_node.items()
+        }
+        self.gateways = {node: plant.total_gateway() for node, plant in self.plants.items()}
+        self.total_gateway = sum(self.gateways.values())
+
+    def plant_of(self, device_id: str) -> Plant:
+        return self.plants[self.devices[device_id].node_id]
+
+    def advance_node(self, node_id: str, now: float) -> None:
+        """Step one node's devices to ``now``; its Omegas read the site's frequency."""
+        plant = self.plants.get(node_id)
+        if plant is None:
+            return
+        plant.advance(max(0.0, now - self.start))
+        self._gateway_changed(node_id, plant)
+
+    def _gateway_changed(self, node_id: str, plant: Plant) -> None:
+        gateway = plant.total_gateway()
+        self.total_gateway += gateway - self.gateways[node_id]
+        self.gateways[node_id] = gateway
+        frequency = self.frequency()
+        for device in plant.devices.values():
+            if device.type == "Omega":
+                device.model.states["frequency"] = frequency
 
     def advance(self, now: float) -> None:
-        self.plant.advance(max(0.0, now - self.start))
+        """Step every node's devices to ``now``."""
+        for node_id in self.plants:
+            self.advance_node(node_id, now)
 
     def node(self, node_id: str, actuation: str) -> NodePlant:
-        return NodePlant(
-            self, [d for d in self.devices.values() if d.node_id == node_id], actuation
-        )
+        return NodePlant(self, self.by_node.get(node_id, []), actuation)
 
     def set_series(self, device_id: str, series: SeriesFn, now: float) -> None:
         """A Drer's generation or a Load's drain follows ``series`` (of plant time) from now."""
-        model = self.plant.devices[device_id].model
+        plant = self.plant_of(device_id)
+        model = plant.devices[device_id].model
         if not isinstance(model, SeriesModel):
             raise ValueError(f"{device_id} is not a series device (a Drer or a Load)")
-        self.advance(now)
+        self.advance_node(self.devices[device_id].node_id, now)
         model.overrides.pop(model.signal, None)
         model.series = series
-        self.plant.refresh()
+        plant.refresh()
 
     def override(self, device_id: str, signal: str, value: float, now: float) -> None:
-        self.advance(now)
-        self.plant.override(device_id, signal, value)
+        self.advance_node(self.devices[device_id].node_id, now)
+        self.plant_of(device_id).override(device_id, signal, value)
 
     def command(self, device_id: str, signal: str, value: float, now: float) -> None:
-        """Every device brought to ``now``, then this one's command applied to it alone (the
-        plant's own ``command`` recomputes every device, which a 1 000-node site cannot pay
-        for each write); the others see it from their next step on."""
-        self.advance(now)
-        model = self.plant.devices[device_id].model
-        model.command(signal, value)
-        model.advance(self.plant.time, 0.0)
+        """The device's node brought to ``now``, then the command applied to the device."""
+        node_id = self.devices[device_id].node_id
+        self.advance_node(node_id, now)
+        plant = self.plants[node_id]
+        plant.command(device_id, signal, value)
+        self._gateway_changed(node_id, plant)
 
     def restart(self, device_id: str, now: float) -> None:
         """The device reboots: its model starts again from its initial values."""
-        self.advance(now)
-        self.plant.reset(device_id, initial_model(self.site, self.devices[device_id]))
+        node_id = self.devices[device_id].node_id
+        self.advance_node(node_id, now)
+        self.plants[node_id].reset(device_id, initial_model(self.site, self.devices[device_id]))
+        self._gateway_changed(node_id, self.plants[node_id])
 
     def frequency(self) -> float:
-        return self.plant.frequency()
+        """The bus frequency: nominal + droop · Σ gateway, over the site."""
+        return self.nominal + self.droop * self.total_gateway
 
 
 def _view(device: Device, plant: Plant, read_mark: float) -> DeviceView:
@@ -116,13 +149,15 @@ class NodePlant:
         self.actuator = actuators[0].id
         self.fids = {d.id: True for d in self.devices if d.type == "Fid"}
         self._now = shared.start
+        self.node_id = self.devices[0].node_id if self.devices else ""
+        self.plant = shared.plants[self.node_id]
 
     def advance(self, now: float) -> None:
         self._now = max(self._now, now)
-        self.shared.advance(now)
+        self.shared.advance_node(self.node_id, now)
 
     def readings(self, read_mark: float) -> Readings:
-        plant = self.shared.plant
+        plant = self.plant
         return readings_from(
             [_view(d, plant, read_mark) for d in self.devices], actuation=self.actuation
         )
@@ -130,7 +165,7 @@ class NodePlant:
     @property
     def pstar(self) -> float:
         """The setpoint the actuator holds."""
-        held = self.shared.plant.commanded(self.actuator, self.signal)
+        held = self.plant.commanded(self.actuator, self.signal)
         return 0.0 if held is None else held
 
     @pstar.setter
@@ -138,7 +173,7 @@ class NodePlant:
         self.shared.command(self.actuator, self.signal, value, self._now)
 
     def _sum(self, device_type: str, signal: str) -> float:
-        devices = self.shared.plant.devices
+        devices = self.plant.devices
         return sum(
             devices[d.id].model.states.get(signal, 0.0)
             for d in self.devices
@@ -163,7 +198,7 @@ class NodePlant:
     def storage_setpoint(self) -> float | None:
         for device in self.devices:
             if device.type == "Desd":
-                return self.shared.plant.commanded(device.id, "storage")
+                return self.plant.commanded(device.id, "storage")
         return None
 
     def set_fid(self, fid: str, closed: bool) -> None:

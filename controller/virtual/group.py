@@ -206,12 +206,14 @@ class VirtualGroup:
         specs, plants = {}, {}
         feeders = sorted({tuple(sorted(m)) for m in members.values()}) if members else []
         tier = feeder_anchors(feeders, anchors) if members is not None and anchors else ()
+        parts: dict[tuple[str, ...], Topology] = {}  # each feeder's part of the topology
         for index, node in enumerate(site.nodes):
             spec = CoreSpec.of_site(site, node.id, TEST_KEYRING, epoch=index + 1)
             if members is not None:
                 known = tuple(members[node.id])
-                topology = None if site.topology is None else site.topology.around(known)
-                spec = replace(spec, nodes=known, topology=topology)
+                if known not in parts and site.topology is not None:
+                    parts[known] = site.topology.around(known)
+                spec = replace(spec, nodes=known, topology=parts.get(known))
             if tier:
                 spec = replace(spec, tier_peers=tier)
             specs[node.id] = spec
