@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,60 +67,13 @@ from controller.peer.posted import Posted
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
 from controller.sc.core import ScSettings
 from controller.sim.node_plant import NodePlant, SharedPlant
+from controller.virtual.substation import DeviceTiming, Substation
+
+__all__ = ["TEST_KEYRING", "DeviceTiming", "Substation", "VirtualGroup", "VirtualNode"]
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
+INSTANT = DeviceTiming()  # devices that answer at once
 Payload = bytes | Posted  # what the network carries: datagrams (full wire) or posted messages
-
-
-@dataclass(frozen=True)
-class DeviceTiming:
-    """Latency of one device read and one write, drawn uniformly from (low, high) seconds."""
-
-    read_s: tuple[float, float] = (0.0, 0.0)
-    write_s: tuple[float, float] = (0.0, 0.0)
-
-    @property
-    def instant(self) -> bool:
-        return self.read_s == (0.0, 0.0) and self.write_s == (0.0, 0.0)
-
-
-@dataclass
-class Substation:
-    """The toy plant of one node: the SST's held setpoint, its gateway, the net generation."""
-
-    pstar: float
-    gateway: float
-    net_generation: float
-    lag_s: float = 0.0
-    rating: float = 1000.0
-    at: float = 0.0
-    fids: dict[str, bool] = field(default_factory=dict)  # its Fid switches: True = closed
-
-    def advance(self, now: float) -> None:
-        dt = max(0.0, now - self.at)
-        self.at = max(self.at, now)
-        if self.lag_s <= 0:
-            self.gateway = self.pstar
-        else:
-            self.gateway += (self.pstar - self.gateway) * (1 - math.exp(-dt / self.lag_s))
-
-    def set_fid(self, fid: str, closed: bool) -> None:
-        self.fids[fid] = closed
-
-    def readings(self, read_mark: float) -> Readings:
-        return Readings(
-            gateway=self.gateway,
-            generation=self.net_generation,
-            counts={"Sst": 1, "Drer": 1},
-            pstar=self.pstar,
-            pstar_min=-self.rating,
-            pstar_max=self.rating,
-            setpoint=self.pstar,
-            setpoint_readable=True,
-            setpoint_read_mark=read_mark,
-            gateway_read_mark=read_mark,
-            fids=tuple(sorted(self.fids.items())),
-        )
 
 
 @dataclass
@@ -156,7 +108,7 @@ class VirtualGroup:
         faults: Faults | None = None,
         lag_s: float = 0.0,
         start: float = 1_000_000.0,
-        devices: DeviceTiming = DeviceTiming(),
+        devices: DeviceTiming = INSTANT,
         clock_offsets: Mapping[str, float] | None = None,
         group_management: bool = False,
         topology: Topology | None = None,
@@ -193,7 +145,7 @@ class VirtualGroup:
         seed: int = 0,
         faults: Faults | None = None,
         start: float = 1_000_000.0,
-        devices: DeviceTiming = DeviceTiming(),
+        devices: DeviceTiming = INSTANT,
         clock_offsets: Mapping[str, float] | None = None,
         full_wire: bool = False,
         anchors: int = 0,

@@ -49,6 +49,7 @@ PURE = sorted(
         "controller/sim/charts.py",
         "controller/sim/record.py",
         "controller/virtual/group.py",
+        "controller/virtual/substation.py",
         "controller/sim/events.py",
         "controller/catalogue.py",
         "controller/assembly.py",
