@@ -1,0 +1,278 @@
+"""Virtual time agrees with real processes: a shipped scenario run by ``dgi sim``'s engine
+in-process, and the same site as ``dgi simulate`` plus one ``dgi run`` per node on loopback
+(:class:`~tests.system.lab.Lab`), with the scenario's events replayed at their times. Both
+must end at the same balance and go through the same group changes.
+
+*Balance.* Each node's final gateway, read over Modbus by the :class:`Observer`, against the
+virtual run's last sample. Both runs must end balanced — every node within the site's
+``tolerance`` (the adaptive band) of its net generation — and the net generations must be
+the same (the replay set the same plant; compared to 1 W), so the gateways differ by at most
+twice the band (0.1 kW for both sites), plus :data:`REGISTERS_KW` for the float32 registers
+and rounding.
+
+*Group changes.* The same rule on both sides (:mod:`controller.sim.partitions`): at each
+instant the running nodes grouped by the ``(group id, leader)`` they report — the virtual
+run's samples, every 0.25 s; the real nodes' ``/api/v1/status``, polled every
+:data:`POLL_S` (a node killed, or not answering yet, is in no group, as a crashed virtual
+node) — collapsed into spans; spans shorter than :data:`SETTLED_S` dropped (the moments
+while the nodes disagree during a change: a restarted node alone until it is invited, the
+survivors of a leader each alone until one invites the other; they last under a GM cycle in
+virtual time, two or so for real processes); the sequences compared from the first group of
+every node on. Before that the two differ by construction: virtual nodes boot
+at one instant, real processes seconds apart.
+
+The real timeline is the virtual one shifted so that the first whole group coincides; it is
+not compressed (GM's timers are real seconds: a compressed script would give the groups no
+time to re-form). A wait is bounded everywhere; every process is stopped by the
+``processes`` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from controller.cli.fault_cmd import send
+from controller.sim.engine import Engine
+from controller.sim.events import (
+    CrashEvent,
+    FidCloseEvent,
+    FidOpenEvent,
+    GatewaySetpointEvent,
+    LoadEvent,
+    RestartEvent,
+    ScenarioEvent,
+)
+from controller.sim.partitions import (
+    Observation,
+    Partition,
+    of_samples,
+    settled,
+    show,
+    since,
+    spans,
+    whole,
+)
+from controller.sim.record import Sample
+from controller.sim.scenario import Scenario, load_scenario
+from tests.conftest import ROOT
+from tests.system.lab import Lab, Observer, until
+
+pytestmark = pytest.mark.timeout(300)
+
+POLL_S = 0.2
+CYCLE_S = 1.24  # fast-5: GM 160 + SC 80 + LB 1000 ms
+# Longer than a change's transients — under a GM cycle in virtual time; up to 2.8 s measured
+# for real processes on a loaded two-core machine (a restarted node alone: its first GM
+# phase at a cycle boundary, then the invitation) — and shorter than the scenarios' shortest
+# intended partition: 6 s from a crash to its restart, less the detection (0.5 s virtual).
+SETTLED_S = 3 * CYCLE_S + 0.5
+REGISTERS_KW = 0.01  # float32 registers, the SST's lag, rounding
+
+
+def virtual(name: str) -> tuple[Scenario, list[Sample]]:
+    """The shipped scenario ``name`` in virtual time: its samples."""
+    scenario, issues = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    assert scenario is not None, issues
+    timings = scenario.site.timings
+    cycle_ms = timings.GM_PHASE_TIME + timings.SC_PHASE_TIME + timings.LB_PHASE_TIME
+    assert cycle_ms / 1000 == CYCLE_S, f"{name}: a {cycle_ms} ms cycle, not fast-5's"
+    samples: list[Sample] = []
+    summary = Engine(scenario, samples.append).run()
+    assert summary.converged, summary
+    return scenario, samples
+
+
+def sequence(observations: list[tuple[float, Observation]], nodes: tuple[str, ...]) -> list[str]:
+    """The settled partitions from the first whole group on, shown (every span printed: pytest
+    shows them when a test fails)."""
+    for span in spans(observations):
+        print(f"{span.start:7.2f} {span.length:6.2f} s  {show(span.partition)}")
+    return [show(p) for p in settled(since(spans(observations), whole(nodes)), SETTLED_S)]
+
+
+@dataclass
+class Watch:
+    """Polls every node's status in the background: ``(t, observation)``, t in seconds since
+    ``t0`` (the test's clock)."""
+
+    lab: Lab
+    nodes: tuple[str, ...]
+    t0: float = field(default_factory=time.monotonic)
+    seen: list[tuple[float, Observation]] = field(default_factory=list)
+
+    async def view(self, client: httpx.AsyncClient, node: str) -> tuple[str, str] | None:
+        if node not in self.lab.nodes:
+            return None  # killed: not running
+        try:
+            answer = await client.get(f"http://{self.lab.site.node(node).api}/api/v1/status")
+            status = answer.json()
+            return (status["group_id"], status["leader"])
+        except (httpx.HTTPError, ValueError, KeyError):
+            return None  # starting: not answering yet
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while True:
+                views = await asyncio.gather(*(self.view(client, n) for n in self.nodes))
+                observation = dict(zip(self.nodes, views, strict=True))
+                self.seen.append((time.monotonic() - self.t0, observation))
+                await asyncio.sleep(POLL_S)
+
+    def partition(self) -> Partition | None:
+        return spans(self.seen[-1:])[0].partition if self.seen else None
+
+    def held(self, partition: Partition, for_s: float) -> bool:
+        """Whether the last span is ``partition`` and has lasted ``for_s``."""
+        observed = spans(self.seen)
+        last = observed[-1] if observed else None
+        return last is not None and last.partition == partition and last.length >= for_s
+
+
+async def figures(observer: Observer) -> dict[str, tuple[float, float]]:
+    """Per node, read over Modbus: (gateway, net generation = generation + storage - drain),
+    the devices found by type (:meth:`Observer.figures` knows three-substations' names)."""
+    await observer.read()
+    signs = {"Drer": ("generation", 1.0), "Desd": ("storage", 1.0), "Load": ("drain", -1.0)}
+    out = {}
+    for node in observer.site.nodes:
+        gateway, net = 0.0, 0.0
+        for device in observer.site.devices_of(node.id):
+            driver = observer.drivers.get(device.id)
+            if driver is None:
+                continue
+            if device.type == "Sst":
+                gateway = driver.state("gateway") or 0.0
+            elif device.type in signs:
+                state, sign = signs[device.type]
+                net += sign * (driver.state(state) or 0.0)
+        out[node.id] = (gateway, net)
+    return out
+
+
+async def balanced(observer: Observer, band: float) -> bool:
+    return all(abs(g - ng) <= band for g, ng in (await figures(observer)).values())
+
+
+async def compare_balance(observer: Observer, last: Sample, band: float) -> None:
+    """The real gateways and net generations against the virtual run's last sample: each
+    side within ``band`` of the same net generation."""
+    real = await figures(observer)
+    for row in last.nodes:
+        gateway, net = real[row.node]
+        assert abs(net - row.net_generation) <= 1e-3, (row, real)
+        assert abs(gateway - row.gateway) <= 2 * band + REGISTERS_KW, (row, real)
+
+
+def started(lab: Lab, scenario: Scenario) -> tuple[str, ...]:
+    nodes = tuple(n.id for n in scenario.site.nodes)
+    lab.start_simulator()
+    for node in nodes:
+        lab.start_node(node)
+    return nodes
+
+
+async def test_four_substations_balance_alike_and_form_one_group_that_holds(
+    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    scenario, samples = virtual("four-substations")
+    lab = Lab.create(tmp_path, processes, example="four-substations.toml")
+    nodes = started(lab, scenario)
+    band = scenario.site.algorithm.tolerance
+    watch = Watch(lab, nodes)
+    polling = asyncio.create_task(watch.run())
+    observer = Observer(lab.site)
+    try:
+        await until(lambda: watch.partition() == whole(nodes), 60, "the four in one group")
+
+        await until(lambda: balanced(observer, band), 30, "the real site balanced")
+        # the group holds: watched long enough for a split to show as a settled span
+        await until(lambda: watch.held(whole(nodes), 2 * SETTLED_S), 30, "the group held")
+        lab.alive()
+        await compare_balance(observer, samples[-1], band)
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await observer.close()
+    print("virtual time:")
+    expected = sequence(of_samples(samples), nodes)
+    assert expected == ["{sst1,sst2,sst3,sst4}"], expected
+    print("real processes:")
+    assert sequence(watch.seen, nodes) == expected
+
+
+async def apply(lab: Lab, observer: Observer, event: ScenarioEvent) -> None:
+    """One scenario event on the real site: the plant through the simulator's control
+    interface (``dgi fault --plant``'s command), an operator's PStar over Modbus, a crash as
+    SIGKILL and a restart as ``dgi run`` again (the same config and state)."""
+    host, _, port = lab.control.rpartition(":")
+    control = (host, int(port))
+    site = lab.site
+    if isinstance(event, LoadEvent):
+        assert event.kw is not None, "a load profile is not replayed"
+        (load,) = [d.id for d in site.devices_of(event.node) if d.type == "Load"]
+        answer = send(control, {"op": "plant", "device": load, "states": {"drain": event.kw}})
+        assert answer["ok"], answer
+    elif isinstance(event, FidOpenEvent | FidCloseEvent):
+        state = int(isinstance(event, FidCloseEvent))
+        answer = send(control, {"op": "plant", "device": event.fid, "states": {"state": state}})
+        assert answer["ok"], answer
+    elif isinstance(event, GatewaySetpointEvent):
+        (sst,) = [d.id for d in site.devices_of(event.node) if d.type == "Sst"]
+        await observer.write(sst, "pstar", event.kw)
+    elif isinstance(event, CrashEvent):
+        lab.kill_node(event.node)
+    elif isinstance(event, RestartEvent):
+        lab.start_node(event.node)
+    else:
+        raise AssertionError(f"{event.kind} events are not replayed on real processes")
+
+
+async def test_freedm_hil_2012_script_replayed_on_real_processes_agrees(
+    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    scenario, samples = virtual("freedm-hil-2012")
+    nodes = tuple(n.id for n in scenario.site.nodes)
+    observed = spans(of_samples(samples))
+    (formed,) = since(observed, whole(nodes))[:1]  # the virtual run's first whole group
+    lab = Lab.create(tmp_path, processes, example="switched-ring.toml")
+    started(lab, scenario)
+    band = scenario.site.algorithm.tolerance
+    watch = Watch(lab, nodes)
+    polling = asyncio.create_task(watch.run())
+    observer = Observer(lab.site)
+    try:
+        await until(lambda: watch.partition() == whole(nodes), 60, "the three in one group")
+        # the real clock: the virtual one shifted so that the first whole groups coincide
+        zero = time.monotonic() - formed.start
+        for event in scenario.events:
+            await asyncio.sleep(max(0.0, zero + event.at_s - time.monotonic()))
+            await apply(lab, observer, event)
+
+        await until(lambda: balanced(observer, band), 30, "the real site balanced at the end")
+        await until(lambda: watch.held(whole(nodes), SETTLED_S), 30, "the three together")
+        lab.alive()
+        await compare_balance(observer, samples[-1], band)
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        await observer.close()
+    print("virtual time:")
+    expected = sequence(of_samples(samples), nodes)
+    assert expected == [
+        "{sst1,sst2,sst3}",
+        "{sst1,sst3}",  # sst2 (a member) killed
+        "{sst1,sst2,sst3}",  # and back
+        "{sst2,sst3}",  # sst1 (the leader) killed
+        "{sst1,sst2,sst3}",  # and back
+        "{sst1,sst2} {sst3}",  # sst3's two Fids open
+        "{sst1,sst2,sst3}",  # and close
+    ], expected
+    print("real processes:")
+    assert sequence(watch.seen, nodes) == expected
