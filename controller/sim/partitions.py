@@ -7,13 +7,15 @@ same ``(group id, leader)`` are one cell of the instant's *partition*; a node th
 run is in no cell. Ids and epochs name a group but are not compared: a partition is the
 members only, so a group that re-forms with the same members (a new id) is no change.
 
-:func:`spans` collapses consecutive equal partitions into spans of time; :func:`settled`
-then drops the spans shorter than ``min_s`` — the moments while the nodes disagree during
-a change (a restarted node alone before it is invited, the survivors of a leader each alone
-before one invites the other) last a GM cycle or less, and how long exactly depends on the
-timers and, for real processes, on the scheduler — and collapses again. The last span is
-kept whatever its length: it is where the observation ended. Apply the same rule to both
-sides of a comparison.
+:func:`spans` collapses consecutive equal partitions into spans of time. :func:`settled`
+then treats the spans shorter than ``min_s`` as transients — the moments while the nodes
+disagree during a change (a restarted node alone before it is invited, the survivors of a
+leader each alone before one invites the other) last a GM cycle or two, and how long
+exactly depends on the timers and, for real processes, on the scheduler: a transient
+between two spans of one partition joins them into one (:func:`bridged`), the other
+transients are dropped, and consecutive equal partitions collapse. The last span is kept
+whatever its length: it is where the observation ended. Apply the same rule to both sides
+of a comparison.
 """
 
 from __future__ import annotations
@@ -68,12 +70,29 @@ def spans(observations: Iterable[tuple[float, Observation]]) -> list[Span]:
     return out
 
 
+def bridged(observed: list[Span], min_s: float) -> list[Span]:
+    """``observed`` with every span shorter than ``min_s`` that lies between two spans of
+    one partition folded into one span with them (the nodes disagreed for a moment and came
+    back to where they were: the survivors of a leader, still in its old group, each alone
+    until one invites the other)."""
+    out: list[Span] = []
+    for span in observed:
+        if len(out) >= 2 and out[-2].partition == span.partition and out[-1].length < min_s:
+            del out[-1]
+            span = Span(span.partition, out.pop().start, span.end)
+        elif out and out[-1].partition == span.partition:
+            span = Span(span.partition, out.pop().start, span.end)
+        out.append(span)
+    return out
+
+
 def settled(observed: list[Span], min_s: float) -> list[Partition]:
-    """The partitions that held at least ``min_s`` (and the last one), consecutive equal ones
-    collapsed."""
+    """The partitions that held at least ``min_s`` (and the last one), after
+    :func:`bridged`, consecutive equal ones collapsed."""
     out: list[Partition] = []
-    for i, span in enumerate(observed):
-        if span.length < min_s and i != len(observed) - 1:
+    joined = bridged(observed, min_s)
+    for i, span in enumerate(joined):
+        if span.length < min_s and i != len(joined) - 1:
             continue
         if not out or out[-1] != span.partition:
             out.append(span.partition)

@@ -7,6 +7,7 @@ import pytest
 from controller.sim.partitions import (
     Observation,
     Span,
+    bridged,
     of_samples,
     partition_of,
     settled,
@@ -105,3 +106,30 @@ def test_show() -> None:
         "{sst1,sst2} {sst3}"
     )
     assert show(frozenset()) == "{}"
+
+
+def test_a_short_span_between_two_of_one_partition_bridges_them() -> None:
+    # a leader's survivors: in its old group, each alone for a moment, together again; the
+    # two spans of "bc" are each shorter than min_s but together they held
+    observed = [
+        Span(whole("abc"), 0.0, 10.0),
+        Span(cells("bc"), 10.0, 11.5),
+        Span(cells("b", "c"), 11.5, 13.0),
+        Span(cells("bc"), 13.0, 16.0),
+        Span(cells("a", "bc"), 16.0, 18.0),  # a restarted, alone: not bridged (bc differs)
+        Span(whole("abc"), 18.0, 30.0),
+    ]
+    assert bridged(observed, 4.0) == [
+        Span(whole("abc"), 0.0, 10.0),
+        Span(cells("bc"), 10.0, 16.0),
+        Span(cells("a", "bc"), 16.0, 18.0),
+        Span(whole("abc"), 18.0, 30.0),
+    ]
+    assert settled(observed, 4.0) == [whole("abc"), cells("bc"), whole("abc")]
+    # a long span between two of one partition is a change, not a transient
+    long_ = [
+        Span(whole("ab"), 0.0, 5.0),
+        Span(cells("a", "b"), 5.0, 10.0),
+        Span(whole("ab"), 10.0, 11.0),
+    ]
+    assert bridged(long_, 4.0) == long_
