@@ -4,7 +4,8 @@ in-process, and the same site as ``dgi simulate`` plus one ``dgi run`` per node 
 must end at the same balance and go through the same group changes.
 
 *Balance.* Each node's final gateway, read over Modbus by the :class:`Observer`, against the
-virtual run's last sample. Both runs must end balanced — every node within the site's
+virtual run's last sample; in the 2012 script also before each step whose virtual sample
+just before it was balanced (all but the Fids' closing), the nodes that run. Both runs must end balanced — every node within the site's
 ``tolerance`` (the adaptive band) of its net generation — and the net generations must be
 the same (the replay set the same plant; compared to 1 W), so the gateways differ by at most
 twice the band (0.1 kW for both sites), plus :data:`REGISTERS_KW` for the float32 registers
@@ -171,18 +172,32 @@ async def figures(observer: Observer) -> dict[str, tuple[float, float]]:
     return out
 
 
-async def balanced(observer: Observer, band: float) -> bool:
-    return all(abs(g - ng) <= band for g, ng in (await figures(observer)).values())
+def virtually_balanced(sample: Sample, band: float) -> bool:
+    return all(abs(n.gateway - n.net_generation) <= band for n in sample.nodes if n.up)
 
 
-async def compare_balance(observer: Observer, last: Sample, band: float) -> None:
-    """The real gateways and net generations against the virtual run's last sample: each
-    side within ``band`` of the same net generation."""
+async def balanced(observer: Observer, band: float, nodes: Sequence[str] | None = None) -> bool:
+    """Whether every node of ``nodes`` (default: all) is within ``band`` of its NG."""
     real = await figures(observer)
-    for row in last.nodes:
-        gateway, net = real[row.node]
-        assert abs(net - row.net_generation) <= 1e-3, (row, real)
-        assert abs(gateway - row.gateway) <= 2 * band + REGISTERS_KW, (row, real)
+    return all(abs(g - ng) <= band for n, (g, ng) in real.items() if nodes is None or n in nodes)
+
+
+async def balanced_as(observer: Observer, sample: Sample, band: float) -> None:
+    """Wait (bounded) until the real nodes that run in ``sample`` balance; compare them."""
+    up = [n.node for n in sample.nodes if n.up]
+    await until(lambda: balanced(observer, band, up), 15, f"balanced as at {sample.t} s")
+    await compare_balance(observer, sample, band)
+
+
+async def compare_balance(observer: Observer, sample: Sample, band: float) -> None:
+    """The real gateways and net generations of the nodes that run against a virtual
+    run's ``sample``: each side within ``band`` of the same net generation."""
+    real = await figures(observer)
+    for row in sample.nodes:
+        if row.up:
+            gateway, net = real[row.node]
+            assert abs(net - row.net_generation) <= 1e-3, (sample.t, row, real)
+            assert abs(gateway - row.gateway) <= 2 * band + REGISTERS_KW, (sample.t, row, real)
 
 
 @asynccontextmanager
@@ -287,8 +302,15 @@ async def test_freedm_hil_2012_script_replayed_on_real_processes_agrees(
         lab, watch, observer = real
         # the real clock: the virtual one shifted so that the first whole groups coincide
         zero = time.monotonic() - formed.start
+        band = lab.site.algorithm.tolerance
+        compared = []
         for at_s, batch in groupby(scenario.events, key=lambda e: e.at_s):
             await asyncio.sleep(max(0.0, zero + at_s - time.monotonic()))
+            before = [s for s in samples if s.t < at_s][-1]
+            if virtually_balanced(before, band):  # the step before balanced: so must the real
+                await balanced_as(observer, before, band)
+                zero = max(zero, time.monotonic() - at_s)
+                compared.append(at_s)
             for event in batch:
                 await apply(lab, observer, event)
             effect = effects.get(at_s)
@@ -296,6 +318,9 @@ async def test_freedm_hil_2012_script_replayed_on_real_processes_agrees(
                 await watch.shows(effect.partition, 30)
                 zero = max(zero, time.monotonic() - effect.start)
         await ending(*real, samples[-1], SETTLED_S)
+    # balance compared before every step but the Fids' closing: sst3, isolated, cannot
+    # balance the 5 kW moved to it by itself
+    assert compared == [15.0, 24.0, 30.0, 36.0, 45.0, 51.0, 60.0, 63.0], compared
     compare_groups(
         samples,
         watch,
