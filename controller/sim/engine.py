@@ -53,7 +53,7 @@ class Progress:
     external: float = 0.0  # Σ setpoint changes made behind the nodes' backs (operator events)
     groups: dict[str, tuple[str, str]] = field(default_factory=dict)  # node -> (group, leader)
     elections: int = 0
-    unbalanced_at: float | None = 0.0  # the last sample with a node outside the band
+    unbalanced_at: float | None = None  # the last sample with a node outside the band
     charge_token: int = 0
     answered: dict[str, int] = field(default_factory=dict)  # of crashed cores, by status
 
@@ -270,8 +270,9 @@ class Engine:
         beliefs = all(
             abs(n.core.lb.ledger.command - n.plant.pstar) <= 1e-6 for n in up if kind == "Sst"
         )
-        unbalanced_at = self.progress.unbalanced_at
-        converged = unbalanced_at is None or unbalanced_at < header.duration_s
+        last_bad = self.progress.unbalanced_at  # None: every sample was balanced
+        converged = last_bad is None or last_bad < header.duration_s
+        convergence_s = 0.0 if last_bad is None else last_bad + header.sample_s
         rounds = max(1.0, header.duration_s / self.round_s)
         return Summary(
             scenario=header.name,
@@ -281,13 +282,7 @@ class Engine:
             duration_s=header.duration_s,
             wall_s=wall_s,
             converged=converged,
-            convergence_s=(
-                None
-                if not converged
-                else (unbalanced_at or 0.0) + header.sample_s
-                if unbalanced_at
-                else 0.0
-            ),
+            convergence_s=convergence_s if converged else None,
             final_spread=(max(errors) - min(errors)) if errors else 0.0,
             residual=sum(abs(e) for e in errors),
             setpoint_sum_change=held,
