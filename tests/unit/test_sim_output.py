@@ -220,7 +220,9 @@ def test_summary_json_sorted_rounded_and_deterministic(tmp_path: Path) -> None:
     text = path.read_text()
     data = json.loads(text)
     assert list(data) == sorted(data)
-    assert text.startswith('{\n  "converged": true,\n  "convergence_s": 12.3457,\n')
+    assert text.startswith(
+        '{\n  "charging": {},\n  "converged": true,\n  "convergence_s": 12.3457,\n'
+    )
     assert text.endswith("}\n")
     assert data["final_spread"] == 0.3
     assert data["residual"] == 0.0
