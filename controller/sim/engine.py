@@ -1,6 +1,6 @@
 """``dgi sim``'s engine: a scenario in virtual time, recorded.
 
-The nodes are :meth:`VirtualGroup.of_site <controller.virtual.group.VirtualGroup.of_site>`:
+The nodes are :func:`~controller.sim.site_group.site_group`:
 each the core ``dgi run`` builds — group management, state collection, load balancing, EV
 admission — knowing only its feeder's nodes, around the simulators' plant of every device of
 the site, on a seeded in-memory network with the scenario's faults. The engine advances
@@ -38,7 +38,7 @@ from controller.sim.events import (
 from controller.sim.node_plant import NodePlant, SharedPlant
 from controller.sim.record import Event, NodeSample, Sample, Summary
 from controller.sim.scenario import Scenario
-from controller.virtual.group import VirtualGroup
+from controller.sim.site_group import site_group
 from simulators.series import build_series
 
 START = 1_000_000.0  # virtual time of the scenario's t = 0 (a cycle boundary)
@@ -72,7 +72,7 @@ class Engine:
         self.faults = scenario.faults()
         # tier 2 moves power between feeders (adaptive mode only: docs/algorithm.md)
         self.tiers = header.tiers and members is not None and site.algorithm.mode == "adaptive"
-        self.group = VirtualGroup.of_site(
+        self.group = site_group(
             site,
             members=members,
             seed=header.seed,

@@ -1,6 +1,7 @@
 """A group of nodes in virtual time: the real node cores, wire stage and in-memory network
 around a plant — a toy one per node (:class:`Substation`), or the simulators' plant of a
-whole site (:meth:`VirtualGroup.of_site`, :mod:`controller.sim.node_plant`; ``dgi sim``).
+whole site (:func:`controller.sim.site_group.site_group`, :mod:`controller.sim.node_plant`;
+``dgi sim``).
 Deterministic for a seed; used by the scenario simulator, randomized tests, benchmarks and
 experiments that need many runs quickly.
 
@@ -40,8 +41,8 @@ import itertools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from config.site import Site
 from config.timings import PROFILES, Timings
 from config.topology import Topology
 from controller.assembly import CoreSpec, assemble
@@ -66,10 +67,12 @@ from controller.peer.keys import Keyring
 from controller.peer.posted import Posted
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
 from controller.sc.core import ScSettings
-from controller.sim.node_plant import NodePlant, SharedPlant
 from controller.virtual.substation import DeviceTiming, Substation
 
 __all__ = ["TEST_KEYRING", "DeviceTiming", "Substation", "VirtualGroup", "VirtualNode"]
+
+if TYPE_CHECKING:  # a site's plant (controller.sim) reads its series files: not imported here
+    from controller.sim.node_plant import NodePlant, SharedPlant
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
 INSTANT = DeviceTiming()  # devices that answer at once
@@ -118,7 +121,7 @@ class VirtualGroup:
     ) -> None:
         """``feeders``: the nodes of each feeder (each node then knows only its own feeder's);
         ``anchors`` > 0 turns tier 2 on with that many anchors per feeder."""
-        self.shared: SharedPlant | None = None  # the simulators' plant (of_site), else toys
+        self.shared: SharedPlant | None = None  # the simulators' plant (site_group), else toys
         ids = [f"n{i + 1}" for i in range(len(gateways))]
         gm = GmSettings.from_timings(timings) if group_management else None
         feeder_of = _feeders(ids, feeders)
@@ -137,44 +140,25 @@ class VirtualGroup:
         self._setup(specs, plants, timings, seed, faults, start, devices, clock_offsets, full_wire)
 
     @classmethod
-    def of_site(
+    def assembled(
         cls,
-        site: Site,
+        specs: Mapping[str, CoreSpec],
+        plants: Mapping[str, NodePlant | Substation],
+        timings: Timings,
         *,
-        members: Mapping[str, Sequence[str]] | None = None,
         seed: int = 0,
         faults: Faults | None = None,
         start: float = 1_000_000.0,
         devices: DeviceTiming = INSTANT,
         clock_offsets: Mapping[str, float] | None = None,
         full_wire: bool = False,
-        anchors: int = 0,
+        shared: SharedPlant | None = None,
     ) -> VirtualGroup:
-        """The nodes of ``site``, each with the core ``dgi run`` would build, around the
-        simulators' plant of every device of the site (:attr:`shared`). ``members``: the
-        nodes each node knows (its feeder; default every node of the site); ``anchors`` > 0
-        with ``members``: tier 2 between the feeders, with that many anchors each."""
-        shared = SharedPlant(site, start)
-        specs, plants = {}, {}
-        feeders = sorted({tuple(sorted(m)) for m in members.values()}) if members else []
-        tier = feeder_anchors(feeders, anchors) if members is not None and anchors else ()
-        parts: dict[tuple[str, ...], Topology] = {}  # each feeder's part of the topology
-        for index, node in enumerate(site.nodes):
-            spec = CoreSpec.of_site(site, node.id, TEST_KEYRING, epoch=index + 1)
-            if members is not None:
-                known = tuple(members[node.id])
-                if known not in parts and site.topology is not None:
-                    parts[known] = site.topology.around(known)
-                spec = replace(spec, nodes=known, topology=parts.get(known))
-            if tier:
-                spec = replace(spec, tier_peers=tier)
-            specs[node.id] = spec
-            plants[node.id] = shared.node(node.id, site.algorithm.actuation)
+        """Nodes built from ``specs`` around ``plants`` (a site's: :func:`controller.sim.
+        site_group.site_group`, with the ``shared`` plant they are parts of)."""
         group = cls.__new__(cls)
         group.shared = shared
-        group._setup(
-            specs, plants, site.timings, seed, faults, start, devices, clock_offsets, full_wire
-        )
+        group._setup(specs, plants, timings, seed, faults, start, devices, clock_offsets, full_wire)
         return group
 
     def _setup(

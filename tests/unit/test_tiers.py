@@ -19,6 +19,7 @@ from controller.lb.settings import LbSettings
 from controller.lb.tier import feeder_anchors
 from controller.lb.transactions import COMMITTED, PROVISIONAL
 from controller.peer.transport import Faults
+from controller.sim.site_group import site_group
 from controller.virtual.group import TEST_KEYRING, DeviceTiming, VirtualGroup
 from tests.helpers import example
 
@@ -202,7 +203,7 @@ def test_a_site_split_into_two_feeders_balances_only_with_tier_two(anchors: int)
     site = example("four-substations.toml")
     west, east = ["sst1", "sst2"], ["sst3", "sst4"]
     members = {node: (west if node in west else east) for node in [*west, *east]}
-    group = VirtualGroup.of_site(site, members=members, anchors=anchors)
+    group = site_group(site, members=members, anchors=anchors)
     group.run(10.0)
     assert {n: v.core.group.members for n, v in group.nodes.items()} == {
         n: tuple(m) for n, m in members.items()
