@@ -169,6 +169,10 @@ class FidSim(DeviceSim):
     closed: bool = True
 
 
+class MeterSim(DeviceSim):
+    """A grid meter's values come from the grid plant's power flow (``--plant pandapower``)."""
+
+
 #: The ``sim`` table schema for each device type.
 SIM_SCHEMAS: dict[str, type[DeviceSim]] = {
     "Sst": SstSim,
@@ -179,4 +183,5 @@ SIM_SCHEMAS: dict[str, type[DeviceSim]] = {
     "Logger": LoggerSim,
     "Omega": OmegaSim,
     "Fid": FidSim,
+    "Meter": MeterSim,
 }

@@ -161,6 +161,13 @@ class OmegaModel(DeviceModel):
     """Reads the bus frequency, which the plant computes."""
 
 
+@dataclass
+class MeterModel(DeviceModel):
+    """A grid meter: voltage, loading and import at its substation's bus, which the grid
+    plant's power flow sets; empty (nothing to read) without one, or after a power flow that
+    did not converge."""
+
+
 @dataclass(frozen=True)
 class PlantDevice:
     """A device of the plant: its node (substation), type and model."""

@@ -25,6 +25,7 @@ from simulators.plant import (
     DesdModel,
     DeviceModel,
     EvseModel,
+    MeterModel,
     OmegaModel,
     Plant,
     PlantDevice,
@@ -128,6 +129,10 @@ def _omega(device: Device, sources: Sources) -> DeviceModel:
     return OmegaModel(states={"frequency": 0.0})
 
 
+def _meter(device: Device, sources: Sources) -> DeviceModel:
+    return MeterModel()
+
+
 def _fid(device: Device, sources: Sources) -> DeviceModel:
     sim = _sim(device, FidSim)
     return DeviceModel(states={"state": 1.0 if sim.closed else 0.0})
@@ -142,6 +147,7 @@ MODEL_BUILDERS: dict[str, Callable[[Device, Sources], DeviceModel]] = {
     "Logger": _logger,
     "Omega": _omega,
     "Fid": _fid,
+    "Meter": _meter,
 }
 
 

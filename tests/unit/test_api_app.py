@@ -100,7 +100,7 @@ def test_devices_list_every_point_and_filter_by_type(client: TestClient) -> None
     bad = client.get("/api/v1/devices?type=Transformer")
     assert bad.status_code == 422
     assert bad.json()["error"] == (
-        "query.type: Input should be 'Desd', 'Drer', 'Evse', 'Fid', 'Load', 'Logger', 'Omega' "
+        "query.type: Input should be 'Desd', 'Drer', 'Evse', 'Fid', 'Load', 'Logger', 'Meter', 'Omega' "
         "or 'Sst'"
     )
 

@@ -174,7 +174,7 @@ CASES = [
     ("unknown-word-order", SITE, sub(PROFILE, 'device_type = "Sst"', 'device_type = "Sst"\nword_order = "ABDC"'),
      r"profile\.word_order = 'ABDC': must be one of ABCD, CDAB, BADC, DCBA"),
     ("unknown-device-type-in-profile", SITE, sub(PROFILE, 'device_type = "Sst"', 'device_type = "Transformer"'),
-     r"p\.toml:3: profile\.device_type = 'Transformer': unknown device type; known: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst"),
+     r"p\.toml:3: profile\.device_type = 'Transformer': unknown device type; known: Desd, Drer, Evse, Fid, Load, Logger, Meter, Omega, Sst"),
     ("unknown-device-type-in-site", sub(SITE, 'type = "Sst"', 'type = "Transformer"'), PROFILE,
      r"site\.toml:11: nodes\[0\]\.devices\[0\]\.type = 'Transformer': unknown device type"),
     ("profile-missing-a-command", SITE, PROFILE.split("[[point]]\nname = \"pstar\"")[0],

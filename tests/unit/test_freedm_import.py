@@ -168,12 +168,12 @@ def test_sample_notes_name_file_line_entry_and_why() -> None:
         "timings.cfg:12: VVC_PHASE_TIME: Volt-Var control is not a module of this project",
         "timings.cfg:13: VVC_ROUND_TIME: Volt-Var control is not a module of this project",
         "timings.cfg:14: VVC_REQUEST_TIMEOUT: Volt-Var control is not a module of this project",
-        "device.xml:22: deviceType SmartLoad: no device type SmartLoad here (types: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst); its devices are left out",
-        "device.xml:40: deviceType Pump: no device type Pump here (types: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst); its devices are left out",
+        "device.xml:22: deviceType SmartLoad: no device type SmartLoad here (types: Desd, Drer, Evse, Fid, Load, Logger, Meter, Omega, Sst); its devices are left out",
+        "device.xml:40: deviceType Pump: no device type Pump here (types: Desd, Drer, Evse, Fid, Load, Logger, Meter, Omega, Sst); its devices are left out",
         "adapter.xml:31: adapter loads state 2 (LOAD2 pload): the device file's Load has no such state either (drain)",
         "adapter.xml:31: adapter loads state 2 (LOAD2 pload): no device type here has this: a Load has states drain",
-        "adapter.xml:32: adapter loads state 3 (LOAD3 drain): no device type SmartLoad here (types: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst)",
-        "adapter.xml:33: adapter loads state 4 (LOAD3 pload): no device type SmartLoad here (types: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst)",
+        "adapter.xml:32: adapter loads state 3 (LOAD3 drain): no device type SmartLoad here (types: Desd, Drer, Evse, Fid, Load, Logger, Meter, Omega, Sst)",
+        "adapter.xml:33: adapter loads state 4 (LOAD3 pload): no device type SmartLoad here (types: Desd, Drer, Evse, Fid, Load, Logger, Meter, Omega, Sst)",
         "adapter.xml:24: adapter loads: left out: its packets (4 states, 0 commands) cannot keep their layout without the entries noted; its devices are left out",
         'adapter.xml:38: adapter bench (type fake, 1 entry): a fake adapter\'s devices are left out: write them by hand with transport = "fake", a profile and values',
     ]
@@ -492,7 +492,7 @@ def test_an_entry_of_a_type_or_signal_this_site_lacks_leaves_its_adapter_out() -
     assert whys(notes) == [
         "adapter a command 2 (PV generation): no device type here has this: a Drer has commands none",
         "adapter a: left out: its packets (2 states, 2 commands) cannot keep their layout without the entries noted; its devices are left out",
-        "adapter b state 1 (P1 flow): no device type Pump here (types: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst)",
+        "adapter b state 1 (P1 flow): no device type Pump here (types: Desd, Drer, Evse, Fid, Load, Logger, Meter, Omega, Sst)",
         "adapter b: left out: its packets (1 states, 0 commands) cannot keep their layout without the entries noted; its devices are left out",
         "adapter c state 2 (S3 generation): S3 is a Drer here and a Sst on line 4",
         "adapter c: left out: its packets (2 states, 1 commands) cannot keep their layout without the entries noted; its devices are left out",
@@ -548,7 +548,7 @@ def test_device_types_are_compared_with_this_sites_inheritance_included() -> Non
     assert [(n.line, f"{n.entry}: {n.why}") for n in notes] == [
         (
             2,
-            "deviceType Base: no device type Base here (types: Desd, Drer, Evse, Fid, Load, Logger, Omega, Sst); its devices are left out",
+            "deviceType Base: no device type Base here (types: Desd, Drer, Evse, Fid, Load, Logger, Meter, Omega, Sst); its devices are left out",
         ),
         (4, "deviceType Drer: a Drer here has no command generation (commands: )"),
         (5, "deviceType Desd: a Desd here needs command storage, which FREEDM's Desd lacks"),
