@@ -67,12 +67,12 @@ from controller.peer.keys import Keyring
 from controller.peer.posted import Posted
 from controller.peer.transport import Faults, InMemoryNetwork, InMemoryTransport
 from controller.sc.core import ScSettings
-from controller.virtual.substation import DeviceTiming, Substation
+from controller.virtual.substation import DeviceTiming, NodeDevices, Substation
 
 __all__ = ["TEST_KEYRING", "DeviceTiming", "Substation", "VirtualGroup", "VirtualNode"]
 
 if TYPE_CHECKING:  # a site's plant (controller.sim) reads its series files: not imported here
-    from controller.sim.node_plant import NodePlant, SharedPlant
+    from controller.sim.node_plant import SharedPlant
 
 TEST_KEYRING = Keyring("virtual", {"virtual": bytes(range(32))})
 INSTANT = DeviceTiming()  # devices that answer at once
@@ -82,7 +82,7 @@ Payload = bytes | Posted  # what the network carries: datagrams (full wire) or p
 @dataclass
 class VirtualNode:
     core: NodeCore
-    plant: NodePlant | Substation
+    plant: NodeDevices
     transport: InMemoryTransport[Payload]
     initial_pstar: float
     timers: dict[TimerKey, int] = field(default_factory=dict)
@@ -143,7 +143,7 @@ class VirtualGroup:
     def assembled(
         cls,
         specs: Mapping[str, CoreSpec],
-        plants: Mapping[str, NodePlant | Substation],
+        plants: Mapping[str, NodeDevices],
         timings: Timings,
         *,
         seed: int = 0,
@@ -164,7 +164,7 @@ class VirtualGroup:
     def _setup(
         self,
         specs: Mapping[str, CoreSpec],
-        plants: Mapping[str, NodePlant | Substation],
+        plants: Mapping[str, NodeDevices],
         timings: Timings,
         seed: int,
         faults: Faults | None,

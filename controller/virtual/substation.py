@@ -1,14 +1,42 @@
 """A toy substation for virtual time (pure): the SST's held setpoint, its gateway following it
 with a first-order lag, a net generation the caller sets, its Fids; and how long a device
 read or write takes. :class:`~controller.virtual.group.VirtualGroup` runs these, or a site's
-plant (:mod:`controller.sim.node_plant`), behind the same face."""
+plant (:mod:`controller.sim.node_plant`), or another simulator's (:mod:`controller.cosim.
+external`), behind the same face (:class:`NodeDevices`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from controller.core.readings import Readings
+
+
+class NodeDevices(Protocol):
+    """What a virtual node's rounds and writes see of its devices."""
+
+    fids: dict[str, bool]
+
+    def advance(self, now: float) -> None: ...
+
+    def readings(self, read_mark: float) -> Readings: ...
+
+    @property
+    def pstar(self) -> float:
+        """The setpoint the actuator holds."""
+        ...
+
+    @pstar.setter
+    def pstar(self, value: float) -> None: ...
+
+    @property
+    def gateway(self) -> float: ...
+
+    @property
+    def net_generation(self) -> float: ...
+
+    def set_fid(self, fid: str, closed: bool) -> None: ...
 
 
 @dataclass(frozen=True)
