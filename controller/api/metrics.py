@@ -67,6 +67,10 @@ METRICS = {
     "dgi_ev_booked_kw": "the granted power of the substation's active EV sessions",
     "dgi_ev_sessions_total": "EV charging sessions booked at this substation",
     "dgi_ev_refused_total": "EV admissions this substation refused (no capacity)",
+    "dgi_bus_voltage_pu": "voltage at the substation's bus, per unit (its grid meter)",
+    "dgi_line_loading_percent": "highest loading of the lines at the substation's bus, percent",
+    "dgi_trafo_loading_percent": "loading of the transformer feeding the substation's feeder",
+    "dgi_grid_import_kw": "power the substation draws from the feeder, + = import",
 }
 
 
@@ -100,6 +104,7 @@ class SnapshotCollector(Collector):
         yield from _peers_and_rounds(snapshot)
         yield from _devices(snapshot)
         yield from _substation(snapshot)
+        yield from _grid(snapshot)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
@@ -244,6 +249,18 @@ def _substation(s: Snapshot) -> Iterator[Metric]:
         counter = CounterMetricFamily(name, METRICS[f"{name}_total"])
         counter.add_metric([], value)
         yield counter
+
+
+def _grid(s: Snapshot) -> Iterator[Metric]:
+    """The grid meter's values; no sample at all while one is unknown (no meter, a stale one,
+    a power flow that did not converge), never a 0 that looks like a measurement."""
+    grid = s.grid
+    yield from (g for g in (
+        _gauge("dgi_bus_voltage_pu", grid.voltage_pu),
+        _gauge("dgi_line_loading_percent", grid.loading_percent),
+        _gauge("dgi_trafo_loading_percent", grid.trafo_loading_percent),
+        _gauge("dgi_grid_import_kw", grid.grid_import_kw),
+    ) if g is not None)  # fmt: skip
 
 
 Registry = CollectorRegistry

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from controller.api.grid import Grid
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -89,6 +91,7 @@ class Status(BaseModel):
     counters: Counters
     timing: Timing
     devices: list[DeviceFreshness]
+    grid: Grid = Field(description="the bus of this substation, as its grid meter reads it")
 
 
 PeerState = Literal["supply", "demand", "normal", "stale", "unknown"]
@@ -401,6 +404,7 @@ class Snapshot(BaseModel):
     load_table: LoadTable
     histograms: Histograms
     substation: Substation
+    grid: Grid
 
     def status(self) -> Status:
         """The part ``/api/v1/status`` answers with."""

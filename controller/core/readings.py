@@ -13,6 +13,11 @@ never goes back (monotonic), not the wall clock.
 ``fids`` holds the state of each ``Fid`` read fresh this round (True: closed; any nonzero
 state, as FREEDM); a Fid that did not answer is left out, its state unknown. Group management
 reports them and, with a physical topology, groups only nodes joined through closed Fids.
+
+``grid`` is what the node's grid meter (its first ``Meter``, by id) says about the bus: voltage,
+line and transformer loading, import from the feeder. It is shown, never used to draft: a
+Meter is not a needed type, so a failed meter leaves the readings fresh and only empties
+``grid`` (its values are unknown while the meter is stale, not the last ones it gave).
 """
 
 from __future__ import annotations
@@ -43,6 +48,19 @@ class DeviceView:
 
 
 @dataclass(frozen=True)
+class GridReading:
+    """The node's grid meter as a round sees it; a value is None when the meter is stale or
+    gave none (a power flow that did not converge)."""
+
+    meter: str  # its device id
+    fresh: bool
+    voltage: float | None = None  # pu
+    loading: float | None = None  # % of the highest loaded line at the bus
+    trafo_loading: float | None = None  # %
+    grid_import: float | None = None  # kW, + = import from the feeder
+
+
+@dataclass(frozen=True)
 class Readings:
     gateway: float = 0.0
     generation: float = 0.0
@@ -65,6 +83,7 @@ class Readings:
     stale: tuple[str, ...] = ()
     recovering: bool = False  # every device answers, but not yet for long enough to trust
     fids: tuple[tuple[str, bool], ...] = ()  # (Fid device id, closed), for group management
+    grid: GridReading | None = None  # None: the node has no Meter
 
     @property
     def net_generation(self) -> float:
@@ -118,7 +137,20 @@ def readings_from(views: Sequence[DeviceView], *, actuation: str = "sst") -> Rea
         storage_actuated=actuation == "desd",
         stale=stale,
         fids=_fids(views),
+        grid=_grid(_first(views, "Meter")),
     )
+
+
+def _grid(meter: DeviceView | None) -> GridReading | None:
+    """The meter's values, none of them while it is stale."""
+    if meter is None:
+        return None
+    if not meter.fresh:
+        return GridReading(meter.id, fresh=False)
+    values = {
+        k: meter.states.get(k) for k in ("voltage", "loading", "trafo_loading", "grid_import")
+    }
+    return GridReading(meter.id, fresh=True, **values)
 
 
 def _fids(views: Sequence[DeviceView]) -> tuple[tuple[str, bool], ...]:

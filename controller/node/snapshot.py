@@ -11,6 +11,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from controller.api import models as m
+from controller.api.grid import Grid
 from controller.core.collected import MemberState
 from controller.gm.core import GroupManager
 from controller.lb.load_table import load_table, shown_state
@@ -100,6 +101,7 @@ def snapshot(node: NodeRuntime, now: float) -> m.Snapshot:
             }
         ),
         substation=substation(node),
+        grid=Grid.of(lb.readings.grid),
     )
 
 

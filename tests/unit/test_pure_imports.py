@@ -43,6 +43,7 @@ PURE = sorted(
         "simulators/plant.py",
         "simulators/faults.py",
         "controller/api/readiness.py",
+        "controller/api/grid.py",
         "controller/peer/posted.py",
         "controller/peer/replay.py",
         "controller/peer/wire.py",

@@ -75,3 +75,23 @@ def test_fid_states_for_group_management() -> None:
     r = readings_from(views)
     assert r.fids == (("f1", True), ("f2", False))
     assert r.fresh  # a stale Fid does not stop the node
+
+
+def meter(fresh: bool = True, **states: float | None) -> DeviceView:
+    return DeviceView("m", "Meter", states, {}, {}, fresh=fresh)
+
+
+def test_the_grid_meter_is_shown_not_needed() -> None:
+    """The Meter's values reach ``grid``; a stale one empties it but never stops drafting."""
+    assert readings_from([SST, PV, LOAD]).grid is None  # no Meter
+    r = readings_from([SST, PV, LOAD, meter(voltage=0.97, loading=42.0, grid_import=8.0)])
+    assert r.grid is not None
+    assert (r.grid.meter, r.grid.fresh) == ("m", True)
+    assert (r.grid.voltage, r.grid.loading, r.grid.grid_import) == (0.97, 42.0, 8.0)
+    assert r.grid.trafo_loading is None  # an optional state the profile did not give
+    stale = readings_from([SST, PV, LOAD, meter(fresh=False, voltage=0.97, loading=42.0)])
+    assert stale.fresh
+    assert not stale.stale
+    assert stale.grid is not None
+    assert not stale.grid.fresh
+    assert (stale.grid.voltage, stale.grid.loading) == (None, None)  # not the last values
