@@ -4,7 +4,8 @@ The dashboard of the original EV-routing project — real-time load per substati
 peak load over the window, handled requests per substation — in the "EV charging" row, with
 what it lacked: the power booked against the charging capacity, the balance of active sessions
 (busiest − idlest), the answers each entry node gave and the refusals; then the load balancer
-and the nodes' health. Counts "over the window" are ``increase``/``*_over_time`` over Grafana's
+and the nodes' health; last the grid at each substation's bus (its grid meter: voltage
+against the 0.95..1.05 pu band, line and transformer loading against 100 %). Counts "over the window" are ``increase``/``*_over_time`` over Grafana's
 ``$__range`` (instant queries), so they follow the time picker. A substation is judged by the
 metrics its own node exports (``dgi_ev_sessions_total``, ``dgi_ev_refused_total``); an entry
 node's answers by ``dgi_charge_requests_total{result}``, summed by ``node``. Every query filters
@@ -74,6 +75,21 @@ BOOKED_SHARE = {
     },
 }
 HORIZONTAL = {"options": {"orientation": "horizontal", "displayMode": "basic"}}
+
+
+def thresholds(unit: str, steps: list[tuple[str, float | None]], **limits: float) -> dict[str, Any]:
+    """Field defaults that draw the thresholds as dashed lines over the series."""
+    return {"fieldConfig": {"defaults": {
+        "unit": unit, **limits,
+        "custom": {"thresholdsStyle": {"mode": "dashed"}},
+        "thresholds": {"mode": "absolute",
+                       "steps": [{"color": c, "value": v} for c, v in steps]},
+    }, "overrides": []}}  # fmt: skip
+
+
+#: The voltage band of a substation's bus (BusVoltageOutOfRange) and a line's rating (LineOverloaded).
+VOLTAGE_BAND = thresholds("none", [("red", None), ("green", 0.95), ("red", 1.05)], decimals=3)
+LOADING_LIMIT = thresholds("percent", [("green", None), ("orange", 90.0), ("red", 100.0)], min=0)
 
 # (type, title, x, y, w, h, unit, [(expr, legend, instant)], description, extra)
 PANELS: list[tuple[Any, ...]] = [
@@ -166,6 +182,20 @@ PANELS: list[tuple[Any, ...]] = [
     ("stat", "Failsafe releases (1 h)", 18, 47, 6, 4, "none",
      [(by_substation(f"increase(dgi_failsafe_releases_total{{{SEL}}}[1h])"), "{{substation}}", False)],
      "", {}),
+    ("row", "Grid", 0, 51, 24, 1, "", [], "", {}),
+    ("timeseries", "Bus voltage", 0, 52, 12, 8, "none",
+     [(f"dgi_bus_voltage_pu{{{SEL}}}", "{{substation}}", False)],
+     "Voltage at each substation's bus (pu), from its grid meter; dashed: the 0.95..1.05 pu "
+     "band (BusVoltageOutOfRange). No line while a node has no fresh meter", VOLTAGE_BAND),
+    ("timeseries", "Line loading", 12, 52, 12, 8, "percent",
+     [(f"dgi_line_loading_percent{{{SEL}}}", "{{substation}} lines", False),
+      (f"dgi_trafo_loading_percent{{{SEL}}}", "{{substation}} transformer", False)],
+     "The highest loading of the lines at each substation's bus and of the transformer feeding "
+     "the feeder, % of their rating; dashed: 100 % (LineOverloaded)", LOADING_LIMIT),
+    ("timeseries", "Import from the feeder", 0, 60, 12, 6, "kwatt",
+     [(f"dgi_grid_import_kw{{{SEL}}}", "{{substation}}", False)],
+     "What each substation draws from the feeder at its bus (+ = import), from its grid meter",
+     {}),
 ]  # fmt: skip
 
 
@@ -207,7 +237,7 @@ def dashboard() -> dict[str, Any]:
     return {
         "title": "smartgrid-dgi",
         "uid": "smartgrid-dgi",
-        "description": "Substation load, EV charging and the FREEDM load balancer",
+        "description": "Substation load, EV charging, the FREEDM load balancer and the grid",
         "tags": ["smartgrid-dgi"],
         "schemaVersion": 39,
         "version": 1,

@@ -98,6 +98,8 @@ def test_every_alert_the_issue_asks_for_has_a_unit_test() -> None:
         "DuplicateNodeId",
         "EVOverload",
         "ChargingRequestsRefused",
+        "BusVoltageOutOfRange",
+        "LineOverloaded",
     }
     tests = yaml.safe_load((PROMETHEUS_DIR / "rules_test.yml").read_text())["tests"]
     tested = {case["alertname"] for test in tests for case in test["alert_rule_test"]}
@@ -191,7 +193,7 @@ def test_dashboard_shows_what_the_original_did_and_the_balancer() -> None:
         "Real-time substation load", "Average and peak load over the window", "Handled charging requests per substation",
         "Load-balancer state", "Gateway G, PStar held and commanded", "Migrations per second", "Gross power flow K",
         "Bus frequency", "Dropped datagrams per second", "Actuators not holding the command", "Ready nodes",
-        "Group residual",
+        "Group residual", "Bus voltage", "Line loading",
     ):  # fmt: skip
         assert title in titles
 
@@ -307,3 +309,27 @@ def test_the_ev_queries_answer_what_their_legends_say(tmp_path: Path) -> None:
     )
     tested = promtool("test", "rules", "ev_test.yml", cwd=tmp_path)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_the_grid_row_draws_the_voltage_band_and_the_line_rating() -> None:
+    """Voltage per substation against 0.95 and 1.05 pu, loading against 100 % (the alerts'
+    limits), each read from the metric a node exports from its grid meter."""
+    panels = {p["title"]: p for p in json.loads(DASHBOARD.read_text())["panels"]}
+
+    def steps(title: str) -> list[float | None]:
+        defaults = panels[title]["fieldConfig"]["defaults"]
+        assert defaults["custom"]["thresholdsStyle"]["mode"] == "dashed"
+        return [s["value"] for s in defaults["thresholds"]["steps"]]
+
+    assert steps("Bus voltage") == [None, 0.95, 1.05]
+    assert steps("Line loading")[-1] == 100.0
+    assert panels["Bus voltage"]["fieldConfig"]["defaults"]["decimals"] == 3
+    read = {
+        title: set().union(*(metric_names(t["expr"]) for t in panels[title]["targets"]))
+        for title in ("Bus voltage", "Line loading", "Import from the feeder")
+    }
+    assert read == {
+        "Bus voltage": {"dgi_bus_voltage_pu"},
+        "Line loading": {"dgi_line_loading_percent", "dgi_trafo_loading_percent"},
+        "Import from the feeder": {"dgi_grid_import_kw"},
+    }
