@@ -152,3 +152,30 @@ def on_rtu_bus(site: Site, server_end: str, client_end: str, timeout_s: float = 
         },
         sim=lambda d: {"serve_serial_port": server_end},
     )
+
+
+def add_devices(text: str, node_id: str, devices: str) -> str:
+    """A site file's text with ``devices`` (``[[nodes.devices]]`` tables) at the end of node
+    ``node_id``'s table, before the next ``[[nodes]]`` (TOML puts them in the last node)."""
+    start = text.index(f'\nid = "{node_id}"\n')
+    end = text.find("\n[[nodes]]\n", start)
+    end = len(text) if end < 0 else end
+    return f"{text[:end].rstrip()}\n\n{devices.strip()}\n{text[end:]}"
+
+
+def fake_meter(device_id: str, **values: float) -> str:
+    """A ``Meter`` on transport fake holding ``values`` (voltage, loading, ...)."""
+    held = ", ".join(f"{name} = {value}" for name, value in values.items())
+    return (
+        f'[[nodes.devices]]\nid = "{device_id}"\ntype = "Meter"\ntransport = "fake"\n'
+        f'profile = "meter"\nvalues = {{ {held} }}\n'
+    )
+
+
+def simulated_meter(device_id: str, port: int = 0) -> str:
+    """A ``Meter`` served over Modbus/TCP by the simulator: it holds no value until the plant
+    gives it some (a power flow, or ``plant.override`` in a test)."""
+    return (
+        f'[[nodes.devices]]\nid = "{device_id}"\ntype = "Meter"\ntransport = "simulated"\n'
+        f'host = "127.0.0.1"\nport = {port}\nprofile = "meter"\n'
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -53,10 +53,16 @@ async def roomy(tmp_path: Path) -> AsyncIterator[Running]:
 
 @contextlib.asynccontextmanager
 async def live_node(
-    tmp_path: Path, example: str, *, group: str = "election", ev_capacity_kw: float | None = None
+    tmp_path: Path,
+    example: str,
+    *,
+    group: str = "election",
+    ev_capacity_kw: float | None = None,
+    edit: Callable[[str], str] | None = None,
 ) -> AsyncIterator[Running]:
+    """sst1 of ``example`` (its site file changed by ``edit``) with its simulator and API."""
     path = copy_site(example, tmp_path)
-    text = path.read_text()
+    text = path.read_text() if edit is None else edit(path.read_text())
     text = text.replace("[algorithm]\n", f'[algorithm]\ngroup_management = "{group}"\n')
     if ev_capacity_kw is not None:
         text = text.replace("\n[[nodes]]\n", f"\n[[nodes]]\nev_capacity_kw = {ev_capacity_kw}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from config.loader import load_site
 from config.site import Site
 from tests.conftest import ROOT, copy_site
+from tests.helpers import add_devices, fake_meter
 
 
 @dataclass
@@ -29,7 +31,27 @@ class Demo:
 @pytest.fixture
 def demo(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> Demo:
     """Stopped by the ``processes`` fixture."""
+    return run_demo(tmp_path, processes)
+
+
+@pytest.fixture
+def metered_demo(tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> Demo:
+    """The demo with a grid meter at sst2 (a fake Meter: a sagging bus, lines at 61.5 %)."""
+    meter = fake_meter(
+        "sst2-meter", voltage=0.932, loading=61.5, trafo_loading=47.0, grid_import=12.25
+    )
+    return run_demo(tmp_path, processes, edit=lambda text: add_devices(text, "sst2", meter))
+
+
+def run_demo(
+    tmp_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+    edit: Callable[[str], str] | None = None,
+) -> Demo:
+    """``dgi demo`` of three-substations (its site file changed by ``edit``), every node ready."""
     site_path = copy_site("three-substations.toml", tmp_path)
+    if edit is not None:
+        site_path.write_text(edit(site_path.read_text()))
     log = (tmp_path / "demo.log").open("wb")
     command = [
         sys.executable,

@@ -1,5 +1,7 @@
 """Headless Chromium (the Debian package) opens a node's page: the chart fills with data from
-the event stream, the group table shows every node with its state and age, and the residual. The screenshot is kept as an artifact."""
+the event stream, the group table shows every node with its state and age, and the residual;
+the grid box shows its substation's bus voltage and line loading from its grid meter, marked
+outside the band. The screenshot is kept as an artifact."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from tests.system.conftest import Demo
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
+def test_the_live_page_draws_the_group(metered_demo: Demo, tmp_path: Path) -> None:
+    demo = metered_demo
     with Chromium(require_tool("chromium"), tmp_path / "profile") as browser:
         browser.open(demo.url("sst2", "/"))
         browser.wait_for("document.title === 'DGI sst2'")
@@ -34,6 +37,12 @@ def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
         table = browser.evaluate("document.getElementById('load-table').textContent")
         live = browser.evaluate("document.getElementById('connection').textContent")
         group = browser.evaluate("document.getElementById('group-id').textContent")
+        browser.wait_for("document.getElementById('grid-voltage').textContent !== '—'")
+        grid = browser.evaluate(
+            "Object.fromEntries(['meter', 'voltage', 'loading', 'trafo', 'import'].map(k =>"
+            " [k, document.getElementById('grid-' + k).textContent + '|' +"
+            " (document.getElementById('grid-' + k).dataset.alarm || '')]))"
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         browser.screenshot(ARTIFACTS / "node-page.png")
     assert sorted(rows) == ["sst1", "sst2", "sst3"]
@@ -50,6 +59,13 @@ def test_the_live_page_draws_the_group(demo: Demo, tmp_path: Path) -> None:
     assert "LOAD TABLE (Power Management)" in table
     assert live == "live"
     assert re.fullmatch(r"sst1\.\d+\.\d+, led by sst1", group), group
+    assert grid == {
+        "meter": "meter sst2-meter|",
+        "voltage": "0.932 pu|true",  # below 0.95 pu: marked
+        "loading": "61.5 %|false",
+        "trafo": "47.0 %|false",
+        "import": "12.25 kW|false",
+    }
     assert (ARTIFACTS / "node-page.png").stat().st_size > 10_000
 
 
