@@ -139,8 +139,17 @@ class DemoView:
 
     def line(self) -> str:
         """One line: the clock, the round, each node, the residual and the last migration."""
+        meters = self.meters()
+
+        def grid(node_id: str) -> str:
+            if node_id not in meters:
+                return ""
+            voltage, loading = meter_cells(meters[node_id])
+            return f" V {voltage} lines {loading} %".replace("[red]", "").replace("[/]", "")
+
         nodes = " | ".join(
             f"{n.node.id} {n.lb.state.upper()} G {n.lb.gateway:.2f} NG {n.lb.net_generation:.2f}"
+            + grid(n.node.id)
             for n in self.nodes
         )
         return (
