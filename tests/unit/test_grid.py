@@ -163,3 +163,18 @@ def test_a_network_file_is_read_without_pandapower(grid: Grid, tmp_path: Path) -
     (tmp_path / "other.json").write_text(json.dumps({"bus": []}))
     with pytest.raises(NetworkError, match="not a pandapower network"):
         read_network_file(tmp_path / "other.json")
+
+
+def test_without_the_grid_extra_the_plant_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from simulators.site_plant import PlantError, build_plant
+    from tests.helpers import example
+
+    monkeypatch.setitem(sys.modules, "pandapower", None)  # import pandapower: ImportError
+    with pytest.raises(PlantError, match=r"pip install 'smartgrid-dgi\[grid\]'"):
+        build_plant(example("demo-grid.toml"))
+    with pytest.raises(PlantError, match="sst1-meter, sst2-meter, sst3-meter: a Meter reads"):
+        build_plant(example("demo-grid.toml"), plant="simple")
