@@ -209,13 +209,10 @@ class Grid:
     def _meter(self, e: _Elements) -> dict[str, float]:
         net = self.net
         loadings = [float(net.res_line.loading_percent.at[i]) for i in e.lines]
-        trafo = (
-            float(net.res_trafo.loading_percent.at[e.trafo])
-            if e.trafo is not None
-            else self.figures.max_trafo_loading
-            if self.figures is not None
-            else 0.0
-        )
+        if e.trafo is not None:
+            trafo = float(net.res_trafo.loading_percent.at[e.trafo])
+        else:  # no transformer feeds its part of the network: the network's highest
+            trafo = self.figures.max_trafo_loading if self.figures is not None else 0.0
         feeder_mw = (
             float(net.res_load.p_mw.at[e.load])
             + float(net.res_storage.p_mw.at[e.storage])

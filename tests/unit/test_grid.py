@@ -160,6 +160,8 @@ def test_a_network_file_is_read_without_pandapower(grid: Grid, tmp_path: Path) -
     assert info.buses[14] == "Bus 14"
     assert info.slack == {0}
     assert info.hv == {0}
+    from_file = build_grid(GridSettings(network="net.json", buses={"x": "Bus 3"}), ["x"], tmp_path)
+    assert from_file.solve({"x": view("x", gateway=5.0)})["x"]["grid_import"] == pytest.approx(15.0)
     (tmp_path / "other.json").write_text(json.dumps({"bus": []}))
     with pytest.raises(NetworkError, match="not a pandapower network"):
         read_network_file(tmp_path / "other.json")
