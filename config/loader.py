@@ -22,6 +22,7 @@ from config.addresses import Endpoint
 from config.device_types import device_types
 from config.errors import ConfigError, ConfigIssue, display_path, format_path
 from config.files import special_file_problem
+from config.grid import grid_problems
 from config.profile import Profile, in_slots, load_profile
 from config.schema import issues_from
 from config.settings import SiteHeader
@@ -118,6 +119,10 @@ class _SiteChecker:
         timings = self._resolved_timings(raw, timings_values)
         topology = self._topology(raw, nodes, entries)
         self._check_group_sizes([node.id for _, node in nodes], topology)
+        if isinstance(raw.get("grid"), dict):
+            node_ids = [node.id for _, node in nodes]
+            for loc, rule, value in grid_problems(raw["grid"], node_ids, self.path.parent):
+                self.add(loc, rule, value)
         if document is None or timings is None or self.issues:
             return None
         return Site(self.shown, document, tuple(devices), timings, topology)

@@ -1,10 +1,11 @@
-"""Site-wide settings tables: ``[site]``, ``[algorithm]``, ``[ev]`` and ``[simulation]``."""
+"""Site-wide settings tables: ``[site]``, ``[algorithm]``, ``[ev]``, ``[simulation]`` and
+``[grid]`` (its network files: :mod:`config.grid`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from config.addresses import HostPort
 from config.schema import Model, Name, NonNegative, Positive
@@ -92,6 +93,28 @@ class EvSettings(Model):
         return self
 
 
+#: The networks pandapower builds by name.
+BUILTIN_NETWORKS = ("cigre-mv", "mv-oberrhein")
+
+PlantKind = Literal["simple", "pandapower"]
+
+
+def _network(value: str) -> str:
+    if value not in BUILTIN_NETWORKS and not value.endswith(".json"):
+        raise ValueError(f"must be one of {', '.join(BUILTIN_NETWORKS)} or a pandapower .json file")
+    return value
+
+
+class GridSettings(Model):
+    """``[grid]``: the network, where each node sits on it, and the scales."""
+
+    network: Annotated[str, AfterValidator(_network)] = "cigre-mv"
+    buses: dict[str, int | str] = Field(default_factory=dict)  # node id -> bus index or name
+    kw_scale: Positive = 20.0  # network kW per device kW
+    load_scale: NonNegative = 0.6  # times the network's own loads and generators
+    tick_s: Positive = 1.0  # a power flow at most this often (plant time)
+
+
 class SimulationSettings(Model):
     """The simulated bus shared by all substations of a site."""
 
@@ -104,3 +127,6 @@ class SimulationSettings(Model):
     # plant's physics (SST lag, battery energy) always run in real time
     time_scale: Positive = 1.0
     profile_start_s: NonNegative = 0.0
+    # the plant behind the simulated devices: "simple" (one shared bus) or "pandapower" (an
+    # AC power flow of the [grid] feeder; needs the grid extra)
+    plant: PlantKind = "simple"

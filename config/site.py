@@ -15,7 +15,13 @@ from config.addresses import HostPort, split_host_port, valid_host
 from config.profile import Profile
 from config.rtds import RtdsAdapter
 from config.schema import Model, Name, Positive, in_range
-from config.settings import AlgorithmSettings, EvSettings, SimulationSettings, SiteHeader
+from config.settings import (
+    AlgorithmSettings,
+    EvSettings,
+    GridSettings,
+    SimulationSettings,
+    SiteHeader,
+)
 from config.simulation import DeviceSim
 from config.timings import Timings, TimingsSettings
 from config.topology import Topology
@@ -84,6 +90,7 @@ class SiteDocument(Model):
     timings: TimingsSettings = TimingsSettings()
     ev: EvSettings = EvSettings()
     simulation: SimulationSettings = SimulationSettings()
+    grid: GridSettings = GridSettings()  # the feeder of the pandapower plant
     rtds: list[RtdsAdapter] = Field(default_factory=list)  # FREEDM's RTDS adapters
     nodes: list[NodeEntry]
 
@@ -152,6 +159,10 @@ class Site:
     @property
     def simulation(self) -> SimulationSettings:
         return self.document.simulation
+
+    @property
+    def grid(self) -> GridSettings:
+        return self.document.grid
 
     def node(self, node_id: str) -> NodeEntry:
         for node in self.nodes:

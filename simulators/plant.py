@@ -18,6 +18,13 @@ The substation's net generation is ``generation + storage - drain - EV power`` a
 import ``gateway - net generation``. The bus slack absorbs ``-Σ gateway``, and ``Omega``
 reports ``nominal + droop · Σ gateway`` (rad/s): more power pushed into the bus than taken
 out raises the frequency.
+
+With a grid solver (the pandapower plant, :mod:`simulators.grid`) the substations also sit
+on a feeder: every ``tick_s`` of plant time, after the models advance, the plant hands the
+solver its substation views and writes each node's results (voltage, loading,
+trafo_loading, grid_import) into that node's ``Meter`` models. A power flow that does not
+converge (:class:`GridFault`) is a plant fault: the meters are cleared (they read as
+failed), ``grid_faults`` counts it, and the next tick tries again.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from simulators.series import SeriesFn
 
@@ -196,6 +204,18 @@ class SubstationView:
         return self.gateway - self.net_generation
 
 
+class GridFault(Exception):
+    """The grid's power flow did not converge (its message says why)."""
+
+
+class GridSolver(Protocol):
+    """A feeder behind the substations (:class:`simulators.grid.Grid`)."""
+
+    def solve(self, substations: dict[str, SubstationView]) -> dict[str, dict[str, float]]:
+        """Each node's meter values (voltage, loading, ...); raises :class:`GridFault`."""
+        ...
+
+
 # Which state each device type contributes to a substation's totals.
 _TOTALS: dict[str, tuple[str, str]] = {
     "Sst": ("gateway", "gateway"),
@@ -218,6 +238,8 @@ class Plant:
         start: float = 0.0,
         resolution_s: float = 0.001,
         on_change: Callable[[str, str, float], None] | None = None,
+        grid: GridSolver | None = None,
+        tick_s: float = 1.0,
     ) -> None:
         self.devices = {d.device_id: d for d in devices}
         self.nominal_frequency = nominal_frequency
@@ -226,6 +248,11 @@ class Plant:
         self.resolution_s = resolution_s
         self.on_change = on_change
         self._settled = False
+        self.grid = grid
+        self.tick_s = tick_s
+        self.grid_faults = 0  # power flows that did not converge
+        self.grid_fault: str | None = None  # why the last one failed; None: it converged
+        self._grid_due: float | None = None  # the plant time of the next power flow
         self.advance(start)
 
     def advance(self, now: float) -> None:
@@ -254,6 +281,26 @@ class Plant:
         for device in self.devices.values():
             if device.type == "Omega":
                 device.model.states["frequency"] = frequency
+        if self.grid is not None and (self._grid_due is None or self.time >= self._grid_due):
+            self._grid_due = self.time + self.tick_s
+            self.solve_grid()
+
+    def solve_grid(self) -> None:
+        """Run the grid's power flow now and write its results into the meters."""
+        assert self.grid is not None
+        meters = [d for d in self.devices.values() if isinstance(d.model, MeterModel)]
+        try:
+            results = self.grid.solve(self.substations())
+        except GridFault as fault:
+            self.grid_faults += 1
+            self.grid_fault = str(fault)
+            for device in meters:
+                device.model.states.clear()
+            return
+        self.grid_fault = None
+        for device in meters:
+            device.model.states.clear()
+            device.model.states.update(results.get(device.node_id, {}))
 
     def read(self, device_id: str, signal: str) -> float | None:
         return self.devices[device_id].model.read(signal)
@@ -280,6 +327,8 @@ class Plant:
         old = self.devices[device_id]
         self.devices[device_id] = PlantDevice(old.device_id, old.node_id, old.type, model)
         self._settled = False
+        if isinstance(model, MeterModel):
+            self._grid_due = None  # a restarted meter reads the grid at once
         self.advance(self.time)
 
     def _changed(self, device_id: str, signal: str, value: float) -> None:

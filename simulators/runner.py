@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from config.settings import PlantKind
 from config.simulation import FaultSettings
 from config.site import Site
 from simulators.charge_point import SimulatedChargePoint
@@ -41,7 +42,8 @@ SETTABLE_STATES = {
 
 class Simulation:
     """The plant of every ``simulated`` device of a site, served over Modbus, and of every
-    simulated OCPP charge point, connecting to its node."""
+    simulated OCPP charge point, connecting to its node. ``plant`` overrides ``[simulation]
+    plant`` (raises :class:`~simulators.site_plant.PlantError` when it cannot be built)."""
 
     def __init__(
         self,
@@ -49,13 +51,14 @@ class Simulation:
         *,
         clock: Callable[[], float] = time.monotonic,
         control: tuple[str, int] | None = None,
+        plant: PlantKind | None = None,
     ) -> None:
         self.site = site
         self.control_address = control
         self.control: ControlServer | None = None
         self._clock = clock
         self._t0 = clock()
-        self.plant: Plant = build_plant(site, start=0.0)
+        self.plant: Plant = build_plant(site, start=0.0, plant=plant)  # PlantError
         self.images = {
             d.id: DeviceImage(
                 d, self.plant, self.now, DeviceFaults.of(d.sim.faults if d.sim else FaultSettings())

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from config.settings import PlantKind
 from config.simulation import (
     DesdSim,
     DeviceSim,
@@ -158,16 +159,41 @@ def initial_model(site: Site, device: Device) -> DeviceModel:
     return MODEL_BUILDERS[device.type](device, sources)
 
 
-def build_plant(site: Site, *, start: float = 0.0) -> Plant:
-    """The plant of every ``simulated`` device and simulated charge point of ``site``."""
+class PlantError(RuntimeError):
+    """The site's plant cannot be built as asked (meters without a grid, no pandapower)."""
+
+
+def build_plant(site: Site, *, start: float = 0.0, plant: PlantKind | None = None) -> Plant:
+    """The plant of every ``simulated`` device and simulated charge point of ``site``:
+    ``plant`` (default ``[simulation] plant``) "simple", or "pandapower" — the substations
+    on the ``[grid]`` feeder (:mod:`simulators.grid`, imported only then)."""
+    kind = plant or site.simulation.plant
     devices = [
         PlantDevice(d.id, d.node_id, d.type, initial_model(site, d))
         for d in site.devices
         if d.in_plant
     ]
+    grid = None
+    if kind == "pandapower":
+        try:
+            from simulators.grid import build_grid
+
+            grid = build_grid(site.grid, [n.id for n in site.nodes], Path(site.path).parent)
+        except RuntimeError as exc:
+            raise PlantError(str(exc)) from exc
+    else:
+        meters = [d.device_id for d in devices if d.type == "Meter"]
+        if meters:
+            raise PlantError(
+                f"{', '.join(meters)}: a Meter reads the grid's power flow, which the simple "
+                "plant has not: run with --plant pandapower or set [simulation] plant = "
+                '"pandapower"'
+            )
     return Plant(
         devices,
         nominal_frequency=site.simulation.nominal_frequency,
         droop=site.simulation.droop,
         start=start,
+        grid=grid,
+        tick_s=site.grid.tick_s,
     )

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -27,6 +27,24 @@ Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more 
 LogFormat = Annotated[
     str, typer.Option("--log-format", help="text, or json: one JSON object per line")
 ]
+PlantOption = Annotated[
+    str | None,
+    typer.Option(
+        "--plant",
+        help="simple (one shared bus) or pandapower (a feeder's AC power flow, [grid]); "
+        "default: the site's [simulation] plant",
+    ),
+]
+
+
+def plant_kind(value: str | None) -> Literal["simple", "pandapower"] | None:
+    if value is None:
+        return None
+    if value == "simple":
+        return "simple"
+    if value == "pandapower":
+        return "pandapower"
+    raise typer.BadParameter("must be simple or pandapower", param_hint="--plant")
 
 
 def log_format(value: str) -> str:
@@ -89,6 +107,7 @@ def simulate(
         ),
     ] = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    plant: PlantOption = None,
     log_fmt: LogFormat = "text",
     verbose: Verbose = 0,
 ) -> None:
@@ -99,7 +118,11 @@ def simulate(
     setup_logging(verbose, fmt=log_format(log_fmt))
     site = load_or_exit(config)
     address = host_port(control, "--control")
-    sys.exit(asyncio.run(stoppable(run_simulator(site, endpoints, duration, console, address))))
+    sys.exit(
+        asyncio.run(
+            stoppable(run_simulator(site, endpoints, duration, console, address, plant_kind(plant)))
+        )
+    )
 
 
 @app.command()
@@ -200,7 +223,15 @@ def fault(
 
 @app.command()
 def demo(
-    config: ConfigOption = Path("config/examples/demo-day.toml"),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="site TOML file; default config/examples/demo-day.toml, or demo-grid.toml "
+            "with --plant pandapower",
+        ),
+    ] = None,
     duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     report: Annotated[
         str | None, typer.Option(help="print a report instead of the live table: json")
@@ -208,6 +239,7 @@ def demo(
     mode: Annotated[
         str | None, typer.Option(help="override the site's algorithm mode: freedm or adaptive")
     ] = None,
+    plant: PlantOption = None,
     verbose: Verbose = 0,
 ) -> None:
     """The simulated site and all its nodes on 127.0.0.1: watch them balance the load."""
@@ -218,9 +250,13 @@ def demo(
         raise typer.BadParameter("only 'json' is supported", param_hint="--report")
     if mode not in (None, "freedm", "adaptive"):
         raise typer.BadParameter("must be freedm or adaptive", param_hint="--mode")
+    kind = plant_kind(plant)
+    if config is None:
+        example = "demo-grid.toml" if kind == "pandapower" else "demo-day.toml"
+        config = Path("config/examples") / example
     setup_logging(verbose, quiet=verbose == 0)
     site = with_mode(load_or_exit(config), mode)
-    sys.exit(asyncio.run(stoppable(run_demo(site, duration, report, console))))
+    sys.exit(asyncio.run(stoppable(run_demo(site, duration, report, console, kind))))
 
 
 @app.command()

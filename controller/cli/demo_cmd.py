@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from config.settings import PlantKind
 from config.site import Site
 from controller.cli.demo_view import DemoView
 from controller.cli.lifecycle import show_until_stop, start_simulation, wait_for_stop
@@ -163,9 +164,13 @@ async def start_together(nodes: list[NodeRuntime]) -> None:
 
 
 async def run_demo(
-    site: Site, duration: float | None, report_format: str | None, console: Console
+    site: Site,
+    duration: float | None,
+    report_format: str | None,
+    console: Console,
+    plant: PlantKind | None = None,
 ) -> int:
-    sim = await start_simulation(site, console)
+    sim = await start_simulation(site, console, plant=plant)
     if sim is None:
         return 1
     nodes: list[NodeRuntime] = []

@@ -93,12 +93,28 @@ class DemoView:
                 f"migrations {self.migrations}, last {self.last_migration()}" + self._converged()
             ),
         )
-        columns = ("node", "state", "G kW", "NG kW", "PG kW", "K kW", "in", "out", "PStar kW", "EV")
+        columns: tuple[str, ...] = (
+            "node",
+            "state",
+            "G kW",
+            "NG kW",
+            "PG kW",
+            "K kW",
+            "in",
+            "out",
+            "PStar kW",
+            "EV",
+        )
+        metered = bool(self.meters())
+        if metered:
+            columns += ("V pu", "line %")
         for column in columns:
             table.add_column(column, justify="left" if column in ("node", "state") else "right")
+        meters = self.meters()
         for node in self.nodes:
             lb = node.lb
             written = lb.readings.pstar
+            grid = meter_cells(meters.get(node.node.id)) if metered else ()
             table.add_row(
                 node.node.id,
                 f"[{COLOURS.get(lb.state, 'white')}]{lb.state.upper()}[/]",
@@ -110,13 +126,30 @@ class DemoView:
                 str(lb.migrations_out),
                 "—" if written is None else f"{written:.3f}",
                 ev_sessions(node),
+                *grid,
             )
         return table
 
+    def meters(self) -> dict[str, dict[str, float]]:
+        """Each metered node's Meter values in the plant (the pandapower plant's power flow;
+        empty: the last one did not converge)."""
+        return {
+            d.node_id: d.model.states for d in self.sim.plant.devices.values() if d.type == "Meter"
+        }
+
     def line(self) -> str:
         """One line: the clock, the round, each node, the residual and the last migration."""
+        meters = self.meters()
+
+        def grid(node_id: str) -> str:
+            if node_id not in meters:
+                return ""
+            voltage, loading = meter_cells(meters[node_id])
+            return f" V {voltage} lines {loading} %".replace("[red]", "").replace("[/]", "")
+
         nodes = " | ".join(
             f"{n.node.id} {n.lb.state.upper()} G {n.lb.gateway:.2f} NG {n.lb.net_generation:.2f}"
+            + grid(n.node.id)
             for n in self.nodes
         )
         return (
@@ -130,6 +163,17 @@ class DemoView:
             return ""
         settled = self.tracker.converged_at()
         return "" if settled is None else f" · converged {settled:.2f} s after the first round"
+
+
+def meter_cells(states: dict[str, float] | None) -> tuple[str, str]:
+    """A node's voltage and line loading (— without a meter, "fault" without a solution)."""
+    if states is None:
+        return "—", "—"
+    if "voltage" not in states:
+        return "[red]fault[/]", "[red]fault[/]"
+    voltage = states["voltage"]
+    colour = "red" if not 0.95 <= voltage <= 1.05 else "white"
+    return f"[{colour}]{voltage:.3f}[/]", f"{states.get('loading', 0.0):.0f}"
 
 
 def ev_sessions(node: NodeRuntime) -> str:

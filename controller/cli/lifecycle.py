@@ -12,10 +12,12 @@ from typing import TypeVar
 from rich.console import Console, RenderableType
 from rich.live import Live
 
+from config.settings import PlantKind
 from config.site import Site, split_host_port
 from controller.cli.entry import EARLY
 from simulators.modbus_server import ServeError
 from simulators.runner import Simulation
+from simulators.site_plant import PlantError
 
 T = TypeVar("T")
 _STOPS: list[asyncio.Event] = []  # the stop events of the signal scopes in force, innermost last
@@ -120,15 +122,24 @@ async def show_until_stop(
 
 
 async def start_simulation(
-    site: Site, console: Console, *, control: tuple[str, int] | None = None
+    site: Site,
+    console: Console,
+    *,
+    control: tuple[str, int] | None = None,
+    plant: PlantKind | None = None,
 ) -> Simulation | None:
     """Start a site's simulator, or print why it cannot be served and return None.
 
-    ``control`` (else the site's ``[simulation] control``) is where fault commands are taken.
+    ``control`` (else the site's ``[simulation] control``) is where fault commands are taken;
+    ``plant`` overrides ``[simulation] plant``.
     """
     if control is None and site.simulation.control is not None:
         control = split_host_port(site.simulation.control)
-    sim = Simulation(site, control=control)
+    try:
+        sim = Simulation(site, control=control, plant=plant)
+    except PlantError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        return None
     try:
         await sim.start()
     except ServeError as exc:

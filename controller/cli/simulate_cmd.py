@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from config.settings import PlantKind
 from config.site import Site
 from controller.cli.lifecycle import start_simulation, wait_for_stop
 from simulators.runner import Simulation
@@ -68,8 +69,9 @@ async def run_simulator(
     duration: float | None,
     console: Console,
     control: tuple[str, int] | None = None,
+    plant: PlantKind | None = None,
 ) -> int:
-    sim = await start_simulation(site, console, control=control)
+    sim = await start_simulation(site, console, control=control, plant=plant)
     if sim is None:
         return 1
     try:
@@ -85,6 +87,15 @@ async def run_simulator(
             console.print(
                 f"fault control on {sim.control.host}:{sim.control.port} "
                 f"(dgi fault --control {sim.control.host}:{sim.control.port} DEVICE KEY=VALUE)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        grid = sim.plant.grid
+        if grid is not None:
+            settings = site.grid
+            console.print(
+                f"pandapower plant: network {settings.network}, kw_scale {settings.kw_scale:g}, "
+                f"load_scale {settings.load_scale:g}, a power flow every {settings.tick_s:g} s",
                 highlight=False,
                 soft_wrap=True,
             )

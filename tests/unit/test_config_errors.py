@@ -97,6 +97,12 @@ timeout_s = 3.0
 profile = "p.toml"
 """
 
+
+def grid(line: str) -> str:
+    """The two-node site with a ``[grid]`` table holding ``line``."""
+    return sub(SITE, "[[nodes]]", f"[grid]\n{line}\n\n[[nodes]]") + SECOND_NODE
+
+
 #: an EV charger over OCPP: it connects to node a's central system at 127.0.0.1:1600
 OCPP_DEVICE = """
 [[nodes.devices]]
@@ -358,6 +364,28 @@ CASES = [
      r"nodes\[0\]\.devices\[0\]\.port = 1502: not for transport rtds"),
     ("adapter-on-a-modbus-device", sub(SITE, 'profile = "p.toml"\n', 'profile = "p.toml"\nadapter = "a1"\n'), PROFILE,
      r"nodes\[0\]\.devices\[0\]\.adapter = 'a1': for transport rtds only"),
+    ("grid-unknown-bus", grid("buses = { a = 99 }"), PROFILE,
+     r"site\.toml:\d+: grid\.buses\.a = 99: no bus 99 in network cigre-mv \(15 buses, 0\.\.14, or their names\)"),
+    ("grid-unknown-bus-name", grid('buses = { a = "Bus 99" }'), PROFILE,
+     r"grid\.buses\.a = 'Bus 99': no bus 'Bus 99' in network cigre-mv"),
+    ("grid-bus-given-twice", grid('buses = { a = 5, b = "Bus 5" }'), PROFILE,
+     r"grid\.buses\.b = 'Bus 5': bus 5 is given to two nodes \(a, b\)"),
+    ("grid-unknown-node", grid("buses = { z = 5 }"), PROFILE,
+     r"grid\.buses\.z = 5: no node 'z' in the site; nodes: a, b"),
+    ("grid-network-file-missing", grid('network = "feeder.json"'), PROFILE,
+     r"grid\.network = 'feeder\.json': network file not found: .*feeder\.json"),
+    ("grid-network-file-not-pandapower", grid('network = "p.toml"'), PROFILE,
+     r"grid\.network = 'p\.toml': must be one of cigre-mv, mv-oberrhein or a pandapower \.json file"),
+    ("grid-bad-kw-scale", grid("kw_scale = 0.0"), PROFILE,
+     r"grid\.kw_scale = 0\.0: must be > 0"),
+    ("grid-bad-load-scale", grid("load_scale = -1.0"), PROFILE,
+     r"grid\.load_scale = -1\.0: must be >= 0"),
+    ("grid-bad-tick", grid("tick_s = 0"), PROFILE,
+     r"grid\.tick_s = 0: must be > 0"),
+    ("grid-unknown-key", grid("kw_scael = 2.0"), PROFILE,
+     r"grid\.kw_scael.*unknown key"),
+    ("simulation-unknown-plant", sub(SITE, "[[nodes]]", '[simulation]\nplant = "gridlab"\n\n[[nodes]]'), PROFILE,
+     r"simulation\.plant = 'gridlab': must be one of"),
 ]  # fmt: skip
 
 
@@ -500,3 +528,22 @@ def test_freedm_timings_file_is_used_and_checked(
 def test_shipped_examples_are_valid(example: str) -> None:
     result = CliRunner().invoke(app, ["check-config", f"config/examples/{example}"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_grid_network_file_must_be_a_pandapower_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "feeder.json").write_text('{"bus": []}', encoding="utf-8")
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    write_case(tmp_path, grid('network = "feeder.json"'), PROFILE)
+    result = CliRunner().invoke(app, ["check-config", "site.toml"])
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        r"site\.toml:\d+: grid\.network = 'feeder\.json': .*feeder\.json: not a pandapower "
+        r"network \(a file written by pandapower\.to_json\)",
+        result.output,
+    ), result.output
+    write_case(tmp_path, grid('network = "broken.json"\nbuses = { a = 3 }'), PROFILE)
+    result = CliRunner().invoke(app, ["check-config", "site.toml"])
+    assert "broken.json: not a pandapower network: Expecting" in result.output, result.output
