@@ -22,8 +22,6 @@ from tests.conftest import free_port
 from tests.helpers import mbpoll_values, read_until_fresh, run_mbpoll, until
 from tests.integration.test_cli import DGI, ROOT, run, wait_for
 
-pytest.importorskip("pandapower")
-
 
 def node(name: str, api: int, peer: int) -> str:
     text = f'[[nodes]]\nid = "{name}"\napi = "127.0.0.1:{api}"\npeer = "127.0.0.1:{peer}"\n'

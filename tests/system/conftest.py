@@ -47,9 +47,13 @@ def run_demo(
     tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
     edit: Callable[[str], str] | None = None,
+    *,
+    example: str = "three-substations.toml",
+    args: tuple[str, ...] = (),
 ) -> Demo:
-    """``dgi demo`` of three-substations (its site file changed by ``edit``), every node ready."""
-    site_path = copy_site("three-substations.toml", tmp_path)
+    """``dgi demo`` of ``example`` (its site file changed by ``edit``; more ``args``), every
+    node ready."""
+    site_path = copy_site(example, tmp_path)
     if edit is not None:
         site_path.write_text(edit(site_path.read_text()))
     log = (tmp_path / "demo.log").open("wb")
@@ -62,6 +66,7 @@ def run_demo(
         str(site_path),
         "--duration",
         "600",
+        *args,
     ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     processes.append(process)

@@ -11,6 +11,7 @@ import pytest
 
 from config.grid import NetworkError, NetworkInfo, bus_map, read_network_file
 from config.settings import GridSettings
+from simulators.grid import Grid, build_grid, network_info_of
 from simulators.plant import (
     MeterModel,
     Plant,
@@ -19,10 +20,6 @@ from simulators.plant import (
     SstModel,
     SubstationView,
 )
-
-pytest.importorskip("pandapower")
-
-from simulators.grid import Grid, build_grid, network_info_of
 
 NODES = ["a", "b", "c"]
 
