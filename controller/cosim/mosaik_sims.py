@@ -24,8 +24,9 @@ Time: mosaik's time × ``time_resolution`` is plant time in seconds. The example
 the ``fast-5`` timings, so every round reads a fresh sample.
 
 In another process: ``{"cmd": "%(python)s -m controller.cosim.mosaik_sims Nodes %(addr)s"}``
-(or ``Plant``); on another host, start the same command with the address mosaik should
-reach it at and give the world ``{"connect": "HOST:PORT"}``.
+(or ``Plant``; ``-l warning`` quiets its log); on another host, start
+``python -m controller.cosim.mosaik_sims Nodes --remote HOST:PORT`` there (it waits for one
+connection) and give the world ``{"connect": "HOST:PORT"}``.
 """
 
 from __future__ import annotations
@@ -180,11 +181,13 @@ SIMULATORS = {"Plant": PlantSim, "Nodes": NodesSim}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m controller.cosim.mosaik_sims Plant|Nodes ADDR``: one simulator in its own
-    process, connecting to the mosaik world at ``ADDR`` (mosaik's ``cmd`` starter)."""
+    """``python -m controller.cosim.mosaik_sims Plant|Nodes [-l LEVEL] [--remote] ADDR``: one
+    simulator in its own process, connecting to the mosaik world at ``ADDR`` (mosaik's
+    ``cmd`` starter), or with ``--remote`` listening there for it (its ``connect``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in SIMULATORS:
-        print(f"usage: python -m controller.cosim.mosaik_sims {{{'|'.join(SIMULATORS)}}} ADDR",
+        print(f"usage: python -m controller.cosim.mosaik_sims {{{'|'.join(SIMULATORS)}}} "
+              "[-l LEVEL] [--remote] HOST:PORT",
               file=sys.stderr)  # fmt: skip
         return 2
     sim = SIMULATORS[args.pop(0)]()

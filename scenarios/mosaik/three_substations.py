@@ -10,7 +10,9 @@ Four simulators in one mosaik world (docs/cosim-mosaik.md):
   ``sst1-pv.generation`` and ``sst2-load.drain`` the profiles drive;
 * ``Nodes`` — the site's three nodes (:class:`controller.cosim.mosaik_sims.NodesSim`),
   coupled to the plant device by device; with ``--nodes-process`` it runs in a process of
-  its own, started by mosaik (its ``cmd`` starter), as it would on another host.
+  its own, started by mosaik (its ``cmd`` starter); with ``--nodes-at HOST:PORT`` mosaik
+  connects to one already listening there (``python -m controller.cosim.mosaik_sims Nodes
+  --remote HOST:PORT``, e.g. on another host).
 
 Mosaik time is in ms (``time_resolution=0.001``), the plant and the nodes step every 100 ms.
 It prints a JSON summary: the plant's final imbalance per node (gateway − net generation),
@@ -35,13 +37,15 @@ SIM_START = "2024-06-01 12:00:00"
 STEP_MS = 100
 
 
-def sim_config(nodes_process: bool) -> dict[str, dict[str, Any]]:
+def sim_config(nodes_process: bool, nodes_at: str | None = None) -> dict[str, dict[str, Any]]:
+    """In-process simulators; the nodes' in a process mosaik starts (``nodes_process``) or one
+    already listening at ``nodes_at`` (HOST:PORT, e.g. on another host)."""
     nodes: dict[str, Any] = {"python": "controller.cosim.mosaik_sims:NodesSim"}
-    if nodes_process:
-        nodes = {
-            "cmd": "%(python)s -m controller.cosim.mosaik_sims Nodes %(addr)s",
-            "cwd": str(ROOT),
-        }
+    if nodes_at is not None:
+        nodes = {"connect": nodes_at}
+    elif nodes_process:
+        command = "%(python)s -m controller.cosim.mosaik_sims Nodes -l warning %(addr)s"
+        nodes = {"cmd": command, "cwd": str(ROOT)}
     return {
         "CSV": {"python": "mosaik_csv:CSV"},
         "Plant": {"python": "controller.cosim.mosaik_sims:PlantSim"},
@@ -53,6 +57,7 @@ def run(
     until_s: float = 180.0,
     *,
     nodes_process: bool = False,
+    nodes_at: str | None = None,
     pv: Path = HERE / "pv.csv",
     load: Path = HERE / "load.csv",
     trace: bool = False,
@@ -64,7 +69,9 @@ def run(
     from controller.cosim.mosaik_sims import couple
 
     logger.remove()  # mosaik logs every simulator start through loguru
-    world = mosaik.World(sim_config(nodes_process), time_resolution=0.001, skip_greetings=True)
+    world = mosaik.World(
+        sim_config(nodes_process, nodes_at), time_resolution=0.001, skip_greetings=True
+    )
     pv_csv = world.start("CSV", sim_start=SIM_START, datafile=str(pv))
     load_csv = world.start("CSV", sim_start=SIM_START, datafile=str(load))
     plant = world.start("Plant", site=str(SITE), step_size=STEP_MS, trace=trace)
@@ -103,10 +110,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--until", type=float, default=180.0, help="seconds of plant time")
     parser.add_argument("--nodes-process", action="store_true", help="NodesSim in its own process")
+    parser.add_argument("--nodes-at", metavar="HOST:PORT", help="a NodesSim already listening")
     parser.add_argument("--json", type=Path, help="write the whole summary here")
     parser.add_argument("--trace", action="store_true", help="the PV and load values every step")
     args = parser.parse_args()
-    summary = run(args.until, nodes_process=args.nodes_process, trace=args.trace)
+    summary = run(
+        args.until, nodes_process=args.nodes_process, nodes_at=args.nodes_at, trace=args.trace
+    )
     if args.json is not None:
         args.json.write_text(json.dumps(summary), encoding="utf-8")
     short = {k: v for k, v in summary.items() if k not in ("sent", "received", "trace")}
