@@ -1,6 +1,7 @@
 """mosaik scenario: the three-substations site's nodes and plant, driven by mosaik-csv profiles.
 
     .venv/bin/python scenarios/mosaik/three_substations.py [--until 180] [--nodes-process]
+        [--nodes-at HOST:PORT] [--groups sst1,sst2 sst3] [--trace] [--json FILE]
 
 Four simulators in one mosaik world (docs/cosim-mosaik.md):
 
@@ -12,7 +13,8 @@ Four simulators in one mosaik world (docs/cosim-mosaik.md):
   coupled to the plant device by device; with ``--nodes-process`` it runs in a process of
   its own, started by mosaik (its ``cmd`` starter); with ``--nodes-at HOST:PORT`` mosaik
   connects to one already listening there (``python -m controller.cosim.mosaik_sims Nodes
-  --remote HOST:PORT``, e.g. on another host).
+  --remote HOST:PORT``, e.g. on another host); with ``--groups`` a NodesSim per group of
+  nodes (a feeder: the nodes of one group know only each other).
 
 Mosaik time is in ms (``time_resolution=0.001``), the plant and the nodes step every 100 ms.
 It prints a JSON summary: the plant's final imbalance per node (gateway − net generation),
@@ -25,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,7 @@ def run(
     *,
     nodes_process: bool = False,
     nodes_at: str | None = None,
+    groups: Sequence[Sequence[str]] | None = None,
     pv: Path = HERE / "pv.csv",
     load: Path = HERE / "load.csv",
     trace: bool = False,
@@ -69,25 +73,29 @@ def run(
     from controller.cosim.mosaik_sims import couple
 
     logger.remove()  # mosaik logs every simulator start through loguru
+    site = load_site(SITE)
     world = mosaik.World(
         sim_config(nodes_process, nodes_at), time_resolution=0.001, skip_greetings=True
     )
     pv_csv = world.start("CSV", sim_start=SIM_START, datafile=str(pv))
     load_csv = world.start("CSV", sim_start=SIM_START, datafile=str(load))
     plant = world.start("Plant", site=str(SITE), step_size=STEP_MS, trace=trace)
-    nodes = world.start("Nodes", site=str(SITE), step_size=STEP_MS)
     site_entity = plant.Site.create(1)[0]
-    group = nodes.Group.create(1)[0]
+    simulators = []  # a NodesSim per group: the nodes of one know only each other
+    for members in groups or [None]:
+        nodes = world.start("Nodes", site=str(SITE), step_size=STEP_MS)
+        couple(world, site, site_entity, nodes.Group.create(1, nodes=members)[0])
+        simulators.append(nodes)
     devices = {e.eid: e for e in site_entity.children}
     world.connect(pv_csv.PV.create(1)[0], devices["sst1-pv"], ("P_kw", "generation"))
     world.connect(load_csv.Load.create(1)[0], devices["sst2-load"], ("P_kw", "drain"))
-    couple(world, load_site(SITE), site_entity, group)
     until = round(until_s * 1000)
     started = time.perf_counter()
     world.run(until=until, print_progress=False, shutdown=False)
     wall = time.perf_counter() - started
     try:
-        plant_summary, nodes_summary = plant.summary(), nodes.summary()
+        plant_summary = plant.summary()
+        parts = [nodes.summary() for nodes in simulators]
     finally:
         world.shutdown()
     steps = until // STEP_MS
@@ -98,10 +106,10 @@ def run(
         "wall_per_step_ms": 1000.0 * wall / steps,
         "imbalance": plant_summary["imbalance"],
         "setpoint_sum_change": plant_summary["setpoint_sum_change"],
-        "migrations": nodes_summary["migrations"],
-        "nodes": nodes_summary["nodes"],
-        "sent": nodes_summary["sent"],
-        "received": plant_summary["received"],
+        "migrations": sum(part["migrations"] for part in parts),
+        "nodes": {node: seen for part in parts for node, seen in part["nodes"].items()},
+        "sent": sorted(write for part in parts for write in part["sent"]),
+        "received": sorted(plant_summary["received"]),
         "trace": plant_summary["trace"],
     }
 
@@ -111,11 +119,17 @@ def main() -> int:
     parser.add_argument("--until", type=float, default=180.0, help="seconds of plant time")
     parser.add_argument("--nodes-process", action="store_true", help="NodesSim in its own process")
     parser.add_argument("--nodes-at", metavar="HOST:PORT", help="a NodesSim already listening")
+    parser.add_argument("--groups", nargs="+", metavar="N1,N2", help="a NodesSim per group")
     parser.add_argument("--json", type=Path, help="write the whole summary here")
     parser.add_argument("--trace", action="store_true", help="the PV and load values every step")
     args = parser.parse_args()
+    groups = [g.split(",") for g in args.groups] if args.groups else None
     summary = run(
-        args.until, nodes_process=args.nodes_process, nodes_at=args.nodes_at, trace=args.trace
+        args.until,
+        nodes_process=args.nodes_process,
+        nodes_at=args.nodes_at,
+        groups=groups,
+        trace=args.trace,
     )
     if args.json is not None:
         args.json.write_text(json.dumps(summary), encoding="utf-8")

@@ -116,3 +116,18 @@ def test_mosaik_connects_to_nodes_already_running(tmp_path: Path) -> None:
             nodes.wait()
     assert all(abs(d) < 0.05 for d in summary["imbalance"].values()), summary["imbalance"]
     assert [s for s in summary["sent"] if s[0] < 20.0] == summary["received"]
+
+
+@pytest.mark.timeout(120)
+def test_a_nodes_simulator_per_feeder() -> None:
+    """sst1 and sst2 in one NodesSim (in a process of its own), sst3 in another: sst2's
+    surplus goes to sst1 only; sst3, alone on its network, keeps its deficit."""
+    summary = scenario().run(40.0, nodes_process=True, groups=[["sst1", "sst2"], ["sst3"]])
+    assert not children()
+    imbalance = summary["imbalance"]
+    assert imbalance["sst1"] == pytest.approx(0.0, abs=0.05)
+    assert imbalance["sst2"] == pytest.approx(10.0, abs=0.05)
+    assert imbalance["sst3"] == pytest.approx(-10.0, abs=0.05)
+    assert summary["setpoint_sum_change"] == pytest.approx(0.0, abs=1e-9)
+    assert summary["nodes"]["sst3"]["pstar"] == pytest.approx(-20.0)
+    assert [s for s in summary["sent"] if s[0] < 40.0] == summary["received"]
