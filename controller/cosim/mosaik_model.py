@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from config.device_types import device_types
 from config.site import Device
@@ -84,8 +85,9 @@ class Port:
     role: str  # "state", "set" (a write) or "held" (a command point's value)
 
 
+@cache
 def port(type_name: str, attr: str) -> Port:
-    """What ``attr`` of a ``type_name`` entity means."""
+    """What ``attr`` of a ``type_name`` entity means (asked for every value of every step)."""
     kind = device_types()[type_name]
     for suffix, role in ((SET, "set"), (HELD, "held")):
         if attr.endswith(suffix) and attr[: -len(suffix)] in kind.commands:

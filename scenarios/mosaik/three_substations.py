@@ -74,8 +74,13 @@ def run(
 
     logger.remove()  # mosaik logs every simulator start through loguru
     site = load_site(SITE)
+    # cache=False: with its cache, mosaik keeps every output since the oldest step of any
+    # simulator, and the CSV ones step only at their rows: each step would cost more.
     world = mosaik.World(
-        sim_config(nodes_process, nodes_at), time_resolution=0.001, skip_greetings=True
+        sim_config(nodes_process, nodes_at),
+        time_resolution=0.001,
+        skip_greetings=True,
+        cache=False,
     )
     pv_csv = world.start("CSV", sim_start=SIM_START, datafile=str(pv))
     load_csv = world.start("CSV", sim_start=SIM_START, datafile=str(load))
