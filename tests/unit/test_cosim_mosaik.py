@@ -109,8 +109,9 @@ def cycle(site: Site, seconds: float, step: float = 0.1) -> tuple[PlantSide, Nod
     return plant, nodes
 
 
-def test_the_cycle_balances_the_plant(site: Site) -> None:
-    plant, nodes = cycle(site, 20.0)
+@pytest.mark.parametrize("step", [0.1, 1.0])
+def test_the_cycle_balances_the_plant(site: Site, step: float) -> None:
+    plant, nodes = cycle(site, 20.0, step)
     assert all(abs(d) < 0.05 for d in plant.imbalance().values()), plant.imbalance()
     actuators = {f"{n}-gateway": "gateway" for n in nodes.members}
     assert plant.setpoint_sum_change(actuators) == pytest.approx(0.0, abs=1e-9)
