@@ -2,6 +2,7 @@
 
     .venv/bin/python scenarios/mosaik/three_substations.py [--until 180] [--nodes-process]
         [--nodes-at HOST:PORT] [--groups sst1,sst2 sst3] [--trace] [--json FILE]
+        [--results FILE]
 
 Four simulators in one mosaik world (docs/cosim-mosaik.md):
 
@@ -14,7 +15,9 @@ Four simulators in one mosaik world (docs/cosim-mosaik.md):
   its own, started by mosaik (its ``cmd`` starter); with ``--nodes-at HOST:PORT`` mosaik
   connects to one already listening there (``python -m controller.cosim.mosaik_sims Nodes
   --remote HOST:PORT``, e.g. on another host); with ``--groups`` a NodesSim per group of
-  nodes (a feeder: the nodes of one group know only each other).
+  nodes (a feeder: the nodes of one group know only each other);
+* ``Writer`` (``--results FILE``) — mosaik-csv's CSVWriter, observing each substation's
+  imbalance as the plant has it and each node's G, NG and state, every step.
 
 Mosaik time is in ms (``time_resolution=0.001``), the plant and the nodes step every 100 ms.
 It prints a JSON summary: the plant's final imbalance per node (gateway − net generation),
@@ -53,6 +56,7 @@ def sim_config(nodes_process: bool, nodes_at: str | None = None) -> dict[str, di
         "CSV": {"python": "mosaik_csv:CSV"},
         "Plant": {"python": "controller.cosim.mosaik_sims:PlantSim"},
         "Nodes": nodes,
+        "Writer": {"python": "mosaik_csv_writer:CSVWriter"},
     }
 
 
@@ -65,12 +69,12 @@ def run(
     pv: Path = HERE / "pv.csv",
     load: Path = HERE / "load.csv",
     trace: bool = False,
+    results: Path | None = None,
 ) -> dict[str, Any]:
     import mosaik
     from loguru import logger
 
     from config.loader import load_site
-    from controller.cosim.mosaik_sims import couple
 
     logger.remove()  # mosaik logs every simulator start through loguru
     site = load_site(SITE)
@@ -82,23 +86,12 @@ def run(
         skip_greetings=True,
         cache=False,
     )
-    pv_csv = world.start("CSV", sim_start=SIM_START, datafile=str(pv))
-    load_csv = world.start("CSV", sim_start=SIM_START, datafile=str(load))
-    plant = world.start("Plant", site=str(SITE), step_size=STEP_MS, trace=trace)
-    site_entity = plant.Site.create(1)[0]
-    simulators = []  # a NodesSim per group: the nodes of one know only each other
-    for members in groups or [None]:
-        nodes = world.start("Nodes", site=str(SITE), step_size=STEP_MS)
-        couple(world, site, site_entity, nodes.Group.create(1, nodes=members)[0])
-        simulators.append(nodes)
-    devices = {e.eid: e for e in site_entity.children}
-    world.connect(pv_csv.PV.create(1)[0], devices["sst1-pv"], ("P_kw", "generation"))
-    world.connect(load_csv.Load.create(1)[0], devices["sst2-load"], ("P_kw", "drain"))
-    until = round(until_s * 1000)
-    started = time.perf_counter()
-    world.run(until=until, print_progress=False, shutdown=False)
-    wall = time.perf_counter() - started
     try:
+        plant, simulators = build(world, site, groups, pv, load, trace, results)
+        until = round(until_s * 1000)
+        started = time.perf_counter()
+        world.run(until=until, print_progress=False, shutdown=False)
+        wall = time.perf_counter() - started
         plant_summary = plant.summary()
         parts = [nodes.summary() for nodes in simulators]
     finally:
@@ -119,12 +112,63 @@ def run(
     }
 
 
+def build(
+    world: Any,
+    site: Any,
+    groups: Sequence[Sequence[str]] | None,
+    pv: Path,
+    load: Path,
+    trace: bool,
+    results: Path | None,
+) -> tuple[Any, list[Any]]:
+    """The simulators and their entities, connected: the plant and its NodesSims."""
+    from controller.cosim.mosaik_sims import couple
+
+    pv_csv = world.start("CSV", sim_start=SIM_START, datafile=str(pv))
+    load_csv = world.start("CSV", sim_start=SIM_START, datafile=str(load))
+    plant = world.start("Plant", site=str(SITE), step_size=STEP_MS, trace=trace)
+    site_entity = plant.Site.create(1)[0]
+    simulators, entities = [], []  # a NodesSim per group: the nodes of one know only each other
+    for members in groups or [None]:
+        nodes = world.start("Nodes", site=str(SITE), step_size=STEP_MS)
+        group = nodes.Group.create(1, nodes=members)[0]
+        couple(world, site, site_entity, group)
+        simulators.append(nodes)
+        entities.append(group)
+    if results is not None:
+        observe(world, results, site_entity, entities)
+    devices = {e.eid: e for e in site_entity.children}
+    world.connect(pv_csv.PV.create(1)[0], devices["sst1-pv"], ("P_kw", "generation"))
+    world.connect(load_csv.Load.create(1)[0], devices["sst2-load"], ("P_kw", "drain"))
+    return plant, simulators
+
+
+def observe(world: Any, results: Path, site_entity: Any, groups: list[Any]) -> None:
+    """mosaik-csv's CSVWriter records each substation's imbalance as the plant has it and
+    what each node was told (G, NG) and is (its state), every step."""
+    writer = world.start(
+        "Writer",
+        start_date=f"{SIM_START}.000000",
+        date_format="%Y-%m-%d %H:%M:%S.%f",
+        output_file=str(results),
+    )
+    monitor = writer.CSVWriter.create(1)[0]
+    for entity in site_entity.children:
+        if entity.type == "Substation":
+            world.connect(entity, monitor, "grid_import")
+    for group in groups:
+        for entity in group.children:
+            if entity.type == "Node":
+                world.connect(entity, monitor, "G", "NG", "state")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--until", type=float, default=180.0, help="seconds of plant time")
     parser.add_argument("--nodes-process", action="store_true", help="NodesSim in its own process")
     parser.add_argument("--nodes-at", metavar="HOST:PORT", help="a NodesSim already listening")
     parser.add_argument("--groups", nargs="+", metavar="N1,N2", help="a NodesSim per group")
+    parser.add_argument("--results", type=Path, help="mosaik-csv's CSVWriter records here")
     parser.add_argument("--json", type=Path, help="write the whole summary here")
     parser.add_argument("--trace", action="store_true", help="the PV and load values every step")
     args = parser.parse_args()
@@ -135,6 +179,7 @@ def main() -> int:
         nodes_at=args.nodes_at,
         groups=groups,
         trace=args.trace,
+        results=args.results,
     )
     if args.json is not None:
         args.json.write_text(json.dumps(summary), encoding="utf-8")

@@ -5,6 +5,7 @@ host."""
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import os
 import subprocess
@@ -75,7 +76,8 @@ def test_the_nodes_in_their_own_process(tmp_path: Path) -> None:
     pv.write_text(
         "PV\nDate,P_kw\n2024-06-01 12:00:00,10.0\n2024-06-01 12:00:20,12.5\n", encoding="utf-8"
     )
-    summary = scenario().run(40.0, nodes_process=True, pv=pv, trace=True)
+    results = tmp_path / "results.csv"
+    summary = scenario().run(40.0, nodes_process=True, pv=pv, trace=True, results=results)
     assert not children()  # mosaik stopped the nodes' process
     generation = series(summary, "sst1-pv")
     assert (generation[19.9], generation[20.0]) == (10.0, 12.5)
@@ -85,6 +87,17 @@ def test_the_nodes_in_their_own_process(tmp_path: Path) -> None:
     assert sent == summary["received"]
     assert summary["imbalance"]["sst2"] == pytest.approx(0.0, abs=0.05)
     assert summary["setpoint_sum_change"] == pytest.approx(0.0, abs=1e-9)
+    # mosaik-csv's CSVWriter observed the plant and the nodes every step.
+    with results.open(encoding="utf-8") as rows:
+        recorded = list(csv.DictReader(rows))
+    assert len(recorded) == 400
+    assert recorded[0]["date"] == "2024-06-01 12:00:00.000000"
+    assert float(recorded[0]["Plant-0.substation-sst2-grid_import"]) == pytest.approx(20.0)
+    assert float(recorded[-1]["Plant-0.substation-sst2-grid_import"]) == pytest.approx(
+        0.0, abs=0.05
+    )
+    assert float(recorded[-1]["Nodes-0.sst1-NG"]) == pytest.approx(-7.5)
+    assert recorded[-1]["Nodes-0.sst1-state"] in {"normal", "supply", "demand"}
 
 
 def awaiting(log: Path, within: float) -> bool:

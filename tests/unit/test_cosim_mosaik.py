@@ -3,6 +3,9 @@ side, and the two stepped against each other as mosaik would (no mosaik here).""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from config.loader import load_site
@@ -119,3 +122,10 @@ def test_the_cycle_balances_the_plant(site: Site, step: float) -> None:
     assert nodes.migrations() >= 2
     summary = nodes.summary()
     assert summary["nodes"]["sst2"]["pstar"] == pytest.approx(-10.0)
+
+
+def test_dgi_does_not_load_mosaik_at_start() -> None:
+    """mosaik is the cosim extra's: ``dgi`` starts without it (and faster)."""
+    probe = "import sys, controller.cli.entry; print('mosaik_api_v3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
