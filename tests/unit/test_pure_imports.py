@@ -54,6 +54,9 @@ PURE = sorted(
         "controller/sim/events.py",
         "controller/catalogue.py",
         "controller/cosim/external.py",
+        "controller/cosim/mosaik_model.py",
+        "controller/cosim/mosaik_nodes.py",
+        "controller/cosim/mosaik_plant.py",
         "controller/assembly.py",
         "controller/loadtest/plan.py",
         "controller/loadtest/stats.py",
@@ -134,6 +137,9 @@ ADAPTERS = {
     "ocpp": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
     "websockets": {"device_drivers/ocpp.py", "simulators/charge_point.py"},
     "sunspec2": {"config/sunspec.py"},
+    "mosaik_api_v3": {"controller/cosim/mosaik_sims.py"},
+    "mosaik": set(),  # scenarios/mosaik/ only
+    "mosaik_csv": set(),
 }
 
 
