@@ -99,5 +99,7 @@ class PlantSide:
             "imbalance": self.imbalance(),
             "setpoint_sum_change": self.setpoint_sum_change(actuators),
             "received": [list(r) for r in self.received],
+            "power_flow": self.plant.grid is not None,
+            "grid_faults": self.plant.grid_faults,
             "trace": None if self.trace is None else [[t, v] for t, v in self.trace],
         }

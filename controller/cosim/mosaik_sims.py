@@ -38,6 +38,7 @@ from typing import Any
 import mosaik_api_v3
 
 from config.loader import load_site
+from config.settings import PlantKind
 from config.site import Site
 from controller.cosim.mosaik_model import device_ports, models_meta
 from controller.cosim.mosaik_nodes import NodesSide
@@ -48,11 +49,11 @@ from simulators.site_plant import build_plant
 DEFAULT_STEP = 100  # mosaik time steps (100 ms at time_resolution 0.001)
 
 
-def site_plant(site: Site) -> Plant:
-    """The plant a PlantSim steps. THE PLACE WHERE THE PLANT KIND IS CHOSEN: the device
-    models of :func:`simulators.site_plant.build_plant`; a grid solver attached to it
-    (``[simulation] plant = "pandapower"``) is wired here."""
-    return build_plant(site, start=0.0)
+def site_plant(site: Site, kind: PlantKind | None = None) -> Plant:
+    """The plant a PlantSim steps: the device models of :func:`simulators.site_plant.
+    build_plant`, on the ``kind`` of plant asked (the sim parameter ``plant``: "simple" or
+    "pandapower"; default the site's ``[simulation] plant``)."""
+    return build_plant(site, start=0.0, plant=kind)
 
 
 def _child(eid: str, model: str) -> dict[str, Any]:
@@ -108,7 +109,7 @@ class PlantSim(_Stepped):
     def init(self, sid: str, time_resolution: float = 1.0, **params: Any) -> Any:
         site = load_site(Path(params["site"]))
         self.site = site
-        plant = site_plant(site)
+        plant = site_plant(site, params.get("plant"))
         side = PlantSide(plant, site.devices, trace=bool(params.get("trace", False)))
         self.side = side
         types = {d.type for d in side.devices.values()}

@@ -70,6 +70,7 @@ def run(
     load: Path = HERE / "load.csv",
     trace: bool = False,
     results: Path | None = None,
+    plant: str | None = None,
 ) -> dict[str, Any]:
     import mosaik
     from loguru import logger
@@ -87,12 +88,12 @@ def run(
         cache=False,
     )
     try:
-        plant, simulators = build(world, site, groups, pv, load, trace, results)
+        plant_sim, simulators = build(world, site, groups, pv, load, trace, results, plant)
         until = round(until_s * 1000)
         started = time.perf_counter()
         world.run(until=until, print_progress=False, shutdown=False)
         wall = time.perf_counter() - started
-        plant_summary = plant.summary()
+        plant_summary = plant_sim.summary()
         parts = [nodes.summary() for nodes in simulators]
     finally:
         world.shutdown()
@@ -108,6 +109,8 @@ def run(
         "nodes": {node: seen for part in parts for node, seen in part["nodes"].items()},
         "sent": sorted(write for part in parts for write in part["sent"]),
         "received": sorted(plant_summary["received"]),
+        "power_flow": plant_summary["power_flow"],
+        "grid_faults": plant_summary["grid_faults"],
         "trace": plant_summary["trace"],
     }
 
@@ -120,13 +123,16 @@ def build(
     load: Path,
     trace: bool,
     results: Path | None,
+    plant_kind: str | None = None,
 ) -> tuple[Any, list[Any]]:
     """The simulators and their entities, connected: the plant and its NodesSims."""
     from controller.cosim.mosaik_sims import couple
 
     pv_csv = world.start("CSV", sim_start=SIM_START, datafile=str(pv))
     load_csv = world.start("CSV", sim_start=SIM_START, datafile=str(load))
-    plant = world.start("Plant", site=str(SITE), step_size=STEP_MS, trace=trace)
+    plant = world.start(
+        "Plant", site=str(SITE), step_size=STEP_MS, trace=trace, plant=plant_kind or "simple"
+    )
     site_entity = plant.Site.create(1)[0]
     simulators, entities = [], []  # a NodesSim per group: the nodes of one know only each other
     for members in groups or [None]:
@@ -171,6 +177,9 @@ def main() -> int:
     parser.add_argument("--results", type=Path, help="mosaik-csv's CSVWriter records here")
     parser.add_argument("--json", type=Path, help="write the whole summary here")
     parser.add_argument("--trace", action="store_true", help="the PV and load values every step")
+    parser.add_argument(
+        "--plant", choices=("simple", "pandapower"), help="the plant (default: simple)"
+    )
     args = parser.parse_args()
     groups = [g.split(",") for g in args.groups] if args.groups else None
     summary = run(
@@ -180,6 +189,7 @@ def main() -> int:
         groups=groups,
         trace=args.trace,
         results=args.results,
+        plant=args.plant,
     )
     if args.json is not None:
         args.json.write_text(json.dumps(summary), encoding="utf-8")
