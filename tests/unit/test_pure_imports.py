@@ -53,6 +53,8 @@ PURE = sorted(
         "controller/sim/events.py",
         "controller/catalogue.py",
         "controller/cosim/external.py",
+        "controller/cosim/federated_nodes.py",
+        "controller/cosim/helics_plan.py",
         "controller/assembly.py",
         "controller/loadtest/plan.py",
         "controller/loadtest/stats.py",
