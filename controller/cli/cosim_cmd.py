@@ -11,6 +11,7 @@ federate prints a JSON summary line at the end.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -123,8 +124,10 @@ def write_runner(
     from controller.cosim.helics_plan import RunnerSettings, runner
 
     site, _ = load_for_cosim(config)
+    # the federates run where this command runs, so ``config`` means the same to them
+    here = os.path.relpath(Path.cwd(), (out or Path("runner.json")).resolve().parent)
     settings = RunnerSettings(str(config), federates, port, core, until_s, step_s, dgi,
-                              record_dir)  # fmt: skip
+                              record_dir, directory=here)  # fmt: skip
     try:
         document = runner(settings, [n.id for n in site.nodes])
     except ValueError as exc:

@@ -47,7 +47,11 @@ def join(name: str, broker: str, core: str, step_s: float, timeout_s: float) -> 
     host, port = parse_broker(broker)
     info = h.helicsCreateFederateInfo()
     info.core_type = core
-    info.core_init = f"--federates=1 --broker_address={host} --port={port} --timeout={timeout_s:g}s"
+    network_s = max(0.5, timeout_s / 4)  # one connection attempt (the core makes several)
+    info.core_init = (
+        f"--federates=1 --broker_address={host} --port={port} --timeout={timeout_s:g}s "
+        f"--networktimeout={network_s:g}s"
+    )
     info.property[h.HELICS_PROPERTY_TIME_PERIOD] = step_s
     info.property[h.HELICS_PROPERTY_TIME_DELTA] = step_s
     info.flag[h.HELICS_FLAG_UNINTERRUPTIBLE] = True

@@ -178,6 +178,7 @@ class RunnerSettings:
     record_dir: str | None = None  # each federate records there
     env: Mapping[str, str] | None = None
     name: str = "dgi-cosim"
+    directory: str = "."  # where the federates run, relative to the runner file
 
 
 def runner(settings: RunnerSettings, site_nodes: Sequence[str]) -> dict[str, object]:
@@ -195,7 +196,7 @@ def runner(settings: RunnerSettings, site_nodes: Sequence[str]) -> dict[str, obj
         return " --record " + shlex.quote(f"{s.record_dir}/{name}.json")
 
     def entry(name: str, command: str) -> dict[str, object]:
-        item: dict[str, object] = {"name": name, "directory": ".", "host": "localhost"}
+        item: dict[str, object] = {"name": name, "directory": s.directory, "host": "localhost"}
         item["exec"] = command
         item["env"] = {"PYTHONUNBUFFERED": "1", **(s.env or {})}
         return item
@@ -214,4 +215,4 @@ def runner(settings: RunnerSettings, site_nodes: Sequence[str]) -> dict[str, obj
         command = f"{s.dgi} cosim-node {common} --slice {part} --name {name} {timing}"
         federates.append(entry(name, command + record(name)))
     split_nodes(site_nodes, s.federates)  # refuse a split that cannot be made, here
-    return {"name": s.name, "logging_path": "logs", "federates": federates}
+    return {"name": s.name, "federates": federates}  # the logs go next to the runner file
