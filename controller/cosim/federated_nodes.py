@@ -57,8 +57,10 @@ class FederatedNodes:
         specs: dict[str, CoreSpec] = {}
         for node_id in self.node_ids:
             spec = CoreSpec.of_site(site, node_id, keyring, epoch=order[node_id] + 1)
-            if members is not None:
-                spec = replace(spec, nodes=tuple(members[node_id]))
+            if members is not None:  # its feeder, and its feeder's part of the topology
+                known = tuple(members[node_id])
+                part = site.topology.around(known) if site.topology is not None else None
+                spec = replace(spec, nodes=known, topology=part)
             specs[node_id] = spec
             devices = [d for d in site.devices if d.node_id == node_id and d.in_plant]
             self.plants[node_id] = ExternalPlant(devices, site.algorithm.actuation)

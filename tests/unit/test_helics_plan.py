@@ -3,6 +3,7 @@ and a federate's nodes fed by hand (no HELICS)."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -164,3 +165,13 @@ def test_bad_input_is_dropped_and_counted() -> None:
     assert nodes.refused() == 1
     with pytest.raises(ValueError, match="unknown node\\(s\\) sst9"):
         FederatedNodes(site, ["sst9"])
+
+
+def test_the_shipped_runner_file_is_what_cosim_runner_writes() -> None:
+    """scenarios/cosim/three-substations.json: `dgi cosim-runner --config
+    config/examples/three-substations.toml --federates 2 --broker-port 23500 --until 10
+    --record-dir sim-out/cosim -o scenarios/cosim/three-substations.json` from the root."""
+    shipped = json.loads((ROOT / "scenarios/cosim/three-substations.json").read_text())
+    settings = RunnerSettings("config/examples/three-substations.toml", 2, 23500, until_s=10.0,
+                              record_dir="sim-out/cosim", directory="../..")  # fmt: skip
+    assert shipped == runner(settings, ["sst1", "sst2", "sst3"])
