@@ -55,7 +55,11 @@ class StatesReport:
 
 
 def pack_states(report: StatesReport) -> str:
-    return json.dumps({"t": report.at, "s": report.states, "h": report.held}, allow_nan=False)
+    return json.dumps(
+        {"t": report.at, "s": report.states, "h": report.held},
+        allow_nan=False,
+        separators=(",", ":"),
+    )
 
 
 def _values(raw: object, what: str) -> Values:

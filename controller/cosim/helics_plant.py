@@ -59,6 +59,7 @@ class PlantFederate:
             if device.id in plant.devices:
                 self.devices.setdefault(device.node_id, []).append(device)
         self.by_id = {d.id: d for ds in self.devices.values() for d in ds}
+        self._signals: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
         self.applied: list[dict[str, object]] = []
         self.dropped = 0
         fed = self.fed = join(
@@ -76,17 +77,28 @@ class PlantFederate:
     def report(self, node: str, at: float) -> StatesReport:
         states: Values = {}
         held: Values = {}
-        for device in self.devices[node]:
-            profile = device.profile
-            states[device.id] = {
-                p.signal: self.plant.read(device.id, p.signal) for p in profile.points if p.is_state
-            }
-            held[device.id] = {
-                p.signal: self.plant.commanded(device.id, p.signal)
-                for p in profile.points
-                if p.is_command and p.readable
-            }
+        devices = self.plant.devices
+        for device_id, state_signals, held_signals in self._points(node):
+            model = devices[device_id].model  # looked up each time: a restart replaces it
+            states[device_id] = {signal: model.read(signal) for signal in state_signals}
+            if held_signals:
+                commands = model.commands
+                held[device_id] = {signal: commands.get(signal) for signal in held_signals}
         return StatesReport(at, states, held)
+
+    def _points(self, node: str) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        """Per device of ``node``: its state signals and its readable command signals."""
+        points = self._signals.get(node)
+        if points is None:
+            points = self._signals[node] = [
+                (
+                    device.id,
+                    tuple(p.signal for p in device.profile.points if p.is_state),
+                    tuple(p.signal for p in device.profile.points if p.is_command and p.readable),
+                )
+                for device in self.devices[node]
+            ]
+        return points
 
     def _publish(self, at: float) -> None:
         self.plant.advance(at)
@@ -167,7 +179,7 @@ class PlantFederate:
             "initial": self.initial,
             "final": self.balance(),
             "devices": {
-                device: {"states": report.states[device], "held": report.held[device]}
+                device: {"states": report.states[device], "held": report.held.get(device, {})}
                 for report in final.values()
                 for device in report.states
             },

@@ -32,15 +32,17 @@ def dgi(*args: str, log: Path) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
-def broker(federates: int, tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+def broker(
+    federates: int, tmp_path: Path, *options: str, name: str = "broker", port_option: str = "port"
+) -> tuple[subprocess.Popen[bytes], int]:
     """A tcp broker on a free port (another port when the chosen one cannot be bound)."""
     for _ in range(5):
         port = free_port()
-        log = (tmp_path / "broker.log").open("wb")
+        log = (tmp_path / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            [str(BIN / "helics_broker"), "-t", "tcp", "-f", str(federates),
-             "--local_interface=127.0.0.1", f"--port={port}", "--loglevel=warning",
-             "--maxcosimduration=90s"],
+            [str(BIN / "helics_broker"), "-t", "tcp", "-f", str(federates), f"--name={name}",
+             "--local_interface=127.0.0.1", f"--{port_option}={port}", "--loglevel=warning",
+             "--maxcosimduration=90s", *options],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         time.sleep(0.3)
@@ -69,18 +71,32 @@ def logs(tmp_path: Path) -> str:
     return "\n".join(f"== {p.name}\n{p.read_text()}" for p in sorted(tmp_path.glob("*.log")))
 
 
-def test_two_node_federates_and_the_plant_balance_the_group(tmp_path: Path) -> None:
-    brk, port = broker(3, tmp_path)
-    address = f"127.0.0.1:{port}"
-    common = ["--config", str(THREE), "--broker", address, "--until", UNTIL]
+@pytest.mark.parametrize("hierarchy", [False, True], ids=["one-broker", "sub-broker"])
+def test_two_node_federates_and_the_plant_balance_the_group(
+    tmp_path: Path, hierarchy: bool
+) -> None:
+    """Federate b joins a sub-broker of the root in the hierarchical case (as on another
+    host: docs/cosim.md)."""
+    brokers: dict[str, subprocess.Popen[bytes]] = {}
+    if hierarchy:
+        brokers["root"], port = broker(2, tmp_path, "--subbrokers=1", name="root")
+        brokers["sub"], sub_port = broker(
+            1, tmp_path, "--broker_address=127.0.0.1", f"--brokerport={port}",
+            name="sub", port_option="localport",
+        )  # fmt: skip
+    else:
+        brokers["root"], port = broker(3, tmp_path)
+        sub_port = port
+    common = ["--config", str(THREE), "--until", UNTIL]
+    root, sub = ["--broker", f"127.0.0.1:{port}"], ["--broker", f"127.0.0.1:{sub_port}"]
     processes = {
-        "plant": dgi("cosim-plant", *common, "--record", str(tmp_path / "plant.json"),
+        "plant": dgi("cosim-plant", *common, *root, "--record", str(tmp_path / "plant.json"),
                      log=tmp_path / "plant.log"),
-        "a": dgi("cosim-node", *common, "--nodes", "sst1,sst2", "--name", "a",
+        "a": dgi("cosim-node", *common, *root, "--nodes", "sst1,sst2", "--name", "a",
                  "--record", str(tmp_path / "a.json"), log=tmp_path / "a.log"),
-        "b": dgi("cosim-node", *common, "--nodes", "sst3", "--name", "b",
+        "b": dgi("cosim-node", *common, *sub, "--nodes", "sst3", "--name", "b",
                  "--record", str(tmp_path / "b.json"), log=tmp_path / "b.log"),
-        "broker": brk,
+        **brokers,
     }  # fmt: skip
     codes = finish(processes)
     assert codes == dict.fromkeys(processes, 0), logs(tmp_path)
