@@ -33,14 +33,20 @@ def dgi(*args: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def broker(
-    federates: int, tmp_path: Path, *options: str, name: str = "broker", port_option: str = "port"
+    federates: int,
+    tmp_path: Path,
+    *options: str,
+    name: str = "broker",
+    port_option: str = "port",
+    core: str = "tcp",
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """A tcp broker on a free port (another port when the chosen one cannot be bound)."""
+    """A broker on a free port (another port when the chosen one, or with zmq the one after
+    it, cannot be bound)."""
     for _ in range(5):
         port = free_port()
         log = (tmp_path / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            [str(BIN / "helics_broker"), "-t", "tcp", "-f", str(federates), f"--name={name}",
+            [str(BIN / "helics_broker"), "-t", core, "-f", str(federates), f"--name={name}",
              "--local_interface=127.0.0.1", f"--{port_option}={port}", "--loglevel=warning",
              "--maxcosimduration=90s", *options],
             stdout=log, stderr=subprocess.STDOUT,
@@ -71,9 +77,13 @@ def logs(tmp_path: Path) -> str:
     return "\n".join(f"== {p.name}\n{p.read_text()}" for p in sorted(tmp_path.glob("*.log")))
 
 
-@pytest.mark.parametrize("hierarchy", [False, True], ids=["one-broker", "sub-broker"])
+@pytest.mark.parametrize(
+    ("hierarchy", "core"),
+    [(False, "tcp"), (True, "tcp"), (False, "zmq")],
+    ids=["one-broker", "sub-broker", "zmq"],
+)
 def test_two_node_federates_and_the_plant_balance_the_group(
-    tmp_path: Path, hierarchy: bool
+    tmp_path: Path, hierarchy: bool, core: str
 ) -> None:
     """Federate b joins a sub-broker of the root in the hierarchical case (as on another
     host: docs/cosim.md)."""
@@ -85,9 +95,9 @@ def test_two_node_federates_and_the_plant_balance_the_group(
             name="sub", port_option="localport",
         )  # fmt: skip
     else:
-        brokers["root"], port = broker(3, tmp_path)
+        brokers["root"], port = broker(3, tmp_path, core=core)
         sub_port = port
-    common = ["--config", str(THREE), "--until", UNTIL]
+    common = ["--config", str(THREE), "--until", UNTIL, "--core", core]
     root, sub = ["--broker", f"127.0.0.1:{port}"], ["--broker", f"127.0.0.1:{sub_port}"]
     processes = {
         "plant": dgi("cosim-plant", *common, *root, "--record", str(tmp_path / "plant.json"),
