@@ -4,7 +4,10 @@ and a federate's nodes fed by hand (no HELICS)."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -175,3 +178,11 @@ def test_the_shipped_runner_file_is_what_cosim_runner_writes() -> None:
     settings = RunnerSettings("config/examples/three-substations.toml", 2, 23500, until_s=10.0,
                               record_dir="sim-out/cosim", directory="../..")  # fmt: skip
     assert shipped == runner(settings, ["sst1", "sst2", "sst3"])
+
+
+def test_dgi_starts_without_importing_helics() -> None:
+    code = "import sys, controller.cli.app; print('helics' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)  # fmt: skip
+    assert done.stdout.strip() == "False"
