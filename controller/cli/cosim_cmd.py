@@ -15,6 +15,7 @@ import os
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -23,8 +24,16 @@ import typer
 from config.site import Site
 
 
-def load_for_cosim(path: Path) -> tuple[Site, Mapping[str, Sequence[str]] | None]:
-    """The site of ``path`` and, for a scenario with feeders, the nodes each node knows."""
+@dataclass(frozen=True)
+class CosimSite:
+    site: Site
+    members: Mapping[str, Sequence[str]] | None = None  # the nodes each node knows
+    anchors: int = 0  # tier 2's anchors per feeder (0: no tier 2)
+
+
+def load_for_cosim(path: Path) -> CosimSite:
+    """The site of ``path``; for a scenario with feeders, the nodes each node knows and tier
+    2 as ``dgi sim`` runs it (controller/sim/engine.py)."""
     try:
         is_scenario = "scenario" in tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -33,14 +42,16 @@ def load_for_cosim(path: Path) -> tuple[Site, Mapping[str, Sequence[str]] | None
     if not is_scenario:
         from controller.cli.app import load_or_exit
 
-        return load_or_exit(path), None
+        return CosimSite(load_or_exit(path))
     from controller.cli.sim_cmd import load_or_exit as load_scenario_or_exit
+    from controller.sim.engine import TIER_ANCHORS
 
     scenario = load_scenario_or_exit(path)
-    members = None
-    if len(scenario.feeders) > 1:
-        members = {n: scenario.feeders[scenario.feeder_of[n]] for n in scenario.feeder_of}
-    return scenario.site, members
+    if len(scenario.feeders) <= 1:
+        return CosimSite(scenario.site)
+    members = {n: scenario.feeders[scenario.feeder_of[n]] for n in scenario.feeder_of}
+    tiers = scenario.header.tiers and scenario.site.algorithm.mode == "adaptive"
+    return CosimSite(scenario.site, members, TIER_ANCHORS if tiers else 0)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -65,11 +76,12 @@ def run_node(
     from controller.cosim.federated_nodes import FederatedNodes
     from controller.cosim.helics_plan import select_nodes
 
-    site, members = load_for_cosim(config)
+    loaded = load_for_cosim(config)
+    site = loaded.site
     try:
         chosen = select_nodes([n.id for n in site.nodes], nodes=nodes, all_nodes=all_nodes,
                               part=part)  # fmt: skip
-        group = FederatedNodes(site, chosen, members=members)
+        group = FederatedNodes(site, chosen, members=loaded.members, anchors=loaded.anchors)
     except ValueError as exc:
         raise _fail(f"cosim-node: {exc}") from None
     from controller.cosim.helics_federate import BrokerUnreachable
@@ -96,7 +108,7 @@ def run_plant(
     timeout_s: float,
     record: Path | None,
 ) -> None:
-    site, _ = load_for_cosim(config)
+    site = load_for_cosim(config).site
     from controller.cosim.helics_federate import BrokerUnreachable
     from controller.cosim.helics_node import FederateSettings
     from controller.cosim.helics_plant import PlantFederate, make_plant
@@ -123,7 +135,7 @@ def write_runner(
 ) -> None:
     from controller.cosim.helics_plan import RunnerSettings, runner
 
-    site, _ = load_for_cosim(config)
+    site = load_for_cosim(config).site
     # the federates run where this command runs, so ``config`` means the same to them
     here = os.path.relpath(Path.cwd(), (out or Path("runner.json")).resolve().parent)
     settings = RunnerSettings(str(config), federates, port, core, until_s, step_s, dgi,

@@ -29,6 +29,7 @@ from config.site import Site
 from controller.assembly import CoreSpec
 from controller.cosim.external import ExternalPlant
 from controller.cosim.helics_plan import StatesReport, Write
+from controller.lb.tier import feeder_anchors
 from controller.peer.keys import Keyring
 from controller.virtual.group import TEST_KEYRING, VirtualGroup
 
@@ -36,7 +37,9 @@ START = 1_000_000.0  # the virtual time of plant time 0 (a cycle boundary, as in
 
 
 class FederatedNodes:
-    """``node_ids`` of ``site``; ``members``: the nodes each node knows (default: the site)."""
+    """``node_ids`` of ``site``; ``members``: the nodes each node knows (default: the site);
+    ``anchors`` > 0 with ``members``: tier 2 between the feeders, that many anchors each (as
+    ``dgi sim`` runs a scenario: :func:`controller.sim.site_group.site_group`)."""
 
     def __init__(
         self,
@@ -44,6 +47,7 @@ class FederatedNodes:
         node_ids: Sequence[str],
         *,
         members: Mapping[str, Sequence[str]] | None = None,
+        anchors: int = 0,
         keyring: Keyring = TEST_KEYRING,
         start: float = START,
     ) -> None:
@@ -55,12 +59,16 @@ class FederatedNodes:
         self.node_ids = list(node_ids)
         self.plants: dict[str, ExternalPlant] = {}
         specs: dict[str, CoreSpec] = {}
+        feeders = sorted({tuple(sorted(m)) for m in members.values()}) if members else []
+        tier = feeder_anchors(feeders, anchors) if members is not None and anchors else ()
         for node_id in self.node_ids:
             spec = CoreSpec.of_site(site, node_id, keyring, epoch=order[node_id] + 1)
             if members is not None:  # its feeder, and its feeder's part of the topology
                 known = tuple(members[node_id])
                 part = site.topology.around(known) if site.topology is not None else None
                 spec = replace(spec, nodes=known, topology=part)
+            if tier:
+                spec = replace(spec, tier_peers=tier)
             specs[node_id] = spec
             devices = [d for d in site.devices if d.node_id == node_id and d.in_plant]
             self.plants[node_id] = ExternalPlant(devices, site.algorithm.actuation)
