@@ -186,3 +186,35 @@ def test_dgi_starts_without_importing_helics() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=60, check=True)  # fmt: skip
     assert done.stdout.strip() == "False"
+
+
+GENERATED = """
+[scenario]
+name = "cosim-50"
+duration_s = 5
+tiers = {tiers}
+
+[generate]
+nodes = 50
+feeders = 2
+timings = "fast-30"
+"""
+
+
+@pytest.mark.parametrize("tiers", [True, False])
+def test_a_generated_scenario_gives_each_node_its_feeder(tmp_path: Path, tiers: bool) -> None:
+    from controller.cli.cosim_cmd import load_for_cosim
+
+    path = tmp_path / "scenario.toml"
+    path.write_text(GENERATED.format(tiers=str(tiers).lower()))
+    loaded = load_for_cosim(path)
+    ids = [n.id for n in loaded.site.nodes]
+    assert len(ids) == 50
+    assert loaded.members is not None
+    assert loaded.anchors == (2 if tiers else 0)
+    part = split_nodes(ids, 2)[1]
+    nodes = FederatedNodes(loaded.site, part, members=loaded.members, anchors=loaded.anchors)
+    spec = nodes.group._specs[part[0]]  # what its core was built from
+    assert sorted(spec.nodes) == sorted(loaded.members[part[0]])
+    assert len(spec.nodes) == 25
+    assert len(spec.tier_peers) == (4 if tiers else 0)  # 2 anchors per feeder
