@@ -604,5 +604,10 @@ def openapi(
         output.write_text(text, encoding="utf-8")
 
 
+from controller.cli import cosim_cmd  # noqa: E402  (its commands need the app; no helics)
+
+cosim_cmd.register(app)
+
+
 def main() -> None:
     app()

@@ -1,4 +1,4 @@
-"""A site's plant and its nodes as mosaik simulators (docs/cosim-mosaik.md).
+"""A site's plant and its nodes as mosaik simulators (docs/cosim.md, "mosaik").
 
 The only module that imports ``mosaik_api_v3`` (the ``cosim`` extra); nothing ``dgi``
 loads at start imports it. Both simulators are time-based and take the site file as a

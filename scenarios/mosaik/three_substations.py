@@ -4,7 +4,7 @@
         [--nodes-at HOST:PORT] [--groups sst1,sst2 sst3] [--trace] [--json FILE]
         [--results FILE]
 
-Four simulators in one mosaik world (docs/cosim-mosaik.md):
+Four simulators in one mosaik world (docs/cosim.md, "mosaik"):
 
 * ``PV`` and ``Load`` — mosaik-csv (mosaik's own) reading ``pv.csv`` and ``load.csv`` here:
   sst1's PV generation and sst2's load drain, kW, a row a minute or so;

@@ -57,6 +57,8 @@ PURE = sorted(
         "controller/cosim/mosaik_model.py",
         "controller/cosim/mosaik_nodes.py",
         "controller/cosim/mosaik_plant.py",
+        "controller/cosim/federated_nodes.py",
+        "controller/cosim/helics_plan.py",
         "controller/assembly.py",
         "controller/loadtest/plan.py",
         "controller/loadtest/stats.py",
