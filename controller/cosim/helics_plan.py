@@ -208,8 +208,8 @@ def runner(settings: RunnerSettings, site_nodes: Sequence[str]) -> dict[str, obj
     federates = [
         entry(
             "broker",
-            f"helics_broker -t {s.core} -f {s.federates + 1} --local_interface=127.0.0.1 "
-            f"--port={s.port} --loglevel=warning",
+            f"helics_broker -t {s.core} -f {s.federates + 1} "
+            f"--local_interface={broker} --loglevel=warning",
         ),
         entry("plant", f"{s.dgi} cosim-plant {common} {timing}{record('plant')}"),
     ]

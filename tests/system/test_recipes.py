@@ -75,6 +75,7 @@ def mirror(directory: Path) -> tuple[Path, dict[int, int]]:
 
     files = [*(repo / "config" / "examples").glob("*.toml")]
     files.append(repo / "monitoring" / "prometheus" / "prometheus.yml")
+    files += (repo / "scenarios" / "cosim").glob("*.json")  # helics run files: the broker's too
     for path in files:
         text = path.read_text(encoding="utf-8")
         text = PORT_LINE.sub(lambda m: f"{m.group(1)}{moved(m.group(2))}", text)

@@ -97,7 +97,7 @@ def test_runner_names_a_broker_the_plant_and_each_slice() -> None:
     assert names == ["broker", "plant", "nodes1", "nodes2"]
     broker = shlex.split(federates[0]["exec"])
     assert broker[:5] == ["helics_broker", "-t", "tcp", "-f", "3"]
-    assert "--port=23500" in broker
+    assert "--local_interface=127.0.0.1:23500" in broker
     node = shlex.split(federates[3]["exec"])
     assert node[:4] == ["python", "-m", "controller", "cosim-node"]
     assert node[node.index("--config") + 1] == "site dir/s.toml"
