@@ -100,7 +100,9 @@ def test_two_node_federates_and_the_plant_balance_the_group(
     site = metered_on_the_grid(tmp_path) if grid else THREE
     brokers: dict[str, subprocess.Popen[bytes]] = {}
     if hierarchy:
-        brokers["root"], port = broker(2, tmp_path, "--subbrokers=1", name="root")
+        # the root counts every federate of the federation (-f 3), a sub-broker those below
+        # it: with -f 2 the root could start with a and b, before the plant had joined
+        brokers["root"], port = broker(3, tmp_path, "--subbrokers=1", name="root")
         brokers["sub"], sub_port = broker(
             1, tmp_path, "--broker_address=127.0.0.1", f"--brokerport={port}",
             name="sub", port_option="localport",

@@ -177,9 +177,19 @@ async def test_three_nodes_balance_while_a_meter_is_down(tmp_path: Path) -> None
                 )
 
             await until(balanced, 20, "the group balanced")
-            sim.plant.advance(sim.now())
+
+            def shown_as_solved() -> bool:  # the node's last read of the last power flow
+                for n in nodes[0], nodes[2]:
+                    shown = snapshot(n, time.time()).grid
+                    solved = sim.plant.read(f"{n.node.id}-meter", "voltage")
+                    if shown is None or shown.voltage_pu is None or solved is None:
+                        return False
+                    if abs(shown.voltage_pu - solved) > 1e-5:
+                        return False
+                return True
+
+            await until(shown_as_solved, 10, "sst1 and sst3 show the power flow's voltage")
             grids = {n.node.id: snapshot(n, time.time()).grid for n in nodes}
-            flows = {n: sim.plant.read(f"{n}-meter", "voltage") for n in ("sst1", "sst3")}
         finally:
             for node in nodes:
                 await node.stop(release=False)
@@ -188,6 +198,5 @@ async def test_three_nodes_balance_while_a_meter_is_down(tmp_path: Path) -> None
     assert grids["sst2"].meter == "sst2-meter"
     assert not grids["sst2"].fresh
     assert grids["sst2"].voltage_pu is None
-    for node_id, voltage in flows.items():  # the last power flow (the balanced group's)
-        assert grids[node_id].voltage_pu == pytest.approx(voltage, abs=2e-3)
+    assert 0.9 < grids["sst1"].voltage_pu < 1.1  # type: ignore[operator]
     assert not any(n.released for n in nodes)
