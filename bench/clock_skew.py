@@ -44,7 +44,7 @@ from controller.virtual.group import VirtualGroup  # noqa: E402
 from simulators.plant import SeriesModel  # noqa: E402
 
 DEFAULT_SITE = ROOT / "config/examples/three-substations.toml"
-OFFSETS_MS = (0, 10, 25, 50, 100, 200, 400, 800, 1600)
+OFFSETS_MS = (0, 10, 25, 35, 40, 50, 75, 100, 200, 400, 800, 1600)
 DURATION_S = 60.0
 STEP_S = 0.1
 LOAD_STEP_KW = 5.0  # moved from the last node's load to the first's at half time
