@@ -608,6 +608,10 @@ from controller.cli import cosim_cmd  # noqa: E402  (its commands need the app; 
 
 cosim_cmd.register(app)
 
+from controller.cli import config_ref_cmd  # noqa: E402
+
+config_ref_cmd.register(app)
+
 
 def main() -> None:
     app()
