@@ -1,12 +1,12 @@
 """The configuration reference (``docs/configuration.md``), generated from the schema (pure).
 
-:func:`reference` walks the pydantic models of the three files a user writes — the site
-(:class:`config.site.SiteDocument`, with each device type's ``sim`` table from
-:data:`config.simulation.SIM_SCHEMAS`), the device profile
-(:class:`config.profile.ProfileDocument`) and the ``dgi sim`` scenario
-(:class:`controller.sim.schema.ScenarioDocument`, with each event kind from
-:data:`controller.sim.events.EVENT_KINDS`) — and writes one table per TOML table: every key
-with its type, its default, the values it allows and its description.
+:func:`sections_of` walks a pydantic model and the tables under it and gives one table per
+TOML table: every key with its type, its default, the values it allows and its description.
+:func:`site_files` does so for the site (:class:`config.site.SiteDocument`, with each device
+type's ``sim`` table from :data:`config.simulation.SIM_SCHEMAS`) and the device profile
+(:class:`config.profile.ProfileDocument`); ``dgi config-reference``
+(:mod:`controller.cli.config_ref_cmd`) adds the ``dgi sim`` scenario, whose schema lives in
+``controller`` (``config`` imports nothing of ours), and :func:`render` writes the page.
 
 A description is the field's ``Field(description=...)``, else the comment written next to the
 field in its class (on its line, or the comment lines right above it), else an entry of
@@ -25,7 +25,7 @@ import textwrap
 import tokenize
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -35,7 +35,15 @@ from pydantic import AfterValidator, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-__all__ = ["DESCRIPTIONS", "Section", "UndocumentedKey", "reference", "sections_of"]
+__all__ = [
+    "DESCRIPTIONS",
+    "File",
+    "Section",
+    "UndocumentedKey",
+    "render",
+    "sections_of",
+    "site_files",
+]
 
 
 class UndocumentedKey(ValueError):
@@ -183,60 +191,7 @@ DESCRIPTIONS: dict[str, str] = {
     "clamped",
     "PointEntry.failsafe": "written when the node fails safe or exits",
     "PointEntry.description": "free text",
-    # scenario file
-    "ScenarioDocument.site": "the site file (relative to the scenario); none: [generate]",
-    "ScenarioDocument.topology": "a FREEDM topology file (relative to the scenario)",
-    "ScenarioDocument.events": "the timed events, each a table with a kind (below)",
-    "ScenarioHeader.name": "the scenario's name",
-    "ScenarioHeader.description": "free text",
-    "ScenarioHeader.duration_s": "virtual seconds to run",
-    "ScenarioHeader.seed": "the seed of every random choice (a seed gives byte-identical output)",
-    "Range.min": "the least value drawn",
-    "Range.max": "the most value drawn",
-    "GenerateSettings.nodes": "how many substations",
-    "GenerateSettings.feeders": "over how many feeders",
-    "GenerateSettings.gateway_kw": "each node's gateway at start",
-    "GenerateSettings.generation_kw": "each node's generation",
-    "GenerateSettings.load_kw": "each node's load",
-    "GenerateSettings.timings": "the timing profile",
-    "GenerateSettings.mode": "the algorithm mode",
-    "GenerateSettings.capacity_kw": "each node's capacity_kw",
-    "GenerateSettings.lag_s": "each SST's lag_s",
-    "NetworkSettings.drop": "the fraction of datagrams lost",
-    "NetworkSettings.duplicate": "the fraction delivered twice",
-    "NetworkSettings.reorder": "the fraction held back by reorder_delay_s",
-    "NetworkSettings.delay_s": "every datagram's delay",
-    "NetworkSettings.jitter_s": "plus up to this much more, at random",
-    "NetworkSettings.reorder_delay_s": "how long a reordered datagram is held back",
-    "NetworkSettings.links": "lossy links",
-    "LinkLoss.a": "one node",
-    "LinkLoss.b": "the other node",
-    "LinkLoss.drop": "the fraction lost on this link (1.0: the link is down)",
-    "_Event.at_s": "when (virtual s since the start)",
-    "_ProfileEvent.node": "the node",
-    "_ProfileEvent.kw": "the new value (kW)",
-    "_ProfileEvent.series": "or a series (steps or ramp), its times from at_s",
-    "GatewaySetpointEvent.node": "the node",
-    "GatewaySetpointEvent.kw": "the setpoint an operator writes to its SST (kW)",
-    "EvArrivalsEvent.node": "the node the requests arrive at",
-    "EvArrivalsEvent.count": "how many cars",
-    "EvArrivalsEvent.power_kw": "each asks for this",
-    "EvArrivalsEvent.energy_kwh": "and this much energy",
-    "EvArrivalsEvent.over_s": "spread evenly over this long (0: all at once)",
-    "CrashEvent.node": "the node that stops (no failsafe write, no goodbye)",
-    "RestartEvent.node": "the node that starts again",
-    "FidOpenEvent.fid": "the Fid that opens",
-    "FidCloseEvent.fid": "the Fid that closes",
-    "PartitionEvent.groups": "the node groups that can reach only each other",
-    "PartitionEvent.feeders": "or: these feeders cut from the rest",
-    "LinkLossEvent.a": "one node",
-    "LinkLossEvent.b": "the other node",
-    "LinkLossEvent.drop": "the fraction lost on this link from now on",
 }
-
-_EVENTS = ("Load", "Generation", "GatewaySetpoint", "EvArrivals", "Crash", "Restart", "FidOpen",
-           "FidClose", "Partition", "Heal", "LinkLoss")  # fmt: skip
-DESCRIPTIONS.update({f"{name}Event.kind": "the event's kind" for name in _EVENTS})
 
 
 @dataclass(frozen=True)
@@ -263,45 +218,36 @@ class Section:
 SHARED = ("Series", "Ramp", "Range", "FaultSettings")
 
 
-def reference() -> str:
-    """``docs/configuration.md``."""
+#: One file of the reference: its title, its introduction, its tables.
+File = tuple[str, str, list[Section]]
+
+
+def site_files() -> list[File]:
+    """The site file, a device's sim tables and the profile file."""
     from config.profile import ProfileDocument
     from config.simulation import SIM_SCHEMAS, DeviceSim
     from config.site import SiteDocument
-    from controller.sim.events import EVENT_KINDS
-    from controller.sim.schema import ScenarioDocument
 
-    files: list[tuple[str, str, list[Section]]] = [
-        ("The site file", _SITE_INTRO, sections_of(SiteDocument, "")),
-        (
-            "A device's sim table",
-            _SIM_INTRO,
-            [
-                *sections_of(DeviceSim, "nodes.devices.sim", title="every device type"),
-                *(
-                    section
-                    for kind, model in SIM_SCHEMAS.items()
-                    for section in sections_of(
-                        model, "nodes.devices.sim", title=f'type = "{kind}"', inherited=False
-                    )
-                ),
-                *_shared_sections(),
-            ],
+    sim = [
+        *sections_of(DeviceSim, "nodes.devices.sim", title="every device type"),
+        *(
+            section
+            for kind, model in SIM_SCHEMAS.items()
+            for section in sections_of(
+                model, "nodes.devices.sim", title=f'type = "{kind}"', inherited=False
+            )
         ),
-        ("The profile file", _PROFILE_INTRO, sections_of(ProfileDocument, "")),
-        (
-            "The scenario file (dgi sim)",
-            _SCENARIO_INTRO,
-            [
-                *sections_of(ScenarioDocument, ""),
-                *(
-                    section
-                    for kind, model in EVENT_KINDS.items()
-                    for section in sections_of(model, "events", title=f'kind = "{kind}"')
-                ),
-            ],
-        ),
+        *_shared_sections(),
     ]
+    return [
+        ("The site file", _SITE_INTRO, sections_of(SiteDocument, "")),
+        ("A device's sim table", _SIM_INTRO, sim),
+        ("The profile file", _PROFILE_INTRO, sections_of(ProfileDocument, "")),
+    ]
+
+
+def render(files: Sequence[File]) -> str:
+    """``docs/configuration.md`` of these files."""
     out = [_HEADER]
     for title, intro, sections in files:
         out += [f"## {title}", "", intro, ""]
@@ -317,12 +263,15 @@ def sections_of(
     title: str | None = None,
     inherited: bool = True,
     array: bool = False,
+    descriptions: Mapping[str, str] | None = None,
 ) -> list[Section]:
     """The sections of ``model`` at ``path`` and of every table under it (raises
-    :class:`UndocumentedKey` naming every key without a description)."""
+    :class:`UndocumentedKey` naming every key without a description). ``descriptions``
+    adds to :data:`DESCRIPTIONS` (``Model.field`` -> text) for models outside ``config``."""
     sections: list[Section] = []
     missing: list[str] = []
-    _walk(model, path, title, inherited, array, sections, missing)
+    known = {**DESCRIPTIONS, **(descriptions or {})}
+    _walk(model, path, title, inherited, array, sections, missing, known)
     if missing:
         raise UndocumentedKey(missing)
     return sections
@@ -336,6 +285,7 @@ def _walk(
     array: bool,
     sections: list[Section],
     missing: list[str],
+    known: Mapping[str, str],
 ) -> None:
     heading = title or (f"[[{path}]]" if array else f"[{path}]" if path else "top level")
     if title is not None and path:
@@ -353,7 +303,7 @@ def _walk(
             nested.append((table, key, is_array))
             if not path and name != "sim":
                 continue  # a top-level table is its own section
-        description = _describe(owner, name, info)
+        description = _describe(owner, name, info, known)
         if description is None:
             missing.append(f"{owner.__name__}.{name} ({key})")
             description = ""
@@ -361,7 +311,7 @@ def _walk(
             Key(name, _type_text(info), _default_text(info), _allowed(info), description)
         )
     for table, key, is_array in nested:
-        _walk(table, key, None, True, is_array, sections, missing)
+        _walk(table, key, None, True, is_array, sections, missing, known)
 
 
 def _shared_sections() -> list[Section]:
@@ -393,13 +343,15 @@ def _doc(model: type[BaseModel]) -> str:
     return text.replace("``", "`")
 
 
-def _describe(owner: type[BaseModel], name: str, info: FieldInfo) -> str | None:
+def _describe(
+    owner: type[BaseModel], name: str, info: FieldInfo, known: Mapping[str, str]
+) -> str | None:
     if info.description:
         return info.description
     comment = _comments(owner).get(name)
     if comment:
         return comment
-    return DESCRIPTIONS.get(f"{owner.__name__}.{name}")
+    return known.get(f"{owner.__name__}.{name}")
 
 
 @cache
@@ -647,8 +599,4 @@ _SIM_INTRO = (
 _PROFILE_INTRO = (
     "A profile (`config/profiles/*.toml`) is the register map of one device model, shared by the "
     'driver and the simulator (`docs/devices.md`, "Profiles").'
-)
-_SCENARIO_INTRO = (
-    "A scenario (`scenarios/*.toml`) is a site in virtual time with timed events "
-    "(`docs/simulator.md`). Each `[[events]]` table has `kind` and the keys of its kind."
 )

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from config.reference import UndocumentedKey, reference, sections_of
+from config.reference import UndocumentedKey, sections_of
 from config.schema import Model, Positive
+from controller.cli.config_ref_cmd import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "configuration.md"
