@@ -203,6 +203,7 @@ class Key:
     default: str
     allowed: str
     description: str
+    field: str = ""  # Model.field: the class that declares it, and its name
 
 
 @dataclass
@@ -308,7 +309,14 @@ def _walk(
             missing.append(f"{owner.__name__}.{name} ({key})")
             description = ""
         section.keys.append(
-            Key(name, _type_text(info), _default_text(info), _allowed(info), description)
+            Key(
+                name,
+                _type_text(info),
+                _default_text(info),
+                _allowed(info),
+                description,
+                f"{owner.__name__}.{name}",
+            )
         )
     for table, key, is_array in nested:
         _walk(table, key, None, True, is_array, sections, missing, known)

@@ -81,11 +81,12 @@ _SCENARIO_INTRO = (
 def scenario_file() -> File:
     """The scenario file: ``[scenario]``, ``[generate]``, ``[network]``, each event kind."""
     from controller.sim.events import EVENT_KINDS
-    from controller.sim.schema import ScenarioDocument
+    from controller.sim.schema import Range, ScenarioDocument
 
     known = SCENARIO_DESCRIPTIONS
     sections = [
         *sections_of(ScenarioDocument, "", descriptions=known),
+        *sections_of(Range, "", title="a range: a number, or { min, max }", descriptions=known),
         *(
             section
             for kind, model in EVENT_KINDS.items()

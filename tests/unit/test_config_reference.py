@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import Field
 
-from config.reference import UndocumentedKey, sections_of
+from config.reference import DESCRIPTIONS, UndocumentedKey, sections_of, site_files
 from config.schema import Model, Positive
-from controller.cli.config_ref_cmd import reference
+from controller.cli.config_ref_cmd import SCENARIO_DESCRIPTIONS, reference, scenario_file
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "docs" / "configuration.md"
@@ -31,6 +31,17 @@ def test_every_site_table_is_in_the_reference() -> None:
                     "[scenario]", "[network]", 'kind = "partition"'):  # fmt: skip
         assert f"### {heading}" in text or heading in text, heading
     assert "| `failsafe_hold_s` | number | `5.0` | >= 0 |" in text
+
+
+def test_no_description_names_a_key_that_is_gone() -> None:
+    fields = {
+        key.field
+        for _, _, sections in [*site_files(), scenario_file()]
+        for section in sections
+        for key in section.keys
+    }
+    stale = sorted(set(DESCRIPTIONS) - fields) + sorted(set(SCENARIO_DESCRIPTIONS) - fields)
+    assert not stale, f"descriptions of keys the schema no longer has: {stale}"
 
 
 class _Toy(Model):
