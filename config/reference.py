@@ -573,9 +573,14 @@ def _render(section: Section) -> list[str]:
     out += ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
     for key in section.keys:
         cells = [f"`{key.name}`", key.type, _code(key.default), key.allowed, key.description]
-        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     out.append("")
     return out
+
+
+def _cell(text: str) -> str:
+    """A table cell: no column breaks, no HTML tags (``<node>`` would vanish)."""
+    return text.replace("|", "\\|").replace("<", "&lt;")
 
 
 def _code(text: str) -> str:
