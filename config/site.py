@@ -53,7 +53,8 @@ class DeviceEntry(Model):
     id: Name
     type: str
     transport: Transport
-    profile: str | None = None  # required, except for transport ocpp (default OCPP_PROFILE)
+    # its register map, config/profiles/NAME.toml (required; transport ocpp: evse-ocpp)
+    profile: str | None = None
     host: Annotated[str, AfterValidator(valid_host)] | None = None
     port: Annotated[int, AfterValidator(in_range(0, 65535))] | None = None
     unit: Annotated[int, AfterValidator(in_range(0, 255))] = 1

@@ -378,13 +378,25 @@ def sim(
     duration: Annotated[
         float | None, typer.Option(help="replace the scenario's duration (virtual s)")
     ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="freedm or adaptive: replace the scenario's mode")
+    ] = None,
 ) -> None:
     """Run a scenario in virtual time: the real cores, the simulators' plant, a seeded network."""
     from controller.cli.sim_cmd import run_sim
 
-    raise typer.Exit(
-        run_sim(scenario, out=out, plot=plot, full_wire=full_wire, seed=seed, duration_s=duration)
-    )
+    chosen: Literal["freedm", "adaptive"] | None = None
+    if mode == "freedm":
+        chosen = "freedm"
+    elif mode == "adaptive":
+        chosen = "adaptive"
+    elif mode is not None:
+        raise typer.BadParameter("must be freedm or adaptive", param_hint="--mode")
+    code = run_sim(
+        scenario, out=out, plot=plot, full_wire=full_wire, seed=seed, duration_s=duration,
+        mode=chosen,
+    )  # fmt: skip
+    raise typer.Exit(code)
 
 
 @app.command("import-freedm")
@@ -607,6 +619,10 @@ def openapi(
 from controller.cli import cosim_cmd  # noqa: E402  (its commands need the app; no helics)
 
 cosim_cmd.register(app)
+
+from controller.cli import config_ref_cmd  # noqa: E402
+
+config_ref_cmd.register(app)
 
 
 def main() -> None:

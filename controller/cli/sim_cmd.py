@@ -22,6 +22,7 @@ from controller.sim.output import SeriesWriter, write_events, write_summary
 from controller.sim.progress import progress, wanted
 from controller.sim.record import Summary
 from controller.sim.scenario import Scenario, load_scenario
+from controller.sim.schema import Mode
 
 #: A first guess of wall seconds per node per virtual second (the bar shows above 3 s).
 WALL_PER_NODE_S = 0.0005
@@ -45,8 +46,11 @@ def run_sim(
     full_wire: bool,
     seed: int | None,
     duration_s: float | None,
+    mode: Mode | None = None,
 ) -> int:
     scenario = load_or_exit(path)
+    if mode is not None:
+        scenario = scenario.with_mode(mode)
     header = scenario.header
     changes = {
         k: v

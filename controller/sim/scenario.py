@@ -125,6 +125,17 @@ class Scenario:
         """The network's faults at the start (a new object each call)."""
         return self.network.faults()
 
+    def with_mode(self, mode: Mode) -> Scenario:
+        """The scenario with ``mode`` in force, as if its ``[scenario]`` said so
+        (``dgi sim --mode``)."""
+        algorithm = self.site.algorithm.model_copy(update={"mode": mode})
+        document = self.site.document.model_copy(update={"algorithm": algorithm})
+        return dataclasses.replace(
+            self,
+            header=self.header.model_copy(update={"mode": mode}),
+            site=dataclasses.replace(self.site, document=document),
+        )
+
 
 def load_scenario(path: Path | str) -> tuple[Scenario | None, list[ConfigIssue]]:
     """Read and check a scenario file: the scenario, or None and every problem found."""

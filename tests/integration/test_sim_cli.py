@@ -165,3 +165,19 @@ def test_a_bad_scenario_is_refused_with_every_problem(tmp_path: Path) -> None:
     assert "error(s); not run" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_mode_replaces_the_scenarios(tmp_path: Path) -> None:
+    """``--mode freedm`` runs FREEDM's fixed 1 kW steps where the scenario leaves the site's
+    adaptive mode: more migrations, later convergence; a word that is no mode is refused."""
+    runs: dict[str, dict[str, float]] = {}
+    for mode in ("freedm", "adaptive"):
+        done = sim(str(SCENARIOS / "four-substations.toml"), "--mode", mode, "--duration", "5",
+                   "--out", str(tmp_path / mode))  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs[mode] = json.loads((tmp_path / mode / "summary.json").read_text())
+    assert runs["freedm"]["migrations"] > runs["adaptive"]["migrations"]
+    assert runs["freedm"]["convergence_s"] > runs["adaptive"]["convergence_s"]
+    refused = sim(str(SCENARIOS / "four-substations.toml"), "--mode", "fast")
+    assert refused.returncode == 2
+    assert "must be freedm or adaptive" in refused.stderr
