@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from suite_table import (  # noqa: E402
+    FOOTNOTE,
     Outcome,
     as_json,
     figures_of,
@@ -214,7 +215,7 @@ def main() -> int:
     header = "\n".join(machine_lines(info))
     counts = tally(outcomes)
     summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    text = f"{header}\n\n{table(outcomes)}\n\n{summary}\n"
+    text = f"{header}\n\n{table(outcomes)}\n\n{summary}. {FOOTNOTE}\n"
     print(text)
     (args.out / f"{stem}.md").write_text(text, encoding="utf-8")
     document = as_json(outcomes, info)

@@ -121,6 +121,12 @@ def last_json(stdout: str) -> Any:
 # ---------------------------------------------------------------- each benchmark's figures
 ORIGINAL_DGI = "original DGI (published)"
 ORIGINAL_EV = "original EV services (published)"
+FOOTNOTE = (
+    'Peers: "same run" was measured side by side in this run; "(published)" cannot run '
+    "here — the original C++ DGI (FREEDM) and the original EV-routing microservices — and "
+    'its figure is from their published test results (docs/benchmarks.md). "load" is the '
+    "1-minute load average when the benchmark started."
+)
 
 
 def device_io(d: dict[str, Any]) -> list[Figure]:
