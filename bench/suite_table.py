@@ -110,7 +110,7 @@ def last_json(stdout: str) -> Any:
         pass
     lines = text.splitlines()
     for start in range(len(lines) - 1, -1, -1):
-        if lines[start][:1] in "{[":
+        if lines[start].startswith(("{", "[")):
             try:
                 return json.loads("\n".join(lines[start:]))
             except json.JSONDecodeError:
