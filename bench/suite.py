@@ -13,7 +13,9 @@ Prints the machine (CPU, cores, RAM, Python, load average) and the table — fig
 unit, target, pass/short ("—" where a figure has no target), the peer measured side by side
 or its published figure, and the load average when the benchmark started — and writes it to
 ``bench/results/latest.md`` and ``latest.json`` (``quick.*`` with ``--quick``, ``partial.*``
-with ``--only``); each benchmark's stdout and stderr go to ``bench/results/logs/``. The
+with ``--only``); each benchmark's stdout, stderr and how it ran go to
+``bench/results/logs/latest/`` (``quick/``, ``partial/``), from which ``--from-logs`` makes the
+table again without running anything. The
 figures and targets are read by ``bench/suite_table.py``. Exit status 1 when a benchmark
 failed (a target short is not a failure of the suite).
 """
@@ -31,6 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -123,36 +126,54 @@ def machine() -> dict[str, object]:
 
 
 def run_one(bench: Bench, quick: bool, logs: Path) -> Outcome:
-    """One benchmark in its own process group; its figures, or why there are none."""
+    """One benchmark in its own process group; its figures, or why there are none. Its
+    stdout, stderr and how it ran (command, seconds, load, exit status) stay in ``logs``."""
     command = [sys.executable, str(ROOT / "bench" / f"{bench.name}.py"),
                *(bench.quick if quick else bench.args), "--json"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}  # fmt: skip
-    shown = ["bench/" + Path(command[1]).name, *command[2:]]
     load = os.getloadavg()
     started = time.monotonic()
-    out, err = logs / f"{bench.name}.out", logs / f"{bench.name}.err"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=stderr,
+    with (
+        (logs / f"{bench.name}.out").open("wb") as out,
+        (logs / f"{bench.name}.err").open("wb") as err,
+    ):
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
         try:
             code: int | None = proc.wait(bench.timeout_s)
         except subprocess.TimeoutExpired:
             code = None
-            stop_group(proc)
-    seconds = time.monotonic() - started
-    outcome = Outcome(bench.name, shown, seconds, load)
+        stop_group(proc)  # on a time-out, and anything a finished benchmark left behind
+    meta = {
+        "command": ["bench/" + Path(command[1]).name, *command[2:]],
+        "seconds": time.monotonic() - started,
+        "load": load,
+        "exit": code,
+        "timeout_s": bench.timeout_s,
+    }
+    (logs / f"{bench.name}.meta.json").write_text(json.dumps(meta) + "\n")
+    return read_outcome(bench.name, logs)
+
+
+def read_outcome(name: str, logs: Path) -> Outcome:
+    """A benchmark's outcome from what its run left in ``logs``."""
+    meta = json.loads((logs / f"{name}.meta.json").read_text())
+    load = meta["load"]
+    outcome = Outcome(name, meta["command"], meta["seconds"], (load[0], load[1], load[2]))
+    code = meta["exit"]
+    err = logs / f"{name}.err"
     if code is None:
-        outcome.error = f"timed out after {bench.timeout_s:g} s (log: {err.relative_to(ROOT)})"
+        outcome.error = f"timed out after {meta['timeout_s']:g} s (log: {err})"
         return outcome
-    text = out.read_text(errors="replace")
+    text = (logs / f"{name}.out").read_text(errors="replace")
     try:
-        outcome.figures = figures_of(bench.name, text)
+        outcome.figures = figures_of(name, text)
     except (ValueError, KeyError, TypeError, IndexError, ZeroDivisionError) as error:
         last = last_line(err.read_text(errors="replace")) or f"{type(error).__name__}: {error}"
         outcome.error = f"exit {code}: {last}"
         return outcome
-    if code != 0 and bench.name != "mosaik_step":  # mosaik_step exits 1 when unbalanced
+    if code != 0 and name != "mosaik_step":  # mosaik_step exits 1 when a variant is unbalanced
         outcome.error = f"exit {code}: {last_line(err.read_text(errors='replace'))}"
     return outcome
 
@@ -163,17 +184,41 @@ def last_line(text: str) -> str:
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the benchmark's process group, SIGKILL what is left after 10 s."""
+    """SIGTERM the benchmark's process group (it is its session's leader), SIGKILL what is
+    left after 10 s."""
     for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait_s)
-            time.sleep(0.5)  # its children get the signal too
-        except subprocess.TimeoutExpired:
-            continue
+            return  # nothing left in the group
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                proc.wait(0.2)
+                os.killpg(proc.pid, 0)  # members left?
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+
+
+def run_all(chosen: list[Bench], quick: bool, logs: Path) -> tuple[dict[str, Any], list[Outcome]]:
+    info: dict[str, Any] = {**machine(), "quick": quick, "load_start": os.getloadavg()}
+    info["taken"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    began = time.monotonic()
+    outcomes = []
+    for i, bench in enumerate(chosen, 1):
+        print(f"[{i}/{len(chosen)}] {bench.name}: {bench.measures} ...", file=sys.stderr,
+              flush=True)  # fmt: skip
+        outcome = run_one(bench, quick, logs)
+        state = f"failed: {outcome.error}" if outcome.error else f"{len(outcome.figures)} figures"
+        print(f"        {outcome.seconds:.0f} s, {state}", file=sys.stderr, flush=True)
+        outcomes.append(outcome)
+    info["load_end"] = os.getloadavg()
+    info["suite_s"] = time.monotonic() - began
+    (logs / "machine.json").write_text(json.dumps(info) + "\n")
+    return info, outcomes
 
 
 def main() -> int:
@@ -184,6 +229,9 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated benchmark names")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and stop")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the table is written")
+    parser.add_argument(
+        "--from-logs", action="store_true", help="no run: the table from the last run's logs"
+    )
     args = parser.parse_args()
     if args.list:
         for b in SUITE:
@@ -197,21 +245,13 @@ def main() -> int:
             parser.error(f"--only: no benchmark {', '.join(unknown)} (one of {', '.join(BY_NAME)})")
         chosen = [BY_NAME[n] for n in names]
     stem = "partial" if args.only else "quick" if args.quick else "latest"
-    logs = args.out / "logs"
+    logs = args.out / "logs" / stem
     logs.mkdir(parents=True, exist_ok=True)
-    info: dict[str, object] = {**machine(), "quick": args.quick, "load_start": os.getloadavg()}
-    info["taken"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    began = time.monotonic()
-    outcomes = []
-    for i, bench in enumerate(chosen, 1):
-        print(f"[{i}/{len(chosen)}] {bench.name}: {bench.measures} ...", file=sys.stderr,
-              flush=True)  # fmt: skip
-        outcome = run_one(bench, args.quick, logs)
-        state = f"failed: {outcome.error}" if outcome.error else f"{len(outcome.figures)} figures"
-        print(f"        {outcome.seconds:.0f} s, {state}", file=sys.stderr, flush=True)
-        outcomes.append(outcome)
-    info["load_end"] = os.getloadavg()
-    info["suite_s"] = time.monotonic() - began
+    if args.from_logs:
+        info = json.loads((logs / "machine.json").read_text())
+        outcomes = [read_outcome(b.name, logs) for b in chosen]
+    else:
+        info, outcomes = run_all(chosen, args.quick, logs)
     header = "\n".join(machine_lines(info))
     counts = tally(outcomes)
     summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,39 @@ def test_the_machine_header_names_cpu_cores_ram_python_and_load() -> None:
     text = "\n".join(st.machine_lines(info))
     for part in ("Xeon, 2 cores", "RAM 7.8 GB", "Python 3.11.2", "1.00 0.50 0.20", "700 s"):
         assert part in text
+
+
+def logged(tmp_path: Path, name: str, out: str, err: str, code: int | None) -> Path:
+    meta = {"command": [f"bench/{name}.py", "--json"], "seconds": 2.0, "load": [0.7, 0.5, 0.4],
+            "exit": code, "timeout_s": 120}  # fmt: skip
+    (tmp_path / f"{name}.meta.json").write_text(json.dumps(meta))
+    (tmp_path / f"{name}.out").write_text(out)
+    (tmp_path / f"{name}.err").write_text(err)
+    return tmp_path
+
+
+def test_a_finished_run_gives_its_figures(tmp_path: Path) -> None:
+    logs = logged(tmp_path, "device_io", json.dumps(DEVICE_IO), "", 0)
+    outcome = suite.read_outcome("device_io", logs)
+    assert not outcome.error
+    assert outcome.load == (0.7, 0.5, 0.4)
+    assert len(outcome.figures) == 4
+
+
+@pytest.mark.parametrize(
+    ("out", "err", "code", "error"),
+    [
+        ("", "Traceback ...\nSystemExit: wrk is not installed\n", 1,
+         "exit 1: SystemExit: wrk is not installed"),
+        ('{"p50_ms": 1.0}', "", 0, "exit 0: KeyError: 'p99_ms'"),
+        ("", "", None, "timed out after 120 s"),
+        (json.dumps(DEVICE_IO), "a federate failed\n", 2, "exit 2: a federate failed"),
+    ],
+    ids=["crashed", "figure-missing", "timed-out", "figures-but-failed"],
+)  # fmt: skip
+def test_a_failed_run_is_one_failed_row_with_its_error(
+    tmp_path: Path, out: str, err: str, code: int | None, error: str
+) -> None:
+    outcome = suite.read_outcome("device_io", logged(tmp_path, "device_io", out, err, code))
+    assert outcome.error.startswith(error)
+    assert "**failed**" in st.table([outcome])
