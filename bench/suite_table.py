@@ -191,7 +191,7 @@ def timings(d: dict[str, Any]) -> list[Figure]:
         figure("per-message processing p", d["p_us"], "µs"),
         figure("one-way UDP latency c p99", d["c_p99_ms"], "ms"),
         figure("fast-5 LB round margin, 5 nodes", d["margins"]["fast-5"]["5"], "x", ">= 1"),
-        figure("fast-5 LB round margin, 30 nodes", d["margins"]["fast-5"]["30"], "x", ">= 1"),
+        figure("fast-30 LB round margin, 30 nodes", d["margins"]["fast-30"]["30"], "x", ">= 1"),
     ]
 
 
