@@ -255,7 +255,7 @@ def ev_predictive(d: dict[str, Any]) -> list[Figure]:
     return [
         figure("EV routing, ramping base load: instantaneous overload", i["overload_kwh"], "kWh"),
         figure("EV routing, ramping base load: predictive overload", p["overload_kwh"], "kWh",
-               f"< {i['overload_kwh']:g}", f"instantaneous {i['overload_kwh']:.2f} kWh, same run"),
+               f"< {i['overload_kwh']:.2f}", f"instantaneous {i['overload_kwh']:.2f} kWh, same run"),
     ]  # fmt: skip
 
 
