@@ -58,7 +58,7 @@ class Bench:
     measures: str
 
 
-SUITE: tuple[Bench, ...] = (
+KNOWN: tuple[Bench, ...] = (
     Bench("device_io", ("--rounds", "1000"), ("--rounds", "300"), 120,
           "one substation's six devices read concurrently over Modbus/TCP"),
     Bench("lb_round", ("--seconds", "15"), ("--seconds", "6"), 300,
@@ -96,7 +96,11 @@ SUITE: tuple[Bench, ...] = (
           "the mosaik example per 100 ms step, three variants"),
     Bench("powerflow", ("--ticks", "50"), ("--ticks", "20"), 180,
           "pandapower plant tick on CIGRE MV and mv_oberrhein"),
+    Bench("clock_skew", ("--offsets", "25,100,400,1600"), ("--offsets", "100,400"), 300,
+          "one node's clock off: convergence and Σ setpoint change (virtual time)"),
 )  # fmt: skip
+# a benchmark of another branch is listed before its script lands: run what is here
+SUITE = tuple(b for b in KNOWN if (ROOT / "bench" / f"{b.name}.py").exists())
 BY_NAME = {b.name: b for b in SUITE}
 RESULTS = ROOT / "bench" / "results"
 

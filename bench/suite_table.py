@@ -255,7 +255,8 @@ def ev_predictive(d: dict[str, Any]) -> list[Figure]:
     return [
         figure("EV routing, ramping base load: instantaneous overload", i["overload_kwh"], "kWh"),
         figure("EV routing, ramping base load: predictive overload", p["overload_kwh"], "kWh",
-               f"< {i['overload_kwh']:.2f}", f"instantaneous {i['overload_kwh']:.2f} kWh, same run"),
+               f"< {i['overload_kwh']:.2f}",
+               f"instantaneous {i['overload_kwh']:.2f} kWh, same run"),
     ]  # fmt: skip
 
 
@@ -336,7 +337,26 @@ def powerflow(d: dict[str, Any]) -> list[Figure]:
     return out
 
 
+def clock_skew(d: list[dict[str, Any]]) -> list[Figure]:
+    """The largest clock offset (either sign) up to which every offset converged."""
+    by = sorted(d, key=lambda o: abs(o["offset_ms"]))
+    tolerated = 0.0
+    for o in by:
+        if not o["converged"]:
+            break
+        tolerated = abs(o["offset_ms"])
+    failed = [abs(o["offset_ms"]) for o in by if not o["converged"]]
+    first_failed = f"first not converged at ±{min(failed):g} ms" if failed else "all converged"
+    return [
+        figure("clock skew tolerated (converged at every offset up to)", tolerated, "ms",
+               peer=first_failed),
+        figure("clock skew: Σ setpoint change, worst offset",
+               max(abs(o["setpoint_sum_change"]) for o in d), "kW", "<= 0.001"),
+    ]  # fmt: skip
+
+
 EXTRACT: dict[str, Callable[[Any], list[Figure]]] = {
+    "clock_skew": clock_skew,
     "device_io": device_io,
     "lb_round": lb_round,
     "sc": sc,
