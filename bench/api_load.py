@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/api_load.py [--seconds 20] [--clients 50] [--json]
 
-The simulator and one node (``dgi run --trace``, its API in its own process at lower CPU
-priority) on loopback. First the node runs alone for ``--seconds``; then ``wrk`` (Debian
-package) keeps ``--clients`` connections busy on ``/api/v1/status`` for as long, at lower CPU
-priority too (the clients stand for browsers and scripts on other machines). Prints the API's
-requests/s and latency percentiles, and the LB round p50/p99 without and with the load.
+The simulator and one node (``dgi run --trace``: sst1 of three-substations, alone; its API in
+its own process at lower CPU priority) on loopback. First the node runs alone for
+``--seconds``; then ``wrk`` (Debian package) keeps ``--clients`` connections busy on
+``/api/v1/status`` for as long, at lower CPU priority too (the clients stand for browsers and
+scripts on other machines). Prints the API's requests/s and latency percentiles, and the LB
+round p50/p99 without and with the load.
 Target: round p99 under load within 20 % of the unloaded value.
 """
 
@@ -66,7 +67,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        site, api = site_copy(Path(tmp))
+        # sst1 alone: a node of a larger site that is in no group with the others is not
+        # ready (/readyz), and the load is on one node's API
+        site, api = site_copy(Path(tmp), lambda t: t.split('\n[[nodes]]\nid = "sst2"')[0])
         endpoints, trace = Path(tmp) / "endpoints.json", Path(tmp) / "sst1.trace"
         procs = [spawn([*DGI, "simulate", "--config", str(site), "--endpoints", str(endpoints)])]
         try:
