@@ -23,8 +23,10 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
+# every benchmark in bench/, one table (bench/results/latest.md); QUICK=1 for a few minutes,
+# ONLY=name[,name] for some
 bench: $(STAMP)
-	$(BIN)/python bench/device_io.py
+	$(BIN)/python bench/suite.py $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

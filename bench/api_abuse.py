@@ -1,6 +1,6 @@
 """The status API of one node under abuse: what it costs the API process.
 
-    .venv/bin/python bench/api_abuse.py
+    .venv/bin/python bench/api_abuse.py [--mb 100] [--slow 100] [--json]
 
 The simulator and one ``dgi run`` node (single-node site) on loopback. Then, against the
 node's API process: six concurrent unauthenticated PUTs of 100 MB each, and 100 clients that
@@ -15,19 +15,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from lb_round import free_port, rewrite_ports, spawn, wait_for, wait_ready  # noqa: E402
+
+from controller.api.server import REQUEST_TIMEOUT_S  # noqa: E402
 
 DGI = [sys.executable, "-m", "controller"]
 TARGET_MB = 150.0
@@ -95,7 +100,7 @@ async def dribble(host: str, port: int) -> float:
     return time.monotonic() - started
 
 
-async def abuse(host: str, port: int, pid: int, args: argparse.Namespace) -> None:
+async def abuse(host: str, port: int, pid: int, args: argparse.Namespace) -> dict[str, Any]:
     peak = rss_mb(pid)
 
     async def sample() -> None:
@@ -112,15 +117,36 @@ async def abuse(host: str, port: int, pid: int, args: argparse.Namespace) -> Non
         served = (await client.get(f"http://{host}:{port}/api/v1/status")).status_code
     sampler.cancel()
     after = rss_mb(pid)
-    verdict = "pass" if peak < TARGET_MB else "SHORT"
-    print(f"API process resident memory: before {before:.1f} MB, peak {peak:.1f} MB, "
-          f"after {after:.1f} MB (target < {TARGET_MB:g} MB: {verdict})")  # fmt: skip
-    for status, sent, seconds in uploads:
-        print(f"  {args.mb} MB unauthenticated PUT: {status!r} after {sent / 1e6:.2f} MB sent, "
-              f"{seconds * 1000:.0f} ms")  # fmt: skip
-    held = f"{min(slow):.1f}..{max(slow):.1f} s"
-    print(f"  {args.slow} clients at a byte a second: cut off after {held}")
-    print(f"  a normal request meanwhile: {served}")
+    return {
+        "mb": args.mb,
+        "slow": args.slow,
+        "before_mb": before,
+        "peak_mb": peak,
+        "after_mb": after,
+        "uploads": len(uploads),
+        "uploads_refused": sum(1 for status, _, _ in uploads if status.split(" ")[1:2] != ["200"]),
+        "upload_answers": [
+            {"status": status, "sent_mb": sent / 1e6, "ms": seconds * 1000}
+            for status, sent, seconds in uploads
+        ],
+        "slow_cut_off_min_s": min(slow),
+        "slow_cut_off_max_s": max(slow),
+        "deadline_s": REQUEST_TIMEOUT_S,
+        "served": served,
+    }
+
+
+def report(f: dict[str, Any]) -> None:
+    verdict = "pass" if f["peak_mb"] < TARGET_MB else "SHORT"
+    print(f"API process resident memory: before {f['before_mb']:.1f} MB, peak "
+          f"{f['peak_mb']:.1f} MB, after {f['after_mb']:.1f} MB (target < {TARGET_MB:g} MB: "
+          f"{verdict})")  # fmt: skip
+    for answer in f["upload_answers"]:
+        print(f"  {f['mb']} MB unauthenticated PUT: {answer['status']!r} after "
+              f"{answer['sent_mb']:.2f} MB sent, {answer['ms']:.0f} ms")  # fmt: skip
+    held = f"{f['slow_cut_off_min_s']:.1f}..{f['slow_cut_off_max_s']:.1f} s"
+    print(f"  {f['slow']} clients at a byte a second: cut off after {held}")
+    print(f"  a normal request meanwhile: {f['served']}")
 
 
 def main() -> None:
@@ -129,6 +155,7 @@ def main() -> None:
     )
     parser.add_argument("--mb", type=int, default=100, help="size of each upload")
     parser.add_argument("--slow", type=int, default=100, help="slow clients")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         text = (ROOT / "config/examples/single-node.toml").read_text()
@@ -150,12 +177,16 @@ def main() -> None:
             rewrite_ports(site, endpoints)
             procs.append(spawn([*DGI, "run", "--config", str(site), "--node", "sst1"]))
             wait_ready(f"{host}:{port}")
-            asyncio.run(abuse(host, int(port), api_pid(procs[1].pid), args))
+            figures = asyncio.run(abuse(host, int(port), api_pid(procs[1].pid), args))
         finally:
             for proc in procs:
                 proc.terminate()
             for proc in procs:
                 proc.wait(10)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        report(figures)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,20 @@
 """Status API under load, and what the load does to the control loop.
 
-    .venv/bin/python bench/api_load.py [--seconds 20] [--clients 50]
+    .venv/bin/python bench/api_load.py [--seconds 20] [--clients 50] [--json]
 
-The simulator and one node (``dgi run --trace``, its API in its own process at lower CPU
-priority) on loopback. First the node runs alone for ``--seconds``; then ``wrk`` (Debian
-package) keeps ``--clients`` connections busy on ``/api/v1/status`` for as long, at lower CPU
-priority too (the clients stand for browsers and scripts on other machines). Prints the API's
-requests/s and latency percentiles, and the LB round p50/p99 without and with the load.
+The simulator and one node (``dgi run --trace``: sst1 of three-substations, alone; its API in
+its own process at lower CPU priority) on loopback. First the node runs alone for
+``--seconds``; then ``wrk`` (Debian package) keeps ``--clients`` connections busy on
+``/api/v1/status`` for as long, at lower CPU priority too (the clients stand for browsers and
+scripts on other machines). Prints the API's requests/s and latency percentiles, and the LB
+round p50/p99 without and with the load.
 Target: round p99 under load within 20 % of the unloaded value.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from lb_round import (  # noqa: E402
+    pct,
     report_rounds,
     rewrite_ports,
     rounds_between,
@@ -61,9 +64,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        site, api = site_copy(Path(tmp))
+        # sst1 alone: a node of a larger site that is in no group with the others is not
+        # ready (/readyz), and the load is on one node's API
+        site, api = site_copy(Path(tmp), lambda t: t.split('\n[[nodes]]\nid = "sst2"')[0])
         endpoints, trace = Path(tmp) / "endpoints.json", Path(tmp) / "sst1.trace"
         procs = [spawn([*DGI, "simulate", "--config", str(site), "--endpoints", str(endpoints)])]
         try:
@@ -86,7 +92,28 @@ def main() -> None:
                 proc.wait(10)
         quiet = rounds_between(trace, [(quiet_start, quiet_end)])
         loaded = rounds_between(trace, [(load_start, load_end)])
+    if args.json:
+        print(json.dumps(figures(args, load, quiet, loaded), indent=2))
+        return
     report(args, load, quiet, loaded)
+
+
+def figures(
+    args: argparse.Namespace, load: dict[str, float], quiet: list[float], loaded: list[float]
+) -> dict[str, float]:
+    unloaded_p99, loaded_p99 = pct(quiet, 0.99) * 1000, pct(loaded, 0.99) * 1000
+    return {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        **load,
+        "round_p50_unloaded_ms": pct(quiet, 0.5) * 1000,
+        "round_p99_unloaded_ms": unloaded_p99,
+        "round_p50_loaded_ms": pct(loaded, 0.5) * 1000,
+        "round_p99_loaded_ms": loaded_p99,
+        "round_p99_change_pct": (loaded_p99 / unloaded_p99 - 1) * 100,
+        "rounds_unloaded": len(quiet),
+        "rounds_loaded": len(loaded),
+    }
 
 
 def report(

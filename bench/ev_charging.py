@@ -1,6 +1,7 @@
 """EV charging through one entry node, and what it does to the control loop.
 
     .venv/bin/python bench/ev_charging.py [--rushes 5] [--rates 500,1000,2000] [--seconds 5]
+                                       [--quiet 10] [--json]
 
 The simulator and three ``dgi run --trace`` processes on loopback (three-substations, fast-5
 timings, group management), each with room for every session the run books. First the nodes
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from lb_round import (  # noqa: E402
+    pct,
     report_rounds,
     rewrite_ports,
     rounds_between,
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--rushes", type=int, default=5)
     parser.add_argument("--rates", default="500,1000,2000")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         site, api = site_copy(
@@ -118,14 +121,32 @@ def main() -> None:
         trace = Path(tmp) / "sst1.trace"
         unloaded = rounds_between(trace, [quiet])
         during = rounds_between(trace, loaded)
+    p99s = sorted(f["latency_ms"]["p99"] for f in rushes)
+    best = max((f["answered_per_s"] for _, f in sustained if f["failed"] == 0), default=0.0)
+    if args.json:
+        unloaded_p99, during_p99 = pct(unloaded, 0.99) * 1000, pct(during, 0.99) * 1000
+        print(json.dumps({
+            "rushes": len(rushes),
+            "rush_p99_ms": p99s[len(p99s) // 2],
+            "rush_p99s_ms": p99s,
+            "rush_booked_share": sum(f["booked"] for f in rushes)
+            / max(1, sum(f["requests"] for f in rushes)),
+            "rush_max_spread": max(f["max_spread"] for f in rushes),
+            "sustained": [{"rate": rate, "answered_per_s": f["answered_per_s"],
+                           "failed": f["failed"], "p99_ms": f["latency_ms"]["p99"]}
+                          for rate, f in sustained],
+            "sustained_best_per_s": best,
+            "round_p99_unloaded_ms": unloaded_p99,
+            "round_p99_during_ms": during_p99,
+            "round_p99_change_pct": (during_p99 / unloaded_p99 - 1) * 100,
+        }, indent=2))  # fmt: skip
+        return
     print("EV charging through sst1 of three dgi run processes (three-substations, fast-5)")
     for i, figures in enumerate(rushes, 1):
         print(line(f"rush {i} of 500", figures))
-    p99s = sorted(f["latency_ms"]["p99"] for f in rushes)
     print(f"  rush p99, median of {len(rushes)}: {p99s[len(p99s) // 2]:.1f} ms (target ≤ 100 ms)")
     for rate, figures in sustained:
         print(line(f"sustained {rate:g}/s", figures))
-    best = max((f["answered_per_s"] for _, f in sustained if f["failed"] == 0), default=0.0)
     print(f"  sustained without failures: up to {best:.0f} answers/s (target ≥ 2000)")
     print("LB round of the entry node (device reads, decision, sends)")
     report_rounds(unloaded, during, "during the rushes", width=30)

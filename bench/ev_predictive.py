@@ -1,6 +1,6 @@
 """Predictive against instantaneous EV routing, where a substation's base load ramps up.
 
-    .venv/bin/python bench/ev_predictive.py [--minutes 40] [--seed 1]
+    .venv/bin/python bench/ev_predictive.py [--minutes 40] [--seed 1] [--json]
 
 Three substations of 100 kW with ``count_base_load``: sst1's base load ramps from 10 to 85 kW
 over the first 30 minutes (an industrial estate starting its day), sst2 and sst3 stay at 30 kW.
@@ -16,8 +16,10 @@ elsewhere.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import itertools
+import json
 import random
 import sys
 from dataclasses import dataclass
@@ -112,7 +114,16 @@ def main() -> None:
     )
     parser.add_argument("--minutes", type=float, default=40.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    if args.json:
+        variants = (("instantaneous", False), ("predictive", True))
+        outcomes = {
+            label: dataclasses.asdict(run(predictive, args.minutes, args.seed))
+            for label, predictive in variants
+        }
+        print(json.dumps(outcomes, indent=2))
+        return
     print("EV routing with sst1's base load ramping 10 → 85 kW (three 100 kW substations)")
     for label, predictive in (("instantaneous", False), ("predictive", True)):
         o = run(predictive, args.minutes, args.seed)

@@ -272,9 +272,11 @@ def convergence(mode: str, directory: Path) -> dict[str, Any]:
     site.write_text(text)
     seconds = "8" if mode == "adaptive" else "16"
     command = [*DGI, "demo", "--config", str(site), "--duration", seconds, "--report", "json"]
-    out = subprocess.run(
-        [*command, "--mode", mode], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([*command, "--mode", mode], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        said = (out.stdout + out.stderr).strip().splitlines() or ["(nothing)"]
+        raise SystemExit(f"dgi demo --mode {mode} on four-substations exited {out.returncode}: "
+                         f"{said[-1]}")  # fmt: skip
     report = json.loads(out.stdout)
     nodes = report["nodes"]
     return {

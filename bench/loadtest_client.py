@@ -3,6 +3,7 @@ bottleneck of a figure measured against a site.
 
     .venv/bin/python bench/loadtest_client.py [--requests 500] [--repeat 5]
                                               [--rates 1000,2000,4000,8000] [--duration 3]
+                                              [--json]
 
 The server (``tests/charge_stub.py``) runs in its own process on 127.0.0.1, port 0, and
 answers every ``POST /charge`` with the same 201 charge answer. Measured with the load
@@ -24,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -102,34 +105,72 @@ def print_rush(results: list[tuple[Summary, float, float]]) -> None:
     print(f"  client CPU, release to end {spread([c * 1000 for _, _, c in results])}")
 
 
-async def bench(args: argparse.Namespace) -> None:
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure, measured: the rushes, httpx's burst, the sustained rates."""
     server, port = start_server()
     target = Target.parse(f"http://127.0.0.1:{port}", endpoint="/charge")
     try:
-        print_rush([await rush(target, args.requests) for _ in range(args.repeat)])
+        rushes = [await rush(target, args.requests) for _ in range(args.repeat)]
         took, latency, ok = await httpx_rush(target, args.requests)
-        print(f"the same burst through httpx.AsyncClient (default pool), {ok} answered 201:")
-        print(f"  all answered {took * 1000:.0f} ms, p50 {latency['p50']:.0f} ms, "
-              f"p99 {latency['p99']:.0f} ms")  # fmt: skip
-        print(f"sustained, open loop, {args.duration:g} s per rate:")
-        print(f"  {'offered/s':>10} {'answered/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'max ms':>8} {'client CPU':>11} {'server CPU':>11}")  # fmt: skip
-        best = 0.0
+        rates = []
         for rate in args.rates:
             s, mine, theirs = await sustained(target, rate, args.duration, server.pid)
-            lat = s.latency_ms
-            print(f"  {rate:>10.0f} {s.answered_per_s:>11.0f} {lat['p50']:>8.2f} "
-                  f"{lat['p99']:>8.2f} {lat['max']:>8.2f} {mine / s.elapsed_s:>11.0%} "
-                  f"{theirs / s.elapsed_s:>11.0%}")  # fmt: skip
-            share, p99 = KEEPS_UP
-            if s.booked == s.requests and s.answered_per_s >= share * rate and lat["p99"] < p99:
-                best = max(best, rate)
-        print(f"  highest rate kept up with (>= {KEEPS_UP[0]:.0%} answered, p99 < "
-              f"{KEEPS_UP[1]:g} ms): {best:.0f}/s")  # fmt: skip
+            rates.append((rate, s, mine, theirs))
     finally:
         assert server.stdin is not None
         server.stdin.close()
         server.wait(10)
+    best = 0.0
+    share, p99 = KEEPS_UP
+    for rate, s, _, _ in rates:
+        kept_up = s.answered_per_s >= share * rate and s.latency_ms["p99"] < p99
+        if s.booked == s.requests and kept_up:
+            best = max(best, rate)
+    return {"rushes": rushes, "httpx": (took, latency, ok), "rates": rates, "best": best}
+
+
+def as_json(args: argparse.Namespace, m: dict[str, Any]) -> dict[str, Any]:
+    took, latency, ok = m["httpx"]
+    p99s = [s.latency_ms["p99"] for s, _, _ in m["rushes"]]
+    return {
+        "requests": args.requests,
+        "repeat": args.repeat,
+        "rush_p99_ms_min": min(p99s),
+        "rush_p99_ms_max": max(p99s),
+        "rush_all_answered_ms_max": max(s.elapsed_s * 1000 for s, _, _ in m["rushes"]),
+        "httpx_all_answered_ms": took * 1000,
+        "httpx_p99_ms": latency["p99"],
+        "httpx_answered_201": ok,
+        "sustained": [
+            {
+                "rate": rate,
+                "answered_per_s": s.answered_per_s,
+                "p99_ms": s.latency_ms["p99"],
+                "client_cpu": mine / s.elapsed_s,
+                "server_cpu": theirs / s.elapsed_s,
+            }
+            for rate, s, mine, theirs in m["rates"]
+        ],
+        "best_rate_per_s": m["best"],
+    }
+
+
+def report(args: argparse.Namespace, m: dict[str, Any]) -> None:
+    print_rush(m["rushes"])
+    took, latency, ok = m["httpx"]
+    print(f"the same burst through httpx.AsyncClient (default pool), {ok} answered 201:")
+    print(f"  all answered {took * 1000:.0f} ms, p50 {latency['p50']:.0f} ms, "
+          f"p99 {latency['p99']:.0f} ms")  # fmt: skip
+    print(f"sustained, open loop, {args.duration:g} s per rate:")
+    print(f"  {'offered/s':>10} {'answered/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'max ms':>8} {'client CPU':>11} {'server CPU':>11}")  # fmt: skip
+    for rate, s, mine, theirs in m["rates"]:
+        lat = s.latency_ms
+        print(f"  {rate:>10.0f} {s.answered_per_s:>11.0f} {lat['p50']:>8.2f} "
+              f"{lat['p99']:>8.2f} {lat['max']:>8.2f} {mine / s.elapsed_s:>11.0%} "
+              f"{theirs / s.elapsed_s:>11.0%}")  # fmt: skip
+    print(f"  highest rate kept up with (>= {KEEPS_UP[0]:.0%} answered, p99 < "
+          f"{KEEPS_UP[1]:g} ms): {m['best']:.0f}/s")  # fmt: skip
 
 
 def main() -> None:
@@ -143,7 +184,13 @@ def main() -> None:
         default=[1000.0, 2000.0, 4000.0, 8000.0],
     )  # fmt: skip
     parser.add_argument("--duration", type=float, default=3.0)
-    asyncio.run(bench(parser.parse_args()))
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    measured = asyncio.run(measure(args))
+    if args.json:
+        print(json.dumps(as_json(args, measured), indent=2))
+    else:
+        report(args, measured)
 
 
 if __name__ == "__main__":

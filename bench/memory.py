@@ -1,6 +1,6 @@
 """Node memory over time: three ``dgi run`` processes and the simulator, loads stepping.
 
-    .venv/bin/python bench/memory.py [--minutes 10] [--mode adaptive]
+    .venv/bin/python bench/memory.py [--minutes 10] [--mode adaptive] [--json]
 
 Every second the benchmark steps one load through Modbus, so the nodes keep migrating; every
 ``--every`` seconds it samples each node's resident memory (VmRSS). Prints the samples and,
@@ -59,6 +59,7 @@ async def drive(
     nodes: dict[str, int],
     minutes: float,
     every: float,
+    quiet: bool = False,
 ) -> list[dict[str, float]]:
     site = load_site(site_path)
     pool = LinkPool()
@@ -80,7 +81,8 @@ async def drive(
                     **{n: rss_mb(pid) for n, pid in nodes.items()},
                 }
             )
-            print(json.dumps(samples[-1]), flush=True)
+            if not quiet:
+                print(json.dumps(samples[-1]), flush=True)
             next_sample += every
         await asyncio.sleep(1.0)
     for load in loads.values():
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--every", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--mode", default="adaptive", choices=["adaptive", "freedm"])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         site = site_copy(Path(tmp), args.mode)
@@ -110,20 +113,31 @@ def main() -> None:
                 proc = spawn([*DGI, "run", "--config", str(site), "--node", node])
                 procs.append(proc)
                 nodes[node] = proc.pid
-            samples = asyncio.run(drive(site, where, nodes, args.minutes, args.every))
+            samples = asyncio.run(drive(site, where, nodes, args.minutes, args.every, args.json))
         finally:
             for proc in procs:
                 proc.terminate()
             for proc in procs:
                 proc.wait(10)
     settled = [s for s in samples if s["t_s"] >= 60] or samples
+    figures = {
+        node: {
+            "first_mb": settled[0][node],
+            "last_mb": settled[-1][node],
+            "growth_mb": settled[-1][node] - settled[0][node],
+            "peak_mb": max(s[node] for s in samples),
+        }
+        for node in NODES
+    }
+    if args.json:
+        print(json.dumps({"mode": args.mode, "minutes": args.minutes, "from_s": settled[0]["t_s"],
+                          "to_s": settled[-1]["t_s"], "nodes": figures}, indent=2))  # fmt: skip
+        return
     print(f"\nnode memory ({args.mode}, {args.minutes:g} min, loads stepping every second)")
-    for node in NODES:
-        first, last = settled[0][node], settled[-1][node]
-        peak = max(s[node] for s in samples)
+    for node, f in figures.items():
         span = f"{settled[0]['t_s']} s -> {settled[-1]['t_s']} s"
-        print(f"  {node}: {first:.1f} -> {last:.1f} MB over {span}")
-        print(f"        growth {last - first:+.1f} MB, peak {peak:.1f} MB")
+        print(f"  {node}: {f['first_mb']:.1f} -> {f['last_mb']:.1f} MB over {span}")
+        print(f"        growth {f['growth_mb']:+.1f} MB, peak {f['peak_mb']:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What a tick of the pandapower plant costs: the plant's advance plus the power flow, warm.
 
-    .venv/bin/python bench/powerflow.py [--ticks 200]
+    .venv/bin/python bench/powerflow.py [--ticks 200] [--json]
 
 The plant of config/examples/demo-grid.toml (three substations with their homes, PV,
 batteries and meters; the profiles play a day in four minutes, so the loads change from tick
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import random
 import statistics
 import sys
@@ -73,22 +74,35 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, default=200)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     site = load_site(ROOT / "config" / "examples" / "demo-grid.toml")
     rng = random.Random(13)
-    print(f"{args.ticks} ticks each, after {WARM_UP} warm-up ticks; milliseconds")
-    print(f"{'network':<14} {'buses':>5}  {'':<10} {'median':>7} {'p95':>7} {'max':>7}")
+    rows: list[dict[str, object]] = []
     notes = []
     for network in ("cigre-mv", "mv-oberrhein"):
         net_site = on_network(site, network)
         buses, totals, flows, note = measure(net_site, args.ticks, rng)
-        for label, values in (("tick", totals), ("power flow", flows)):
+        row: dict[str, object] = {"network": network, "buses": buses}
+        for label, values in (("tick", totals), ("flow", flows)):
             ms = [v * 1000 for v in values]
-            print(
-                f"{network:<14} {buses:>5}  {label:<10} {statistics.median(ms):>7.1f} "
-                f"{percentile(ms, 0.95):>7.1f} {max(ms):>7.1f}"
-            )
+            row[f"{label}_median_ms"] = statistics.median(ms)
+            row[f"{label}_p95_ms"] = percentile(ms, 0.95)
+            row[f"{label}_max_ms"] = max(ms)
+        rows.append(row)
         notes.append(f"{network}: {note}")
+    if args.json:
+        print(json.dumps({"ticks": args.ticks, "networks": rows}, indent=2))
+        return
+    print(f"{args.ticks} ticks each, after {WARM_UP} warm-up ticks; milliseconds")
+    print(f"{'network':<14} {'buses':>5}  {'':<10} {'median':>7} {'p95':>7} {'max':>7}")
+    for row in rows:
+        for label, key in (("tick", "tick"), ("power flow", "flow")):
+            print(
+                f"{row['network']:<14} {row['buses']:>5}  {label:<10} "
+                f"{row[f'{key}_median_ms']:>7.1f} {row[f'{key}_p95_ms']:>7.1f} "
+                f"{row[f'{key}_max_ms']:>7.1f}"
+            )
     print("\n".join(notes))
 
 

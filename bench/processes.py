@@ -2,6 +2,7 @@
 with FREEDM's ``fast-30`` timings and group management, as a lab would start them.
 
     .venv/bin/python bench/processes.py [--nodes 30] [--seconds 60] [--profile fast-30]
+                                    [--json]
 
 Prints: seconds until all N are ready in one group, round overruns per minute over the
 measured window (target 0), the group as the nodes report it, and the nodes' memory.
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--profile", default="fast-30")
+    parser.add_argument("--json", action="store_true", help="the output is JSON either way")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)

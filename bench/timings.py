@@ -1,6 +1,6 @@
 """Which timing profile should be the default? FREEDM's timing model, fed with measurements.
 
-    .venv/bin/python bench/timings.py
+    .venv/bin/python bench/timings.py [--json]
 
 FREEDM sized its phases from two figures (OtherDocs/FREEDM-Timings.xlsx): ``p``, the time to
 process one message, and ``c``, the one-way latency between nodes; an LB round must be at
@@ -15,7 +15,9 @@ published profile's margin for 3 to 30 nodes.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import socket
 import subprocess
 import sys
@@ -127,10 +129,32 @@ async def _reads(site_path: Path, where: dict[str, tuple[str, int]]) -> list[flo
     return times
 
 
+def margins(p: float, c99: float, r99: float) -> dict[str, dict[str, float]]:
+    """Each profile's LB_ROUND_TIME over the round its nodes need, for 3 to 30 nodes."""
+    return {
+        name: {
+            str(n): timings.LB_ROUND_TIME / (((3 * n + 12) * p + 6 * c99 + r99) * 1000)
+            for n in (3, 5, 10, 30)
+        }
+        for name, timings in PROFILES.items()
+    }
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
     p = processing_time()
     c50, c99 = one_way_latency()
     r50, r99 = device_reads()
+    table = margins(p, c99, r99)
+    if args.json:
+        print(json.dumps({"p_us": p * 1e6, "c_p50_ms": c50 * 1e3, "c_p99_ms": c99 * 1e3,
+                          "reads_p50_ms": r50 * 1e3, "reads_p99_ms": r99 * 1e3,
+                          "margins": table}, indent=2))  # fmt: skip
+        return
     print(f"per-message processing p       {p * 1e6:.1f} µs")
     print(f"one-way latency c (p50 / p99)  {c50 * 1e3:.3f} / {c99 * 1e3:.3f} ms")
     reads = f"{r50 * 1e3:.2f} / {r99 * 1e3:.2f} ms"
@@ -142,10 +166,7 @@ def main() -> None:
     )
     print(header)
     for name, timings in PROFILES.items():
-        cells = []
-        for n in (3, 5, 10, 30):
-            needed = ((3 * n + 12) * p + 6 * c99 + r99) * 1000
-            cells.append(f"{timings.LB_ROUND_TIME / needed:8.1f}x")
+        cells = [f"{table[name][str(n)]:8.1f}x" for n in (3, 5, 10, 30)]
         print(
             f"{name:<12} {timings.LB_ROUND_TIME:>8} {timings.LB_REQUEST_TIMEOUT:>10}"
             + "".join(f"{c:>9}" for c in cells)
